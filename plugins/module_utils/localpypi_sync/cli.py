@@ -1,0 +1,120 @@
+"""The command line: `localpypi-sync {sync,verify,status} --config FILE [--json]`.
+
+Exit codes: 0 everything selected is published (or verified); 1 some projects or files failed;
+2 the run could not start (bad config, busy lock, unreachable upstream, unwritable directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Optional, Sequence
+
+from . import __version__
+from .config import ConfigError, SyncConfig, load_config_file
+from .report import Reporter
+from .status import mirror_status
+from .sync import SyncAbort, run_sync
+from .verify import verify_mirror
+
+EXIT_OK, EXIT_FAILED, EXIT_ABORTED = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="localpypi-sync", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", "-c", required=True, help="YAML file with the engine's options")
+    common.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    sync = commands.add_parser("sync", parents=[common], help="bring the mirror up to date")
+    sync.add_argument("--check", action="store_true", help="show what would change; write nothing")
+    sync.add_argument("--force-prune", action="store_true", help="prune even past prune_max_fraction")
+    sync.add_argument("--wait", type=float, metavar="SECONDS", help="wait this long for a running sync")
+    sync.add_argument("--project", action="append", metavar="NAME", help="sync only these projects")
+    sync.add_argument("--quiet", "-q", action="store_true", help="print failures and warnings only")
+    progress = sync.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None)
+    progress.add_argument("--no-progress", dest="progress", action="store_false")
+    verify = commands.add_parser("verify", parents=[common], help="re-hash every published file")
+    verify.add_argument("--repair", action="store_true", help="re-download what is missing or corrupt")
+    commands.add_parser("status", parents=[common], help="last run, serial, counts and disk usage")
+    return parser
+
+
+def _print(document: dict, as_json: bool, text: str) -> None:
+    if as_json:
+        json.dump(document, sys.stdout, indent=2, sort_keys=True, default=str)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+def _command_sync(args: argparse.Namespace, config: SyncConfig) -> int:
+    if args.force_prune:
+        config = dataclasses.replace(config, force_prune=True)
+    if args.wait is not None:
+        config = dataclasses.replace(config, lock_timeout=args.wait)
+    reporter = Reporter(progress=False if args.json else args.progress, quiet=args.quiet)
+    result = run_sync(config, reporter, check_mode=args.check, only_projects=args.project)
+    stats = result.stats
+    verb = "would download" if args.check else "downloaded"
+    text = (f"{'ok' if result.ok else 'FAILED'}: {stats.projects} projects ({stats.projects_changed} changed, "
+            f"{stats.projects_failed} failed), {verb} {stats.files_downloaded} files / "
+            f"{stats.bytes_downloaded / 1e6:.1f} MB, {stats.files_published} published, "
+            f"{stats.files_removed} removed in {stats.duration_seconds:.1f}s")
+    _print(result.to_dict(), args.json, text)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _command_verify(args: argparse.Namespace, config: SyncConfig) -> int:
+    web = config.directory + "/web"
+    report = verify_mirror(web, config.workers)
+    for problem in report.problems:
+        sys.stderr.write(f"error: {problem}\n")
+    document = report.to_dict()
+    if args.repair and report.bad_projects:
+        result = run_sync(config, Reporter(quiet=True), only_projects=report.bad_projects, rehash=True)
+        document["repair"] = result.to_dict()
+        after = verify_mirror(web, config.workers, projects=set(report.bad_projects))
+        document["ok"] = result.ok and not after.problems
+        document["problems_after_repair"] = after.problems
+        for problem in result.failures + after.problems:
+            sys.stderr.write(f"error: repair: {problem}\n")
+    text = (f"{'ok' if document['ok'] else 'FAILED'}: {report.files_checked} files, "
+            f"{report.bytes_checked / 1e6:.1f} MB checked, {len(report.problems)} problems"
+            + (", repaired" if args.repair and report.problems and document["ok"] else ""))
+    _print(document, args.json, text)
+    return EXIT_OK if document["ok"] else EXIT_FAILED
+
+
+def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
+    status = mirror_status(config.directory)
+    last = status["last_run"] or {}
+    lines = [
+        f"directory: {status['directory']}",
+        f"last run: {last.get('started', 'never')} "
+        f"({'ok' if last.get('ok') else 'failed' if last else '-'}, {last.get('stats', {}).get('duration_seconds', '-')}s)",
+        f"serial: {status['serial'] if status['serial'] is not None else '-'}",
+        f"projects: {status['projects']}  files: {status['files']}  size: {status['bytes'] / 1e6:.1f} MB",
+    ]
+    biggest = sorted(status["per_project"].items(), key=lambda item: -item[1]["bytes"])
+    lines += [f"  {name}: {data['files']} files, {data['bytes'] / 1e6:.1f} MB" for name, data in biggest]
+    _print(status, args.json, "\n".join(lines))
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config_file(args.config)
+        handler = {"sync": _command_sync, "verify": _command_verify, "status": _command_status}[args.command]
+        return handler(args, config)
+    except (ConfigError, SyncAbort) as exc:
+        sys.stderr.write(f"localpypi-sync: {exc}\n")
+        return EXIT_ABORTED
+    except KeyboardInterrupt:
+        sys.stderr.write("localpypi-sync: interrupted; published pages are intact, the next run resumes\n")
+        return 130

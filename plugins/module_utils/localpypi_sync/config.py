@@ -1,0 +1,349 @@
+"""The one configuration schema shared by the module, the YAML config file and the role.
+
+Every option is declared once in ``OPTIONS``.  The Ansible module builds its
+argument spec from it (``argument_spec()``), the CLI validates YAML files with
+it (``load_config_file()``), and tests hold the module documentation and the
+role's argument spec to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import json
+import os
+import re
+from typing import Any, Mapping
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .names import PLATFORM_PATTERN
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded as one line for the operator."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    name: str
+    kind: str  # str, path, int, float, bool, list, size
+    default: Any
+    description: str
+    choices: tuple[str, ...] | None = None
+    required: bool = False
+    # True when a change of this option changes which files a project gets;
+    # such a change re-evaluates every project on the next run.
+    selects: bool = False
+
+
+ALL_PROJECTS = "*"
+PACKAGE_TYPES = ("sdist", "wheel")
+
+OPTIONS: tuple[Option, ...] = (
+    Option("upstream", "str", None,
+           "PEP 691/503 simple index to mirror from. Default: the public index as pip knows it.",
+           selects=True),
+    Option("directory", "path", None,
+           "Mirror root. C(web/) under it is what a web server serves; C(state/) holds the engine's bookkeeping.",
+           required=True),
+    Option("projects", "list", [],
+           "PEP 508 requirement strings (C(requests>=2.31), C(numpy)); C(*) mirrors every project.",
+           selects=True),
+    Option("exclude", "list", [], "Project names or globs never mirrored.", selects=True),
+    Option("python_versions", "list", [],
+           "Target Python versions (C(3.11)); files that cannot install on any of them are skipped. Empty: all.",
+           selects=True),
+    Option("platforms", "list", [],
+           "Target platform tags (C(manylinux_2_28_x86_64), C(win_amd64), C(macosx_11_0_arm64)); compatible older "
+           "tags are kept too, pure wheels always. Empty: all.",
+           selects=True),
+    Option("package_types", "list", list(PACKAGE_TYPES), "Distribution types to mirror.",
+           choices=PACKAGE_TYPES, selects=True),
+    Option("prereleases", "bool", False, "Mirror pre-releases too.", selects=True),
+    Option("latest", "int", 0, "Keep the newest N matching releases of each project; 0 keeps all.", selects=True),
+    Option("include_yanked", "bool", True, "Mirror yanked files (keeping their yank marker).", selects=True),
+    Option("max_file_size", "size", None,
+           "Skip files larger than this (bytes, or with a K/M/G/T suffix). Empty: no limit.", selects=True),
+    Option("workers", "int", 8, "Concurrent downloads and index requests."),
+    Option("prune", "bool", False,
+           "Remove files that no longer match the selection or were deleted upstream.", selects=True),
+    Option("prune_max_fraction", "float", 0.2,
+           "Refuse to delete more than this share of the mirror's files in one run unless I(force_prune)."),
+    Option("force_prune", "bool", False, "Prune even past I(prune_max_fraction)."),
+    Option("ca_bundle", "path", None, "CA bundle to verify the upstream's TLS certificate with."),
+    Option("proxy", "str", None, "HTTP(S) proxy URL for upstream requests."),
+    Option("timeout", "float", 30.0, "Seconds to wait for the upstream on connect and on each read."),
+    Option("retries", "int", 3, "Retries, with exponential backoff, on 5xx, resets, truncation and timeouts."),
+    Option("lock_timeout", "float", 0.0,
+           "Seconds to wait for a running sync on the same directory to finish; 0 fails at once."),
+)
+
+OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
+
+_SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectRule:
+    """What the config asks of one project: the union of its requirement lines."""
+
+    name: str
+    requirements: tuple[Requirement, ...]
+
+    def specifier_key(self) -> list[str]:
+        return sorted(str(req) for req in self.requirements)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncConfig:
+    upstream: str
+    directory: str
+    projects: tuple[ProjectRule, ...]
+    mirror_all: bool
+    exclude: tuple[str, ...]
+    python_versions: tuple[Version, ...]
+    platforms: tuple[str, ...]
+    package_types: frozenset[str]
+    prereleases: bool
+    latest: int
+    include_yanked: bool
+    max_file_size: int | None
+    workers: int
+    prune: bool
+    prune_max_fraction: float
+    force_prune: bool
+    ca_bundle: str | None
+    proxy: str | None
+    timeout: float
+    retries: int
+    lock_timeout: float
+    raw: Mapping[str, Any]
+
+    def is_excluded(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude)
+
+    def rule_for(self, name: str) -> ProjectRule | None:
+        for rule in self.projects:
+            if rule.name == name:
+                return rule
+        return None
+
+    def selection_fingerprint(self, rule: ProjectRule | None) -> str:
+        """A digest of everything that decides which files one project gets."""
+        selecting = {opt.name: self.raw.get(opt.name) for opt in OPTIONS if opt.selects and opt.name != "projects"}
+        selecting["upstream"] = self.upstream
+        selecting["rule"] = rule.specifier_key() if rule else [ALL_PROJECTS]
+        encoded = json.dumps(selecting, sort_keys=True, default=str).encode()
+        return hashlib.sha256(encoded).hexdigest()
+
+
+def default_upstream() -> str:
+    """The public index URL as pip itself defines it (never written into this code)."""
+    try:
+        from pip._internal.models.index import PyPI  # noqa: PLC0415 - optional, only for the default
+    except ImportError as exc:  # pragma: no cover - pip is always in the venv the role makes
+        raise ConfigError("upstream is not set and pip is not importable to supply its default index") from exc
+    return PyPI.simple_url
+
+
+def parse_size(value: Any, option: str = "max_file_size") -> int | None:
+    if value is None or value == "" or value == 0:
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"{option}: expected a size such as 500M, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ConfigError(f"{option}: must not be negative")
+        return value
+    match = _SIZE_PATTERN.match(str(value))
+    if not match:
+        raise ConfigError(f"{option}: expected a size such as 500M or 2G, got {value!r}")
+    return int(match.group(1)) * _SIZE_SUFFIXES[match.group(2).upper()]
+
+
+def _coerce(option: Option, value: Any) -> Any:
+    """Check one value against its declared kind; return it in canonical form."""
+    if value is None:
+        return None
+    kind = option.kind
+    if kind in ("str", "path"):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{option.name}: expected a non-empty string, got {value!r}")
+        return value.strip()
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{option.name}: expected true or false, got {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{option.name}: expected a whole number, got {value!r}")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{option.name}: expected a number, got {value!r}")
+        return float(value)
+    if kind == "list":
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{option.name}: expected a list, got {value!r}")
+        items = []
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                raise ConfigError(f"{option.name}[{index}]: expected a non-empty string, got {item!r}")
+            items.append(item.strip())
+        if option.choices:
+            for item in items:
+                if item not in option.choices:
+                    raise ConfigError(f"{option.name}: {item!r} is not one of {', '.join(option.choices)}")
+        return items
+    if kind == "size":
+        parse_size(value, option.name)
+        return value
+    raise AssertionError(f"unknown option kind {kind}")  # pragma: no cover
+
+
+def _parse_projects(lines: list[str]) -> tuple[tuple[ProjectRule, ...], bool]:
+    mirror_all = False
+    grouped: dict[str, list[Requirement]] = {}
+    for index, line in enumerate(lines):
+        if line == ALL_PROJECTS:
+            mirror_all = True
+            continue
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement as exc:
+            raise ConfigError(f"projects[{index}]: invalid requirement {line!r}: {exc}") from None
+        if requirement.url:
+            raise ConfigError(f"projects[{index}]: {line!r}: direct URL references cannot be mirrored")
+        grouped.setdefault(canonicalize_name(requirement.name), []).append(requirement)
+    rules = tuple(ProjectRule(name, tuple(reqs)) for name, reqs in sorted(grouped.items()))
+    return rules, mirror_all
+
+
+def _parse_python_versions(values: list[str]) -> tuple[Version, ...]:
+    versions = []
+    for value in values:
+        try:
+            version = Version(value)
+        except InvalidVersion:
+            raise ConfigError(f"python_versions: {value!r} is not a version such as 3.11") from None
+        if len(version.release) != 2 or version.major != 3:
+            raise ConfigError(f"python_versions: {value!r} must name a Python 3 minor version such as 3.11")
+        versions.append(version)
+    return tuple(versions)
+
+
+def _parse_platforms(values: list[str]) -> tuple[str, ...]:
+    for value in values:
+        if not PLATFORM_PATTERN.match(value):
+            raise ConfigError(
+                f"platforms: {value!r} is not a platform tag such as manylinux_2_28_x86_64, "
+                "musllinux_1_2_aarch64, win_amd64, macosx_11_0_arm64 or linux_x86_64"
+            )
+    return tuple(values)
+
+
+def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> SyncConfig:
+    """Validate a mapping of options (from YAML or from the module) into a SyncConfig."""
+    if not isinstance(raw_input, Mapping):
+        raise ConfigError("the configuration must be a mapping of option names to values")
+    unknown = sorted(set(raw_input) - set(OPTIONS_BY_NAME))
+    if unknown:
+        raise ConfigError(f"unknown option {unknown[0]!r} (known options: {', '.join(sorted(OPTIONS_BY_NAME))})")
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        value = raw_input.get(option.name)
+        if value is None:
+            value = option.default
+        if value is None and option.required:
+            raise ConfigError(f"{option.name}: required option is missing")
+        values[option.name] = _coerce(option, value)
+
+    directory = os.path.expanduser(values["directory"])
+    if not os.path.isabs(directory):
+        directory = os.path.join(base_dir or os.getcwd(), directory)
+    upstream = values["upstream"] or default_upstream()
+    if not re.match(r"^https?://[^/\s]+", upstream):
+        raise ConfigError(f"upstream: {upstream!r} is not an http(s) URL")
+    rules, mirror_all = _parse_projects(values["projects"])
+    if not rules and not mirror_all:
+        raise ConfigError("projects: empty; list requirement strings, or '*' for a full mirror")
+    for name in ("workers", "retries", "latest"):
+        if values[name] < (1 if name == "workers" else 0):
+            raise ConfigError(f"{name}: must be at least {1 if name == 'workers' else 0}")
+    if not 0 < values["prune_max_fraction"] <= 1:
+        raise ConfigError("prune_max_fraction: must be greater than 0 and at most 1")
+    if values["timeout"] <= 0:
+        raise ConfigError("timeout: must be greater than 0")
+    if not values["package_types"]:
+        raise ConfigError(f"package_types: empty; choose from {', '.join(PACKAGE_TYPES)}")
+    ca_bundle = values["ca_bundle"]
+    if ca_bundle and not os.path.isfile(ca_bundle):
+        raise ConfigError(f"ca_bundle: {ca_bundle} is not a readable file")
+    canonical_raw = dict(values)
+    canonical_raw["upstream"] = upstream
+    return SyncConfig(
+        upstream=upstream.rstrip("/") + "/",
+        directory=os.path.normpath(directory),
+        projects=rules,
+        mirror_all=mirror_all,
+        exclude=tuple(canonicalize_name(p) if not any(c in p for c in "*?[") else p.lower()
+                      for p in values["exclude"]),
+        python_versions=_parse_python_versions(values["python_versions"]),
+        platforms=_parse_platforms(values["platforms"]),
+        package_types=frozenset(values["package_types"]),
+        prereleases=values["prereleases"],
+        latest=values["latest"],
+        include_yanked=values["include_yanked"],
+        max_file_size=parse_size(values["max_file_size"]),
+        workers=values["workers"],
+        prune=values["prune"],
+        prune_max_fraction=values["prune_max_fraction"],
+        force_prune=values["force_prune"],
+        ca_bundle=ca_bundle,
+        proxy=values["proxy"],
+        timeout=values["timeout"],
+        retries=values["retries"],
+        lock_timeout=values["lock_timeout"],
+        raw=canonical_raw,
+    )
+
+
+def load_config_file(path: str) -> SyncConfig:
+    import yaml  # noqa: PLC0415 - only the CLI reads YAML
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}".replace("\n", " ")) from None
+    if raw is None:
+        raise ConfigError(f"config {path} is empty")
+    return build_config(raw, base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+_ANSIBLE_TYPES = {"str": "str", "path": "path", "int": "int", "float": "float", "bool": "bool",
+                  "list": "list", "size": "raw"}
+
+
+def argument_spec() -> dict[str, dict[str, Any]]:
+    """The Ansible module's argument spec, derived from OPTIONS."""
+    spec: dict[str, dict[str, Any]] = {}
+    for option in OPTIONS:
+        entry: dict[str, Any] = {"type": _ANSIBLE_TYPES[option.kind]}
+        if option.required:
+            entry["required"] = True
+        elif option.default is not None:
+            entry["default"] = option.default
+        if option.kind == "list":
+            entry["elements"] = "str"
+        if option.choices:
+            entry["choices"] = list(option.choices)
+        spec[option.name] = entry
+    return spec

@@ -1,0 +1,164 @@
+"""Verified downloads: stream to a temp file on the mirror's filesystem, check the hash, rename."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+from typing import Optional
+
+from .http import FetchError, HttpClient, TooLarge
+from .names import package_path
+from .upstream import HASH_NAMES, UpstreamFile
+
+READ_CHUNK = 1 << 20
+
+
+class VerifyError(FetchError):
+    pass
+
+
+class Digest:
+    """One hash algorithm that can start over when a download is retried."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self._hash = hashlib.new(algorithm)
+
+    def reset(self) -> None:
+        self._hash = hashlib.new(self.algorithm)
+
+    def update(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def strongest_hash(hashes: dict[str, str]) -> tuple[str, str]:
+    for name in HASH_NAMES:
+        if name in hashes:
+            return name, hashes[name]
+    raise VerifyError("no sha256/sha384/sha512 hash to verify against")
+
+
+def hash_file(path: str, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as stream:
+        while True:
+            chunk = stream.read(READ_CHUNK)
+            if not chunk:
+                return digest.hexdigest()
+            digest.update(chunk)
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedFile:
+    """A file as it stands in the mirror: what the index pages are written from."""
+
+    upstream: UpstreamFile
+    path: str  # relative to web/
+    sha256: str
+    size: int
+    metadata_sha256: Optional[str]  # set when web/<path>.metadata exists and was verified
+
+
+@dataclasses.dataclass
+class FetchOutcome:
+    published: Optional[PublishedFile] = None
+    downloaded_bytes: int = 0
+    downloaded: bool = False
+    skipped_reason: Optional[str] = None  # over max_file_size: not an error
+    error: Optional[str] = None
+
+
+class Fetcher:
+    def __init__(self, http: HttpClient, web_dir: str, tmp_dir: str, max_bytes: Optional[int]) -> None:
+        self.http = http
+        self.web_dir = web_dir
+        self.tmp_dir = tmp_dir
+        self.max_bytes = max_bytes
+
+    def _download_verified(self, url: str, target: str, algorithm: str, expected: str,
+                           max_bytes: Optional[int]) -> tuple[int, str]:
+        """Download url to target atomically; return (bytes, sha256). Raises VerifyError on mismatch."""
+        digests = [Digest("sha256")] if algorithm == "sha256" else [Digest("sha256"), Digest(algorithm)]
+        handle, temp_path = tempfile.mkstemp(prefix="dl-", dir=self.tmp_dir)
+        try:
+            with os.fdopen(handle, "w+b") as sink:
+                size = self.http.download(url, sink, digests, max_bytes)
+                sink.flush()
+                os.fsync(sink.fileno())
+            actual = digests[-1].hexdigest()
+            if actual != expected:
+                raise VerifyError(f"{os.path.basename(target)}: {algorithm} mismatch "
+                                  f"(index says {expected[:16]}…, got {actual[:16]}…); not published")
+            os.chmod(temp_path, 0o644)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(temp_path, target)
+            return size, digests[0].hexdigest()
+        except BaseException:
+            try:
+                os.unlink(temp_path)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def _existing_matches(self, target: str, algorithm: str, expected: str) -> bool:
+        return os.path.isfile(target) and hash_file(target, algorithm) == expected
+
+    def fetch(self, upstream_file: UpstreamFile, trusted: Optional[PublishedFile], rehash: bool) -> FetchOutcome:
+        """Make one file present and verified under web/.
+
+        trusted: the record of an earlier run that published this very file; it is believed without
+        re-hashing unless rehash is set (verify --repair). A file found on disk with no record (an
+        adopted bandersnatch tree, or a run killed after the rename) is hashed before it is reused.
+        """
+        outcome = FetchOutcome()
+        try:
+            algorithm, expected = strongest_hash(upstream_file.hashes)
+            sha256 = upstream_file.hashes.get("sha256", "")
+            relative = package_path(upstream_file.url, sha256 or expected, upstream_file.filename)
+            target = os.path.join(self.web_dir, relative)
+            if trusted and not rehash and trusted.path == relative and os.path.isfile(target):
+                size, actual_sha256 = trusted.size, trusted.sha256
+            elif self._existing_matches(target, algorithm, expected):
+                size = os.path.getsize(target)
+                actual_sha256 = sha256 if algorithm == "sha256" else hash_file(target)
+            else:
+                size, actual_sha256 = self._download_verified(
+                    upstream_file.url, target, algorithm, expected, self.max_bytes)
+                outcome.downloaded = True
+                outcome.downloaded_bytes += size
+            metadata_sha256 = self._fetch_metadata(upstream_file, target, trusted, rehash, outcome)
+            outcome.published = PublishedFile(upstream_file, relative, actual_sha256, size, metadata_sha256)
+        except TooLarge as exc:
+            outcome.skipped_reason = str(exc)
+        except FetchError as exc:
+            outcome.error = str(exc)
+        except OSError as exc:
+            outcome.error = f"{upstream_file.filename}: {exc.strerror or exc}"
+        return outcome
+
+    def _fetch_metadata(self, upstream_file: UpstreamFile, target: str, trusted: Optional[PublishedFile],
+                        rehash: bool, outcome: FetchOutcome) -> Optional[str]:
+        """PEP 658 metadata beside a wheel; missing metadata is a loss of speed, not an error."""
+        hashes = upstream_file.core_metadata
+        if not hashes or not upstream_file.filename.endswith(".whl"):
+            return None
+        metadata_target = target + ".metadata"
+        if isinstance(hashes, dict) and hashes:
+            algorithm, expected = strongest_hash(hashes)
+        else:
+            algorithm, expected = "sha256", ""
+        if trusted and trusted.metadata_sha256 and not rehash and os.path.isfile(metadata_target):
+            return trusted.metadata_sha256
+        if expected and self._existing_matches(metadata_target, algorithm, expected):
+            return hash_file(metadata_target)
+        if not expected:
+            return None  # the upstream offers metadata without a hash: nothing to verify it by
+        size, sha256 = self._download_verified(upstream_file.url + ".metadata", metadata_target,
+                                               algorithm, expected, None)
+        outcome.downloaded_bytes += size
+        return sha256

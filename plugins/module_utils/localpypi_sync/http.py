@@ -1,0 +1,173 @@
+"""A pooled HTTP client with retries, backoff and streaming downloads (urllib3 underneath)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from typing import BinaryIO, Callable, Mapping, Optional
+from urllib.parse import urljoin
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from . import __version__
+
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+CHUNK_SIZE = 1 << 20
+MAX_PAGE_BYTES = 256 << 20
+
+
+class FetchError(Exception):
+    """A request that failed for good (after retries); the message is one line."""
+
+
+class TooLarge(FetchError):
+    """A download ran past the configured size limit."""
+
+
+@dataclasses.dataclass
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+
+
+class HttpClient:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        retries: int,
+        pool_size: int,
+        ca_bundle: Optional[str] = None,
+        proxy: Optional[str] = None,
+        backoff: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.retries = retries
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        options = {
+            "num_pools": 16,
+            "maxsize": pool_size,
+            "block": False,
+            "retries": False,
+            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+            "headers": {"User-Agent": f"localpypi-sync/{__version__}"},
+        }
+        if ca_bundle:
+            options["ca_certs"] = ca_bundle
+        self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    def _sleep_before(self, attempt: int, retry_after: Optional[str] = None) -> None:
+        delay = min(self.backoff_max, self.backoff * (2 ** attempt)) * (0.5 + random.random() / 2)
+        if retry_after and retry_after.isdigit():
+            delay = min(self.backoff_max, max(delay, float(retry_after)))
+        time.sleep(delay)
+
+    def _with_retries(self, url: str, action: Callable[[int], Response]) -> Response:
+        last_error = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep_before(attempt - 1)
+            try:
+                return action(attempt)
+            except _Retryable as exc:
+                last_error = str(exc)
+            except TooLarge:
+                raise
+            except (Urllib3Error, OSError) as exc:
+                last_error = _describe(exc)
+        raise FetchError(f"{url}: {last_error} (after {self.retries + 1} attempts)")
+
+    def get(self, url: str, headers: Optional[Mapping[str, str]] = None) -> Response:
+        """GET a small document (an index page); 5xx and network errors are retried."""
+
+        def attempt(_: int) -> Response:
+            response = self._pool.request(
+                "GET", url, headers=dict(headers or {}), preload_content=False, redirect=True,
+            )
+            try:
+                if response.status in RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {response.status}")
+                body = bytearray()
+                for chunk in response.stream(CHUNK_SIZE):
+                    body += chunk
+                    if len(body) > MAX_PAGE_BYTES:
+                        raise FetchError(f"{url}: index page larger than {MAX_PAGE_BYTES} bytes")
+                final_url = urljoin(url, response.geturl() or url)  # after redirects
+                return Response(response.status, response.headers, bytes(body), final_url)
+            finally:
+                response.release_conn()
+
+        return self._with_retries(url, attempt)
+
+    def head(self, url: str) -> int:
+        """Status of a HEAD request, without retries: used to tell an unreachable upstream early."""
+        try:
+            response = self._pool.request("HEAD", url, redirect=True)
+        except (Urllib3Error, OSError) as exc:
+            raise FetchError(f"{url}: unreachable ({_describe(exc)})") from None
+        return response.status
+
+    def download(
+        self,
+        url: str,
+        sink: BinaryIO,
+        digesters: list,
+        max_bytes: Optional[int] = None,
+    ) -> int:
+        """Stream url into sink, feeding every digester; restart from zero on each retry."""
+
+        def attempt(_: int) -> Response:
+            sink.seek(0)
+            sink.truncate()
+            for digester in digesters:
+                digester.reset()
+            response = self._pool.request("GET", url, preload_content=False, redirect=True)
+            try:
+                if response.status in RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {response.status}")
+                if response.status != 200:
+                    raise FetchError(f"{url}: HTTP {response.status}")
+                declared = response.headers.get("Content-Length")
+                if max_bytes is not None and declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise TooLarge(f"{url}: {declared} bytes is over max_file_size ({max_bytes})")
+                written = 0
+                for chunk in response.stream(CHUNK_SIZE):
+                    written += len(chunk)
+                    if max_bytes is not None and written > max_bytes:
+                        raise TooLarge(f"{url}: over max_file_size ({max_bytes} bytes)")
+                    sink.write(chunk)
+                    for digester in digesters:
+                        digester.update(chunk)
+                if declared and declared.isdigit() and written != int(declared):
+                    raise _Retryable(f"truncated body ({written} of {declared} bytes)")
+                return Response(200, response.headers, b"", url)
+            finally:
+                response.release_conn()
+
+        self._with_retries(url, attempt)
+        return sink.tell()
+
+
+class _Retryable(Exception):
+    pass
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming the root cause of a network error."""
+    reason = exc
+    while getattr(reason, "reason", None) is not None and reason is not reason.reason:
+        reason = reason.reason
+    text = str(reason) or type(reason).__name__
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    return text.splitlines()[0][:200]

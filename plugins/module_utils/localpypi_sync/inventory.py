@@ -1,0 +1,46 @@
+"""What the mirror serves, read back from its own published JSON pages (used by verify and status)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import posixpath
+from typing import Iterator, Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedFile:
+    project: str
+    filename: str
+    path: str  # relative to web/
+    sha256: str
+    metadata_sha256: Optional[str]
+
+
+def _relative_path(url: str) -> Optional[str]:
+    """The page's relative URL (../../packages/...) as a path under web/, or None if it leaves web/."""
+    path = posixpath.normpath(posixpath.join("simple", "project", url.split("#", 1)[0]))
+    if path.startswith("..") or path.startswith("/") or not path.startswith("packages/"):
+        return None
+    return path
+
+
+def served_projects(web_dir: str) -> list[str]:
+    simple = os.path.join(web_dir, "simple")
+    if not os.path.isdir(simple):
+        return []
+    return sorted(entry.name for entry in os.scandir(simple)
+                  if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "index.v1_json")))
+
+
+def served_files(web_dir: str, project: str) -> Iterator[ServedFile]:
+    with open(os.path.join(web_dir, "simple", project, "index.v1_json"), "rb") as stream:
+        document = json.load(stream)
+    for entry in document.get("files", []):
+        path = _relative_path(entry.get("url", ""))
+        if path is None:
+            continue
+        metadata = entry.get("core-metadata")
+        yield ServedFile(project, entry["filename"], path, entry.get("hashes", {}).get("sha256", ""),
+                         metadata.get("sha256") if isinstance(metadata, dict) else None)

@@ -1,0 +1,167 @@
+"""Index pages: PEP 503/592/629/658/691/700/714 HTML and JSON, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+import time
+from html import escape
+from typing import Iterable, Optional
+
+from packaging.version import Version
+
+from .fetch import PublishedFile
+from .names import file_version
+from .state import atomic_write
+
+API_VERSION = "1.1"
+PAGE_NAMES = ("index.html", "index.v1_html", "index.v1_json")
+
+
+def _sort_key(published: PublishedFile) -> tuple[Version, str]:
+    return (Version("0") if (v := file_version(published.upstream.filename, "")) is None else v,
+            published.upstream.filename)
+
+
+def _versions(project: str, files: Iterable[PublishedFile]) -> list[str]:
+    found = {file_version(f.upstream.filename, project) for f in files}
+    return [str(v) for v in sorted(v for v in found if v is not None)]
+
+
+def file_href(published: PublishedFile) -> str:
+    return posixpath.join("..", "..", published.path)
+
+
+def project_json(project: str, files: list[PublishedFile], serial: Optional[int]) -> bytes:
+    meta: dict = {"api-version": API_VERSION}
+    if serial is not None:
+        meta["_last-serial"] = serial
+    entries = []
+    for published in files:
+        source = published.upstream
+        entry: dict = {
+            "filename": source.filename,
+            "url": file_href(published),
+            "hashes": {"sha256": published.sha256},
+            "requires-python": source.requires_python,
+            "size": published.size,
+            "yanked": source.yanked,
+        }
+        if source.upload_time:
+            entry["upload-time"] = source.upload_time
+        if published.metadata_sha256:
+            entry["core-metadata"] = {"sha256": published.metadata_sha256}
+            entry["data-dist-info-metadata"] = {"sha256": published.metadata_sha256}
+        entries.append(entry)
+    document = {"meta": meta, "name": project, "files": entries, "versions": _versions(project, files)}
+    return json.dumps(document, indent=1).encode()
+
+
+def project_html(project: str, files: list[PublishedFile]) -> bytes:
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "  <head>",
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        f"    <title>Links for {escape(project)}</title>",
+        "  </head>",
+        "  <body>",
+        f"    <h1>Links for {escape(project)}</h1>",
+    ]
+    for published in files:
+        source = published.upstream
+        attributes = [f'href="{escape(file_href(published))}#sha256={published.sha256}"']
+        if source.requires_python:
+            attributes.append(f'data-requires-python="{escape(source.requires_python)}"')
+        if source.yanked:
+            reason = source.yanked if isinstance(source.yanked, str) else ""
+            attributes.append(f'data-yanked="{escape(reason)}"')
+        if published.metadata_sha256:
+            attributes.append(f'data-core-metadata="sha256={published.metadata_sha256}"')
+            attributes.append(f'data-dist-info-metadata="sha256={published.metadata_sha256}"')
+        lines.append(f"    <a {' '.join(attributes)}>{escape(source.filename)}</a><br/>")
+    lines += ["  </body>", "</html>", ""]
+    return "\n".join(lines).encode()
+
+
+def root_json(projects: list[str], serial: Optional[int]) -> bytes:
+    meta: dict = {"api-version": API_VERSION}
+    if serial is not None:
+        meta["_last-serial"] = serial
+    return json.dumps({"meta": meta, "projects": [{"name": name} for name in projects]}, indent=1).encode()
+
+
+def root_html(projects: list[str]) -> bytes:
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "  <head>",
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        "    <title>Simple index</title>",
+        "  </head>",
+        "  <body>",
+    ]
+    lines += [f'    <a href="{escape(name)}/">{escape(name)}</a><br/>' for name in projects]
+    lines += ["  </body>", "</html>", ""]
+    return "\n".join(lines).encode()
+
+
+class Publisher:
+    def __init__(self, web_dir: str) -> None:
+        self.web_dir = web_dir
+        self.simple_dir = os.path.join(web_dir, "simple")
+
+    def project_dir(self, project: str) -> str:
+        return os.path.join(self.simple_dir, project)
+
+    def write_project(self, project: str, files: list[PublishedFile], serial: Optional[int]) -> bool:
+        """Write the project's pages; every file they name must already be in place. True if changed."""
+        ordered = sorted(files, key=_sort_key)
+        html = project_html(project, ordered)
+        pages = {"index.html": html, "index.v1_html": html, "index.v1_json": project_json(project, ordered, serial)}
+        return self._write_pages(self.project_dir(project), pages, ignore_serial=True)
+
+    def write_root(self, projects: list[str], serial: Optional[int]) -> bool:
+        html = root_html(sorted(projects))
+        pages = {"index.html": html, "index.v1_html": html, "index.v1_json": root_json(sorted(projects), serial)}
+        return self._write_pages(self.simple_dir, pages, ignore_serial=True)
+
+    def _write_pages(self, directory: str, pages: dict[str, bytes], ignore_serial: bool) -> bool:
+        changed = False
+        # JSON last: a client negotiating JSON sees the new page only once the HTML one is there too.
+        for name in ("index.html", "index.v1_html", "index.v1_json"):
+            path = os.path.join(directory, name)
+            if _same_content(path, pages[name], ignore_serial and name.endswith("json")):
+                continue
+            atomic_write(path, pages[name])
+            changed = True
+        return changed
+
+    def remove_project(self, project: str) -> None:
+        shutil.rmtree(self.project_dir(project), ignore_errors=True)
+
+    def write_last_modified(self) -> None:
+        atomic_write(os.path.join(self.web_dir, "last-modified"),
+                     time.strftime("%Y%m%dT%H:%M:%S\n", time.gmtime()).encode())
+
+
+def _same_content(path: str, new: bytes, ignore_serial: bool) -> bool:
+    """Compare a page on disk with its new text; a moved serial alone does not rewrite a page."""
+    try:
+        with open(path, "rb") as stream:
+            old = stream.read()
+    except FileNotFoundError:
+        return False
+    if old == new:
+        return True
+    if not ignore_serial:
+        return False
+    try:
+        old_doc, new_doc = json.loads(old), json.loads(new)
+    except ValueError:
+        return False
+    old_doc.get("meta", {}).pop("_last-serial", None)
+    new_doc.get("meta", {}).pop("_last-serial", None)
+    return old_doc == new_doc

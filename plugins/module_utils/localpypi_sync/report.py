@@ -1,0 +1,92 @@
+"""Telling the operator what happened: a progress bar on a TTY, one logfmt line per event otherwise."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import IO, Any, Optional
+
+
+def logfmt(event: str, fields: dict[str, Any]) -> str:
+    parts = [f"event={event}"]
+    for key, value in fields.items():
+        if value is None:
+            continue
+        text = str(value)
+        if not text or any(c in text for c in ' "=\\') or "\n" in text:
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+class Reporter:
+    """Thread-safe; the engine calls it from its workers."""
+
+    def __init__(self, stream: Optional[IO[str]] = None, progress: Optional[bool] = None,
+                 quiet: bool = False) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.progress = self.stream.isatty() if progress is None else progress
+        self.quiet = quiet
+        self._lock = threading.Lock()
+        self._total = 0
+        self._done = 0
+        self._bytes = 0
+        self._started = time.monotonic()
+        self._last_draw = 0.0
+
+    def start(self, total_projects: int) -> None:
+        with self._lock:
+            self._total = total_projects
+            self._started = time.monotonic()
+
+    def event(self, event: str, **fields: Any) -> None:
+        if self.quiet or self.progress:
+            return
+        with self._lock:
+            self.stream.write(logfmt(event, fields) + "\n")
+            self.stream.flush()
+
+    def project_done(self, name: str, status: str, **fields: Any) -> None:
+        with self._lock:
+            self._done += 1
+            self._bytes += fields.get("bytes", 0) or 0
+        if self.progress and not self.quiet:
+            self._draw()
+        else:
+            self.event("project", project=name, status=status, **fields)
+
+    def failure(self, message: str) -> None:
+        """Failures are always printed, one line each, whatever the mode."""
+        with self._lock:
+            if self.progress:
+                self.stream.write("\r\033[K")
+            self.stream.write(f"error: {message}\n")
+            self.stream.flush()
+
+    def warning(self, message: str) -> None:
+        """Refused upstream input and similar: printed, but the run still succeeds."""
+        with self._lock:
+            if self.progress:
+                self.stream.write("\r\033[K")
+            self.stream.write(f"warning: {message}\n")
+            self.stream.flush()
+
+    def _draw(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_draw < 0.1 and self._done < self._total:
+                return
+            self._last_draw = now
+            width = 30
+            filled = int(width * self._done / self._total) if self._total else width
+            rate = self._bytes / max(now - self._started, 1e-6) / 1e6
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self._done}/{self._total} projects "
+                              f"{self._bytes / 1e6:.1f} MB {rate:.1f} MB/s")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.progress and not self.quiet:
+            with self._lock:
+                self.stream.write("\n")
+                self.stream.flush()

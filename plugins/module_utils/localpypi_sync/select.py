@@ -1,0 +1,165 @@
+"""Choosing files: specifiers, pre-releases, yanked, types, target Pythons and platforms, latest N."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Iterable, Optional
+
+from packaging import tags
+from packaging.markers import default_environment
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import Version
+
+from .config import ProjectRule, SyncConfig
+from .names import UnsafeName, check_filename, file_version, package_type
+from .upstream import HASH_NAMES, UpstreamFile
+
+_MANYLINUX_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_(\w+)$")
+_MUSLLINUX = re.compile(r"^musllinux_(\d+)_(\d+)_(\w+)$")
+_MACOS = re.compile(r"^macosx_(\d+)_(\d+)_(\w+)$")
+
+
+def expand_platform(platform: str) -> set[str]:
+    """Every platform tag a target platform installs, as packaging.tags and pip count them."""
+    for legacy, (major, minor) in _MANYLINUX_LEGACY.items():
+        if platform.startswith(legacy + "_"):
+            platform = f"manylinux_{major}_{minor}_{platform[len(legacy) + 1:]}"
+    match = _MANYLINUX.match(platform)
+    if match:
+        major, newest, arch = int(match.group(1)), int(match.group(2)), match.group(3)
+        result = set()
+        for minor in range(newest, -1, -1):
+            result.add(f"manylinux_{major}_{minor}_{arch}")
+            for legacy, version in _MANYLINUX_LEGACY.items():
+                if version == (major, minor):
+                    result.add(f"{legacy}_{arch}")
+        return result
+    match = _MUSLLINUX.match(platform)
+    if match:
+        major, newest, arch = int(match.group(1)), int(match.group(2)), match.group(3)
+        return {f"musllinux_{major}_{minor}_{arch}" for minor in range(newest, -1, -1)}
+    match = _MACOS.match(platform)
+    if match:
+        version = (int(match.group(1)), int(match.group(2)))
+        return set(tags.mac_platforms(version, match.group(3)))
+    return {platform}
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetMatrix:
+    """The python versions and platforms a mirror serves; empty parts mean 'any'."""
+
+    python_versions: tuple[Version, ...]
+    platforms: frozenset[str]
+    interpreter_abis: frozenset[tuple[str, str]]
+
+    @classmethod
+    def from_config(cls, config: SyncConfig) -> TargetMatrix:
+        platforms: set[str] = set()
+        for platform in config.platforms:
+            platforms |= expand_platform(platform)
+        pairs: set[tuple[str, str]] = set()
+        for version in config.python_versions:
+            python = (version.major, version.minor)
+            for tag in tags.cpython_tags(python, platforms=["any"]):
+                pairs.add((tag.interpreter, tag.abi))
+            for tag in tags.compatible_tags(python, f"cp{version.major}{version.minor}", platforms=["any"]):
+                pairs.add((tag.interpreter, tag.abi))
+        return cls(config.python_versions, frozenset(platforms), frozenset(pairs))
+
+    def wheel_fits(self, filename: str) -> bool:
+        try:
+            wheel_tags = parse_wheel_filename(filename)[3]
+        except InvalidWheelFilename:
+            return False
+        for tag in wheel_tags:
+            platform_ok = not self.platforms or tag.platform == "any" or tag.platform in self.platforms
+            python_ok = not self.python_versions or (tag.interpreter, tag.abi) in self.interpreter_abis
+            if platform_ok and python_ok:
+                return True
+        return False
+
+    def requires_python_fits(self, requires_python: Optional[str]) -> bool:
+        if not requires_python or not self.python_versions:
+            return True
+        try:
+            specifier = SpecifierSet(requires_python)
+        except InvalidSpecifier:
+            return True  # pip ignores what it cannot parse; so do we
+        return any(specifier.contains(Version(f"{v.major}.{v.minor}.99"), prereleases=True)
+                   or specifier.contains(Version(f"{v.major}.{v.minor}.0"), prereleases=True)
+                   for v in self.python_versions)
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    chosen: list[UpstreamFile]
+    refused: list[str]  # one line each: unsafe names, missing hashes
+    skipped: int
+
+
+def _requirement_allows(rule: Optional[ProjectRule], version: Version, prereleases: bool,
+                        environments: list[dict[str, str]]) -> bool:
+    if rule is None:
+        return prereleases or not version.is_prerelease
+    for requirement in rule.requirements:
+        if requirement.marker is not None and environments and not any(
+                requirement.marker.evaluate(env) for env in environments):
+            continue
+        # A specifier that names a pre-release (foo==2.0b1) asks for it, as pip reads it.
+        allow_pre = prereleases or bool(requirement.specifier.prereleases)
+        if requirement.specifier.contains(version, prereleases=allow_pre):
+            return True
+    return False
+
+
+def target_environments(matrix: TargetMatrix) -> list[dict[str, str]]:
+    """Marker environments for the target Pythons (platform markers are left at this host's values)."""
+    environments = []
+    for version in matrix.python_versions:
+        env = dict(default_environment())
+        env["python_version"] = f"{version.major}.{version.minor}"
+        env["python_full_version"] = f"{version.major}.{version.minor}.0"
+        environments.append(env)
+    return environments
+
+
+def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[ProjectRule],
+                 config: SyncConfig, matrix: TargetMatrix) -> Selection:
+    refused: list[str] = []
+    skipped = 0
+    candidates: dict[Version, list[UpstreamFile]] = {}
+    environments = target_environments(matrix)
+    for upstream_file in files:
+        try:
+            check_filename(upstream_file.filename)
+        except UnsafeName as exc:
+            refused.append(f"project {project}: {exc}")
+            continue
+        if not any(name in upstream_file.hashes for name in HASH_NAMES):
+            refused.append(f"project {project}: {upstream_file.filename}: the index gives no sha256 to verify it by")
+            continue
+        kind = package_type(upstream_file.filename)
+        version = file_version(upstream_file.filename, project)
+        if (
+            kind not in config.package_types
+            or version is None
+            or (upstream_file.yanked and not config.include_yanked)
+            or (config.max_file_size is not None and upstream_file.size is not None
+                and upstream_file.size > config.max_file_size)
+            or not _requirement_allows(rule, version, config.prereleases, environments)
+            or not matrix.requires_python_fits(upstream_file.requires_python)
+            or (kind == "wheel" and not matrix.wheel_fits(upstream_file.filename))
+        ):
+            skipped += 1
+            continue
+        candidates.setdefault(version, []).append(upstream_file)
+    versions = sorted(candidates, reverse=True)
+    if config.latest:
+        skipped += sum(len(candidates[v]) for v in versions[config.latest:])
+        versions = versions[: config.latest]
+    chosen = [f for v in versions for f in candidates[v]]
+    return Selection(chosen, refused, skipped)

@@ -1,0 +1,157 @@
+"""What the engine remembers between runs: the lock, per-project records, the last run's stats."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import tempfile
+import time
+from typing import Any, Optional
+
+STATE_DIR = "state"
+WEB_DIR = "web"
+TMP_DIR = "tmp"
+
+
+class LockBusy(RuntimeError):
+    pass
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write data beside path, fsync it, then rename over path: readers see old or new, never half."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    handle, temp_path = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp_path, mode)
+        os.replace(temp_path, path)
+    except BaseException:
+        try:
+            os.unlink(temp_path)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_json(path: str, data: Any) -> None:
+    atomic_write(path, json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+
+
+def read_json(path: str) -> Optional[Any]:
+    try:
+        with open(path, "rb") as stream:
+            return json.load(stream)
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return None  # a damaged record is treated as absent: the project is simply re-synced
+
+
+class MirrorState:
+    """The directory layout of one mirror root and the records kept in it."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.web = os.path.join(root, WEB_DIR)
+        self.state = os.path.join(root, STATE_DIR)
+        self.tmp = os.path.join(root, TMP_DIR)
+        self._lock_fd: Optional[int] = None
+
+    # -- layout -----------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Create the directories, failing with one line when the root is not writable."""
+        for path in (self.web, os.path.join(self.web, "simple"), os.path.join(self.web, "packages"),
+                     os.path.join(self.state, "projects"), self.tmp):
+            try:
+                os.makedirs(path, exist_ok=True)
+            except OSError as exc:
+                raise PermissionError(f"directory {self.root}: cannot create {path}: {exc.strerror}") from None
+        if not os.access(self.root, os.W_OK) or not os.access(self.web, os.W_OK):
+            raise PermissionError(f"directory {self.root}: not writable by this user")
+
+    def clean_tmp(self) -> int:
+        """Remove downloads a killed run left behind; they were never published."""
+        removed = 0
+        if not os.path.isdir(self.tmp):
+            return 0
+        for entry in os.scandir(self.tmp):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed += 1
+        return removed
+
+    # -- lock -------------------------------------------------------------------------------
+    def lock(self, timeout: float) -> None:
+        os.makedirs(self.state, exist_ok=True)
+        path = os.path.join(self.state, "lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                    os.close(fd)
+                    raise LockBusy(
+                        f"another sync holds the lock on {self.root} ({holder}); "
+                        f"wait for it or set lock_timeout"
+                    ) from None
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- records ----------------------------------------------------------------------------
+    def project_record_path(self, name: str) -> str:
+        return os.path.join(self.state, "projects", name + ".json")
+
+    def load_project(self, name: str) -> Optional[dict[str, Any]]:
+        return read_json(self.project_record_path(name))
+
+    def save_project(self, name: str, record: dict[str, Any]) -> None:
+        write_json(self.project_record_path(name), record)
+
+    def forget_project(self, name: str) -> None:
+        try:
+            os.unlink(self.project_record_path(name))
+        except FileNotFoundError:
+            pass
+
+    def recorded_projects(self) -> list[str]:
+        directory = os.path.join(self.state, "projects")
+        if not os.path.isdir(directory):
+            return []
+        return sorted(entry[:-5] for entry in os.listdir(directory) if entry.endswith(".json"))
+
+    def save_last_run(self, stats: dict[str, Any]) -> None:
+        write_json(os.path.join(self.state, "last-run.json"), stats)
+
+    def load_last_run(self) -> Optional[dict[str, Any]]:
+        return read_json(os.path.join(self.state, "last-run.json"))
+
+    def bandersnatch_serial(self) -> Optional[int]:
+        """The serial of a bandersnatch mirror adopted in place (its root 'status' file)."""
+        try:
+            with open(os.path.join(self.root, "status"), encoding="ascii") as stream:
+                text = stream.read().strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return int(text) if text.isdigit() else None

@@ -1,0 +1,42 @@
+"""What the mirror holds and how its last run went."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .inventory import served_files, served_projects
+from .state import MirrorState
+
+
+def mirror_status(root: str) -> dict[str, Any]:
+    state = MirrorState(root)
+    per_project: dict[str, dict[str, int]] = {}
+    total_files = 0
+    total_bytes = 0
+    for project in served_projects(state.web):
+        files = 0
+        size = 0
+        for served in served_files(state.web, project):
+            path = os.path.join(state.web, served.path)
+            for candidate in (path, path + ".metadata"):
+                try:
+                    size += os.path.getsize(candidate)
+                except FileNotFoundError:
+                    pass
+            files += 1
+        per_project[project] = {"files": files, "bytes": size}
+        total_files += files
+        total_bytes += size
+    last_run = state.load_last_run()
+    serial = (last_run or {}).get("stats", {}).get("serial")
+    return {
+        "directory": root,
+        "last_run": last_run,
+        "serial": serial if serial is not None else state.bandersnatch_serial(),
+        "bandersnatch_serial": state.bandersnatch_serial(),
+        "projects": len(per_project),
+        "files": total_files,
+        "bytes": total_bytes,
+        "per_project": per_project,
+    }

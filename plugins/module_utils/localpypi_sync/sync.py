@@ -1,0 +1,452 @@
+"""One sync run: list projects, read their pages, select, fetch, publish, prune, record."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+import threading
+import time
+from typing import Any, Iterable, Iterator, Optional
+
+from packaging.utils import canonicalize_name
+
+from .config import ProjectRule, SyncConfig
+from .fetch import Fetcher, FetchOutcome, PublishedFile
+from .http import FetchError, HttpClient
+from .names import UnsafeName, normalize_project
+from .publish import Publisher
+from .report import Reporter
+from .select import Selection, TargetMatrix, select_files
+from .state import LockBusy, MirrorState
+from .upstream import NotModified, ProjectPage, Upstream, UpstreamFile
+
+DETAIL_LIMIT = 200  # file names listed in results (diff, plan); counts are always complete
+
+
+class SyncAbort(RuntimeError):
+    """The run could not start (bad directory, busy lock, unreachable upstream); nothing was written."""
+
+
+@dataclasses.dataclass
+class SyncStats:
+    projects: int = 0
+    projects_changed: int = 0
+    projects_unchanged: int = 0
+    projects_failed: int = 0
+    projects_removed: int = 0
+    files_published: int = 0
+    files_downloaded: int = 0
+    files_reused: int = 0
+    files_skipped: int = 0
+    files_refused: int = 0
+    files_failed: int = 0
+    files_removed: int = 0
+    bytes_downloaded: int = 0
+    bytes_removed: int = 0
+    upstream_requests: int = 0
+    serial: Optional[int] = None
+    duration_seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class SyncResult:
+    stats: SyncStats
+    failures: list[str]
+    warnings: list[str]
+    changed: bool
+    check_mode: bool
+    added: list[str]
+    removed: list[str]
+    started: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "changed": self.changed, "check_mode": self.check_mode, "started": self.started,
+                "stats": dataclasses.asdict(self.stats), "failures": self.failures,
+                "warnings": self.warnings[:DETAIL_LIMIT],
+                "added": self.added[:DETAIL_LIMIT], "removed": self.removed[:DETAIL_LIMIT]}
+
+
+def _published_to_json(published: PublishedFile) -> dict[str, Any]:
+    return {"upstream": published.upstream.to_json(), "path": published.path, "sha256": published.sha256,
+            "size": published.size, "metadata_sha256": published.metadata_sha256}
+
+
+def _published_from_json(data: dict[str, Any]) -> PublishedFile:
+    return PublishedFile(UpstreamFile.from_json(data["upstream"]), data["path"], data["sha256"], data["size"],
+                         data.get("metadata_sha256"))
+
+
+def recorded_files(record: Optional[dict[str, Any]]) -> dict[str, PublishedFile]:
+    if not record:
+        return {}
+    return {item["upstream"]["filename"]: _published_from_json(item) for item in record.get("published", [])}
+
+
+@dataclasses.dataclass
+class _ProjectOutcome:
+    name: str
+    status: str  # unchanged | changed | failed
+    published: list[PublishedFile] = dataclasses.field(default_factory=list)
+    removals: list[PublishedFile] = dataclasses.field(default_factory=list)
+    record: Optional[dict[str, Any]] = None
+    errors: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    downloaded: int = 0
+    reused: int = 0
+    skipped: int = 0
+    refused: int = 0
+    failed: int = 0
+    bytes: int = 0
+    requests: int = 0
+    serial: Optional[int] = None
+    added: list[str] = dataclasses.field(default_factory=list)
+    page_written: bool = False
+
+
+class SyncRun:
+    def __init__(self, config: SyncConfig, reporter: Reporter, *, check_mode: bool = False,
+                 only_projects: Optional[Iterable[str]] = None, rehash: bool = False,
+                 http: Optional[HttpClient] = None, backoff: float = 0.5) -> None:
+        self.config = config
+        self.reporter = reporter
+        self.check_mode = check_mode
+        self.only_projects = {canonicalize_name(p) for p in only_projects} if only_projects else None
+        self.rehash = rehash
+        self.state = MirrorState(config.directory)
+        self.http = http or HttpClient(timeout=config.timeout, retries=config.retries,
+                                       pool_size=config.workers * 2, ca_bundle=config.ca_bundle,
+                                       proxy=config.proxy, backoff=backoff)
+        self.upstream = Upstream(self.http, config.upstream)
+        self.matrix = TargetMatrix.from_config(config)
+        self.publisher = Publisher(self.state.web)
+        self.fetcher = Fetcher(self.http, self.state.web, self.state.tmp, config.max_file_size)
+        self._file_pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._page_lock = threading.Lock()
+
+    # -- entry ------------------------------------------------------------------------------
+    def run(self) -> SyncResult:
+        started = time.time()
+        stats = SyncStats()
+        failures: list[str] = []
+        if not self.check_mode:
+            try:
+                self.state.prepare()
+                self.state.lock(self.config.lock_timeout)
+            except (PermissionError, LockBusy) as exc:
+                raise SyncAbort(str(exc)) from None
+        try:
+            result = self._run_locked(stats, failures)
+        finally:
+            if not self.check_mode:
+                self.state.unlock()
+            self.http.close()
+        stats.duration_seconds = round(time.time() - started, 3)
+        result.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+        if not self.check_mode:
+            self.state.save_last_run({**result.to_dict(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        self.reporter.event("summary", result="ok" if result.ok else "failed", changed=result.changed,
+                            **dataclasses.asdict(stats))
+        return result
+
+    def _run_locked(self, stats: SyncStats, failures: list[str]) -> SyncResult:
+        try:
+            self.upstream.check_reachable()
+        except FetchError as exc:
+            raise SyncAbort(f"upstream {exc}") from None
+        if not self.check_mode:
+            leftovers = self.state.clean_tmp()
+            if leftovers:
+                self.reporter.event("cleanup", removed_partial_downloads=leftovers)
+        warnings: list[str] = []
+        wanted = self._wanted_projects(warnings, stats)
+        stats.projects = len(wanted)
+        self.reporter.start(len(wanted))
+        added: list[str] = []
+        removed: list[str] = []
+        deferred: list[_ProjectOutcome] = []
+        changed = False
+        with concurrent.futures.ThreadPoolExecutor(self.config.workers, "fetch") as file_pool:
+            self._file_pool = file_pool
+            for outcome in self._map_bounded(self._process_project, wanted):
+                stats.upstream_requests += outcome.requests
+                stats.files_downloaded += outcome.downloaded
+                stats.files_reused += outcome.reused
+                stats.files_skipped += outcome.skipped
+                stats.files_refused += outcome.refused
+                stats.files_failed += outcome.failed
+                stats.bytes_downloaded += outcome.bytes
+                if outcome.serial is not None:
+                    stats.serial = max(stats.serial or 0, outcome.serial)
+                failures.extend(outcome.errors)
+                for error in outcome.errors:
+                    self.reporter.failure(error)
+                warnings.extend(outcome.warnings)
+                for warning in outcome.warnings:
+                    self.reporter.warning(warning)
+                added.extend(outcome.added)
+                if outcome.status == "failed":
+                    stats.projects_failed += 1
+                elif outcome.status == "changed":
+                    stats.projects_changed += 1
+                    changed = True
+                else:
+                    stats.projects_unchanged += 1
+                if outcome.removals:
+                    deferred.append(outcome)
+                else:
+                    stats.files_published += len(outcome.published)
+                self.reporter.project_done(outcome.name, outcome.status, files=len(outcome.published),
+                                           downloaded=outcome.downloaded, bytes=outcome.bytes,
+                                           failed=outcome.failed or None)
+        self.reporter.finish()
+        gone_projects = self._projects_to_drop(set(wanted))
+        if self._settle_removals(deferred, gone_projects, stats, failures, removed):
+            changed = True
+        if not self.check_mode:
+            if self._write_root(stats.serial):
+                changed = True
+            if changed or not os.path.exists(os.path.join(self.state.web, "last-modified")):
+                self.publisher.write_last_modified()
+        return SyncResult(stats, failures, warnings, changed, self.check_mode, sorted(added), sorted(removed))
+
+    # -- projects ---------------------------------------------------------------------------
+    def _wanted_projects(self, warnings: list[str], stats: SyncStats) -> dict[str, Optional[int]]:
+        """Project name -> the serial the upstream's root index lists for it (None when unknown)."""
+        wanted: dict[str, Optional[int]] = {}
+        if self.config.mirror_all:
+            try:
+                listing = self.upstream.project_list()
+            except FetchError as exc:
+                raise SyncAbort(f"upstream project list: {exc}") from None
+            stats.upstream_requests += 1
+            for raw_name, serial in listing:
+                try:
+                    wanted[normalize_project(raw_name)] = serial
+                except UnsafeName as exc:
+                    warnings.append(f"upstream root index: {exc}")
+        for rule in self.config.projects:
+            wanted.setdefault(rule.name, None)
+        return {name: serial for name, serial in sorted(wanted.items())
+                if not self.config.is_excluded(name)
+                and (self.only_projects is None or name in self.only_projects)}
+
+    def _map_bounded(self, function, wanted: dict[str, Optional[int]]) -> Iterator[_ProjectOutcome]:
+        """Run function over projects with at most `workers` in flight (no unbounded future list)."""
+        items = iter(wanted.items())
+        with concurrent.futures.ThreadPoolExecutor(self.config.workers, "project") as pool:
+            running: set[concurrent.futures.Future] = set()
+            for name, serial in items:
+                running.add(pool.submit(function, name, serial))
+                if len(running) >= self.config.workers * 2:
+                    done, running = concurrent.futures.wait(running, return_when="FIRST_COMPLETED")
+                    yield from (future.result() for future in done)
+            for future in concurrent.futures.as_completed(running):
+                yield future.result()
+
+    def _process_project(self, name: str, listed_serial: Optional[int]) -> _ProjectOutcome:
+        outcome = _ProjectOutcome(name, "unchanged")
+        try:
+            self._sync_project(name, listed_serial, outcome)
+        except FetchError as exc:
+            outcome.status = "failed"
+            outcome.errors.append(str(exc))
+        except OSError as exc:
+            outcome.status = "failed"
+            outcome.errors.append(f"project {name}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        return outcome
+
+    def _sync_project(self, name: str, listed_serial: Optional[int], outcome: _ProjectOutcome) -> None:
+        record = self.state.load_project(name)
+        rule = self.config.rule_for(name)
+        fingerprint = self.config.selection_fingerprint(rule)
+        settled = bool(record and record.get("complete") and record.get("fingerprint") == fingerprint
+                       and not self.rehash and os.path.isfile(
+                           os.path.join(self.publisher.project_dir(name), "index.html")))
+        if settled:
+            outcome.published = list(recorded_files(record).values())
+        if settled and listed_serial is not None and record.get("serial") == listed_serial:
+            outcome.serial = listed_serial
+            return  # the root index says nothing moved: not even a request
+        cached_page = ProjectPage.from_json(record["page"]) if record and record.get("page") else None
+        outcome.requests += 1
+        answer = self.upstream.project(name, cached_page.etag if cached_page else None,
+                                       cached_page.last_modified if cached_page else None)
+        if isinstance(answer, NotModified):
+            page = cached_page
+            if answer.serial is not None:
+                page.serial = answer.serial
+        else:
+            page = answer
+            settled = settled and cached_page is not None and cached_page.files == page.files
+        outcome.serial = page.serial
+        if settled:
+            if page is not cached_page and not self.check_mode:
+                record["page"] = page.to_json()  # new validators, same content
+                record["serial"] = page.serial
+                self.state.save_project(name, record)
+            return
+        self._apply_selection(name, rule, page, record, fingerprint, outcome)
+
+    def _apply_selection(self, name: str, rule: Optional[ProjectRule], page: ProjectPage,
+                         record: Optional[dict[str, Any]], fingerprint: str, outcome: _ProjectOutcome) -> None:
+        selection: Selection = select_files(page.files, name, rule, self.config, self.matrix)
+        outcome.skipped += selection.skipped
+        outcome.refused += len(selection.refused)
+        outcome.warnings.extend(selection.refused)
+        previous = recorded_files(record)
+        new_names = [f.filename for f in selection.chosen if f.filename not in previous]
+        if self.check_mode:
+            outcome.added = new_names
+            outcome.downloaded = len(new_names)
+            outcome.bytes = sum(f.size or 0 for f in selection.chosen if f.filename not in previous)
+            chosen_names = {f.filename for f in selection.chosen}
+            if self.config.prune:
+                outcome.removals = [p for n, p in previous.items() if n not in chosen_names]
+            outcome.status = "changed" if new_names or outcome.removals else "unchanged"
+            outcome.published = list(previous.values())
+            return
+        results = self._fetch_all(selection.chosen, previous)
+        published: dict[str, PublishedFile] = {}
+        for upstream_file, result in zip(selection.chosen, results):
+            if result.published:
+                published[upstream_file.filename] = result.published
+                if result.downloaded:
+                    outcome.downloaded += 1
+                    outcome.added.append(upstream_file.filename)
+                else:
+                    outcome.reused += 1
+                outcome.bytes += result.downloaded_bytes
+            elif result.skipped_reason:
+                outcome.skipped += 1
+            else:
+                outcome.failed += 1
+                outcome.errors.append(f"project {name}: {result.error}")
+                if upstream_file.filename in previous:  # keep the verified copy we already serve
+                    published[upstream_file.filename] = previous[upstream_file.filename]
+        for filename, old in previous.items():
+            if filename in published:
+                continue
+            if self.config.prune:
+                outcome.removals.append(old)
+            elif os.path.isfile(os.path.join(self.state.web, old.path)):
+                published[filename] = old
+        outcome.published = list(published.values())
+        complete = not outcome.failed
+        outcome.record = {
+            "name": name, "fingerprint": fingerprint, "complete": complete, "serial": page.serial,
+            # A project with failures forgets its validators so the next run reads it again in full.
+            "page": page.to_json() if complete else {**page.to_json(), "etag": None, "last_modified": None},
+            "published": [_published_to_json(p) for p in outcome.published],
+        }
+        if not outcome.removals:
+            self._commit_project(name, outcome, page.serial)
+        outcome.status = "failed" if outcome.errors else (
+            "changed" if outcome.page_written or outcome.removals or outcome.added else "unchanged")
+
+    def _commit_project(self, name: str, outcome: _ProjectOutcome, serial: Optional[int]) -> None:
+        """Pages first (their files exist by now), then the record that says they are done."""
+        if not outcome.published and outcome.failed:
+            return  # nothing could be fetched: no empty page that would hide the project from clients
+        outcome.page_written = self.publisher.write_project(name, outcome.published, serial)
+        self.state.save_project(name, outcome.record)
+
+    def _fetch_all(self, chosen: list[UpstreamFile], previous: dict[str, PublishedFile]) -> list[FetchOutcome]:
+        assert self._file_pool is not None
+        futures = [self._file_pool.submit(self.fetcher.fetch, f, previous.get(f.filename), self.rehash)
+                   for f in chosen]
+        return [future.result() for future in futures]
+
+    # -- prune ------------------------------------------------------------------------------
+    def _projects_to_drop(self, wanted: set[str]) -> list[str]:
+        if not self.config.prune or self.only_projects is not None:
+            return []
+        return [name for name in self.state.recorded_projects() if name not in wanted]
+
+    def _settle_removals(self, deferred: list[_ProjectOutcome], gone_projects: list[str], stats: SyncStats,
+                         failures: list[str], removed_names: list[str]) -> bool:
+        removals = [p for outcome in deferred for p in outcome.removals]
+        gone_records = {name: self.state.load_project(name) for name in gone_projects}
+        for record in gone_records.values():
+            removals.extend(recorded_files(record).values())
+        if not removals:
+            return False
+        total = self._count_mirror_files()
+        fraction = len(removals) / max(total, 1)
+        allowed = fraction <= self.config.prune_max_fraction or self.config.force_prune
+        if not allowed:
+            message = (f"prune refused: it would delete {len(removals)} of {total} files "
+                       f"({fraction:.0%} > prune_max_fraction {self.config.prune_max_fraction:.0%}); "
+                       "check the config, then rerun with force_prune to allow it")
+            failures.append(message)
+            self.reporter.failure(message)
+        for outcome in deferred:
+            if not allowed:  # keep serving what would have gone
+                outcome.published = outcome.published + outcome.removals
+                outcome.record["published"] = [_published_to_json(p) for p in outcome.published]
+                outcome.record["complete"] = False
+            if not self.check_mode:
+                self._commit_project(outcome.name, outcome, outcome.record.get("serial"))
+            stats.files_published += len(outcome.published)
+        if not allowed:
+            return any(outcome.page_written for outcome in deferred)
+        still_referenced = self._referenced_paths(exclude=set(gone_records))
+        for name in gone_records:
+            stats.projects_removed += 1
+            if not self.check_mode:
+                self.publisher.remove_project(name)
+                self.state.forget_project(name)
+        for published in removals:
+            removed_names.append(published.upstream.filename)
+            stats.files_removed += 1
+            stats.bytes_removed += published.size
+            if self.check_mode or published.path in still_referenced:
+                continue
+            path = os.path.join(self.state.web, published.path)
+            for victim in (path, path + ".metadata"):
+                try:
+                    os.unlink(victim)
+                except FileNotFoundError:
+                    pass
+            self._remove_empty_parents(os.path.dirname(path))
+        self.reporter.event("prune", files=len(removals), projects=len(gone_records))
+        return True
+
+    def _referenced_paths(self, exclude: set[str]) -> set[str]:
+        """Paths still named by some project's record (a file may be shared by two projects)."""
+        referenced: set[str] = set()
+        for name in self.state.recorded_projects():
+            if name not in exclude:
+                referenced.update(p.path for p in recorded_files(self.state.load_project(name)).values())
+        return referenced
+
+    def _count_mirror_files(self) -> int:
+        packages = os.path.join(self.state.web, "packages")
+        count = 0
+        for _, _, files in os.walk(packages):
+            count += sum(1 for f in files if not f.endswith(".metadata"))
+        return count
+
+    def _remove_empty_parents(self, directory: str) -> None:
+        packages = os.path.join(self.state.web, "packages")
+        while directory.startswith(packages + os.sep):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
+            directory = os.path.dirname(directory)
+
+    # -- root -------------------------------------------------------------------------------
+    def _write_root(self, serial: Optional[int]) -> bool:
+        simple = os.path.join(self.state.web, "simple")
+        projects = [entry.name for entry in os.scandir(simple)
+                    if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "index.html"))]
+        return self.publisher.write_root(projects, serial)
+
+
+def run_sync(config: SyncConfig, reporter: Optional[Reporter] = None, **options: Any) -> SyncResult:
+    return SyncRun(config, reporter or Reporter(quiet=True), **options).run()

@@ -1,0 +1,217 @@
+"""Reading an upstream simple index: PEP 691 JSON first, PEP 503 HTML as the fallback."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from html.parser import HTMLParser
+from typing import Any, Optional, Union
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+from .http import FetchError, HttpClient
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
+ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+HASH_NAMES = ("sha256", "sha384", "sha512")
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class UpstreamFile:
+    filename: str
+    url: str
+    hashes: dict[str, str]
+    requires_python: Optional[str] = None
+    yanked: Union[bool, str] = False
+    size: Optional[int] = None
+    upload_time: Optional[str] = None
+    core_metadata: Union[bool, dict[str, str]] = False
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UpstreamFile:
+        return cls(**data)
+
+
+@dataclasses.dataclass
+class ProjectPage:
+    name: str
+    files: list[UpstreamFile]
+    serial: Optional[int] = None
+    etag: Optional[str] = None
+    last_modified: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "serial": self.serial, "etag": self.etag,
+                "last_modified": self.last_modified, "files": [f.to_json() for f in self.files]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProjectPage:
+        return cls(data["name"], [UpstreamFile.from_json(f) for f in data["files"]],
+                   data.get("serial"), data.get("etag"), data.get("last_modified"))
+
+
+class NotModified:
+    """The upstream answered 304: the cached page is still current."""
+
+    def __init__(self, serial: Optional[int]) -> None:
+        self.serial = serial
+
+
+class ProjectNotFound(FetchError):
+    pass
+
+
+def _clean_hashes(hashes: Any) -> dict[str, str]:
+    if not isinstance(hashes, dict):
+        return {}
+    return {name: value.lower() for name, value in hashes.items()
+            if isinstance(name, str) and isinstance(value, str) and _HEX.match(value.lower())}
+
+
+def _serial(headers: Any) -> Optional[int]:
+    value = headers.get("X-PyPI-Last-Serial")
+    return int(value) if value and value.strip().isdigit() else None
+
+
+def _metadata_field(value: Any) -> Union[bool, dict[str, str]]:
+    if isinstance(value, dict):
+        return _clean_hashes(value) or True
+    return bool(value)
+
+
+def parse_json_project(name: str, body: bytes, page_url: str) -> list[UpstreamFile]:
+    data = json.loads(body)
+    files = []
+    for entry in data.get("files", []):
+        metadata = entry.get("core-metadata", entry.get("data-dist-info-metadata", False))
+        size = entry.get("size")
+        files.append(UpstreamFile(
+            filename=str(entry.get("filename", "")),
+            url=urljoin(page_url, str(entry.get("url", ""))),
+            hashes=_clean_hashes(entry.get("hashes")),
+            requires_python=entry.get("requires-python") or None,
+            yanked=entry.get("yanked", False) if isinstance(entry.get("yanked"), (bool, str)) else False,
+            size=size if isinstance(size, int) and size >= 0 else None,
+            upload_time=entry.get("upload-time") if isinstance(entry.get("upload-time"), str) else None,
+            core_metadata=_metadata_field(metadata),
+        ))
+    return files
+
+
+class _AnchorCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict[str, Optional[str]], str]] = []
+        self._current: Optional[dict[str, Optional[str]]] = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+        if tag == "a":
+            self._current = dict(attrs)
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._current is not None:
+            self.anchors.append((self._current, "".join(self._text).strip()))
+            self._current = None
+
+
+def _html_metadata(attrs: dict[str, Optional[str]]) -> Union[bool, dict[str, str]]:
+    value = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+    if value is None:
+        return False
+    if "=" in value:
+        algorithm, _, digest = value.partition("=")
+        return _clean_hashes({algorithm: digest}) or True
+    return value.lower() != "false"
+
+
+def parse_html_project(name: str, body: bytes, page_url: str) -> list[UpstreamFile]:
+    collector = _AnchorCollector()
+    collector.feed(body.decode("utf-8", errors="replace"))
+    files = []
+    for attrs, text in collector.anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url, fragment = urldefrag(urljoin(page_url, href))
+        algorithm, _, digest = fragment.partition("=")
+        yanked_attr = attrs.get("data-yanked")
+        filename = text or urlsplit(url).path.rsplit("/", 1)[-1]
+        files.append(UpstreamFile(
+            filename=filename,
+            url=url,
+            hashes=_clean_hashes({algorithm: digest}) if digest else {},
+            requires_python=attrs.get("data-requires-python") or None,
+            yanked=False if yanked_attr is None else (yanked_attr or True),
+            core_metadata=_html_metadata(attrs),
+        ))
+    return files
+
+
+def parse_html_root(body: bytes) -> list[str]:
+    collector = _AnchorCollector()
+    collector.feed(body.decode("utf-8", errors="replace"))
+    return [text for _, text in collector.anchors if text]
+
+
+class Upstream:
+    def __init__(self, http: HttpClient, base_url: str) -> None:
+        self.http = http
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+
+    def check_reachable(self) -> None:
+        self.http.head(self.base_url)
+
+    def project_url(self, name: str) -> str:
+        return urljoin(self.base_url, name + "/")
+
+    def project(self, name: str, etag: Optional[str] = None,
+                last_modified: Optional[str] = None) -> Union[ProjectPage, NotModified]:
+        headers = {"Accept": ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        url = self.project_url(name)
+        response = self.http.get(url, headers)
+        if response.status == 304:
+            return NotModified(_serial(response.headers))
+        if response.status == 404:
+            raise ProjectNotFound(f"project {name}: not found upstream (HTTP 404 at {url})")
+        if response.status != 200:
+            raise FetchError(f"project {name}: HTTP {response.status} at {url}")
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        try:
+            if content_type == JSON_TYPE:
+                files = parse_json_project(name, response.body, response.url)
+            else:
+                files = parse_html_project(name, response.body, response.url)
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise FetchError(f"project {name}: unreadable index page at {url}: {exc}") from None
+        return ProjectPage(name, files, _serial(response.headers),
+                           response.headers.get("ETag"), response.headers.get("Last-Modified"))
+
+    def project_list(self) -> list[tuple[str, Optional[int]]]:
+        """Every project the upstream lists, with its serial where the upstream tells it."""
+        response = self.http.get(self.base_url, {"Accept": ACCEPT})
+        if response.status != 200:
+            raise FetchError(f"upstream index {self.base_url}: HTTP {response.status}")
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type == JSON_TYPE:
+            data = json.loads(response.body)
+            result = []
+            for entry in data.get("projects", []):
+                serial = entry.get("_last-serial")
+                result.append((str(entry.get("name", "")), serial if isinstance(serial, int) else None))
+            return result
+        return [(name, None) for name in parse_html_root(response.body)]

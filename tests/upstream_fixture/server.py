@@ -1,0 +1,294 @@
+"""Serve a Catalog on 127.0.0.1 as a PEP 691/503 index, with serials, ETags and injectable faults.
+
+Also serves a mirror's web/ tree with PEP 691 content negotiation, the way the httpd role does,
+so that tests can point pip and uv at what the engine published.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import html
+import json
+import os
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional
+from urllib.parse import unquote
+
+from packaging.utils import canonicalize_name
+
+from .build import Catalog, FixtureFile
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+
+
+@dataclasses.dataclass
+class Faults:
+    """What the upstream does wrong; tests change these while the server runs."""
+
+    html_only: bool = False  # ignore JSON in Accept, like some proxies
+    no_etag: bool = False
+    fail_status: dict[str, int] = dataclasses.field(default_factory=dict)  # path suffix -> remaining 503s
+    truncate: dict[str, int] = dataclasses.field(default_factory=dict)  # filename -> remaining cut bodies
+    corrupt: set[str] = dataclasses.field(default_factory=set)  # filenames whose bytes are altered
+    wrong_hash: set[str] = dataclasses.field(default_factory=set)  # filenames listed with a false sha256
+    unsafe_listing: list[str] = dataclasses.field(default_factory=list)  # extra hostile filenames per page
+    delay_files: float = 0.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def do_HEAD(self) -> None:  # noqa: N802 - stdlib naming
+        self._route(head=True)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._route(head=False)
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: Optional[dict] = None,
+              head: bool = False, length: Optional[int] = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _route(self, head: bool) -> None:
+        self.server.record(self.command, self.path, self.headers)
+        path = unquote(self.path.split("?", 1)[0])
+        faults = self.server.faults
+        with self.server.catalog.lock:
+            for suffix, remaining in list(faults.fail_status.items()):
+                if path.endswith(suffix) and remaining > 0:
+                    faults.fail_status[suffix] = remaining - 1
+                    self._send(503, b"unavailable\n", "text/plain", head=head)
+                    return
+        self.server.handle_path(self, path, head)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type) -> None:
+        super().__init__(address, handler)
+        self.faults = Faults()
+        self.requests: list[tuple[str, str]] = []
+        self.request_headers: list[dict[str, str]] = []
+        self._log_lock = threading.Lock()
+
+    def record(self, method: str, path: str, headers) -> None:
+        with self._log_lock:
+            self.requests.append((method, path))
+            self.request_headers.append(dict(headers.items()))
+
+    def handle_path(self, handler: _Handler, path: str, head: bool) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class UpstreamHTTPServer(_Server):
+    def __init__(self, catalog: Catalog, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self.catalog = catalog
+
+    def _wants_json(self, handler: _Handler) -> bool:
+        return not self.faults.html_only and JSON_TYPE in handler.headers.get("Accept", "")
+
+    def _listed_hash(self, entry: FixtureFile) -> str:
+        if entry.filename in self.faults.wrong_hash:
+            return hashlib.sha256(b"not the file").hexdigest()
+        return entry.sha256
+
+    def _project_document(self, project: str, files: list[FixtureFile], as_json: bool) -> bytes:
+        if as_json:
+            entries = []
+            for entry in files:
+                item = {"filename": entry.filename, "url": entry.url_path,
+                        "hashes": {"sha256": self._listed_hash(entry)}, "requires-python": entry.requires_python,
+                        "yanked": entry.yanked, "size": entry.size, "upload-time": entry.upload_time}
+                if entry.metadata is not None:
+                    item["core-metadata"] = {"sha256": hashlib.sha256(entry.metadata).hexdigest()}
+                entries.append(item)
+            for evil in self.faults.unsafe_listing:
+                entries.append({"filename": evil, "url": "/packages/00/00/evil/x.whl",
+                                "hashes": {"sha256": "0" * 64}})
+            return json.dumps({"meta": {"api-version": "1.1"}, "name": project, "files": entries}).encode()
+        anchors = []
+        for entry in files:
+            attrs = f'href="{entry.url_path}#sha256={self._listed_hash(entry)}"'
+            if entry.requires_python:
+                attrs += f' data-requires-python="{html.escape(entry.requires_python)}"'
+            if entry.yanked:
+                attrs += f' data-yanked="{html.escape(entry.yanked if isinstance(entry.yanked, str) else "")}"'
+            if entry.metadata is not None:
+                attrs += f' data-dist-info-metadata="sha256={hashlib.sha256(entry.metadata).hexdigest()}"'
+            anchors.append(f"<a {attrs}>{html.escape(entry.filename)}</a><br/>")
+        for evil in self.faults.unsafe_listing:
+            anchors.append(f'<a href="/packages/00/00/evil/x.whl#sha256={"0" * 64}">{html.escape(evil)}</a>')
+        return ("<!DOCTYPE html><html><body>\n" + "\n".join(anchors) + "\n</body></html>\n").encode()
+
+    def handle_path(self, handler: _Handler, path: str, head: bool) -> None:
+        catalog = self.catalog
+        if path in ("/simple", "/simple/"):
+            with catalog.lock:
+                names = sorted(catalog.projects)
+                if self._wants_json(handler):
+                    body = json.dumps({"meta": {"api-version": "1.1", "_last-serial": catalog.serial},
+                                       "projects": [{"name": catalog.display_names[n],
+                                                     "_last-serial": catalog.serials[n]} for n in names]}).encode()
+                    content_type = JSON_TYPE
+                else:
+                    body = ("<!DOCTYPE html><html><body>\n" + "\n".join(
+                        f'<a href="/simple/{n}/">{html.escape(catalog.display_names[n])}</a>' for n in names)
+                        + "\n</body></html>\n").encode()
+                    content_type = "text/html"
+                serial = catalog.serial
+            handler._send(200, body, content_type, {"X-PyPI-Last-Serial": str(serial)}, head)
+            return
+        if path.startswith("/simple/"):
+            raw = path[len("/simple/"):].strip("/")
+            normalized = canonicalize_name(raw)
+            if raw != normalized:
+                handler._send(301, b"", "text/plain", {"Location": f"/simple/{normalized}/"}, head)
+                return
+            with catalog.lock:
+                files = list(catalog.projects.get(normalized, []))
+                known = normalized in catalog.projects
+                serial = catalog.serials.get(normalized, 0)
+            if not known:
+                handler._send(404, b"not found\n", "text/plain", head=head)
+                return
+            as_json = self._wants_json(handler)
+            body = self._project_document(normalized, files, as_json)
+            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            headers = {"X-PyPI-Last-Serial": str(serial), "Vary": "Accept"}
+            if not self.faults.no_etag:
+                headers["ETag"] = etag
+                if handler.headers.get("If-None-Match") == etag:
+                    handler.send_response(304)
+                    for key, value in headers.items():
+                        handler.send_header(key, value)
+                    handler.send_header("Content-Length", "0")
+                    handler.end_headers()
+                    return
+            handler._send(200, body, JSON_TYPE if as_json else "text/html; charset=utf-8", headers, head)
+            return
+        if path.startswith("/packages/"):
+            self._serve_file(handler, path, head)
+            return
+        handler._send(404, b"not found\n", "text/plain", head=head)
+
+    def _serve_file(self, handler: _Handler, path: str, head: bool) -> None:
+        want_metadata = path.endswith(".metadata")
+        lookup = path[: -len(".metadata")] if want_metadata else path
+        entry = None
+        with self.catalog.lock:
+            for files in self.catalog.projects.values():
+                for candidate in files:
+                    if candidate.url_path == lookup:
+                        entry = candidate
+        if entry is None or (want_metadata and entry.metadata is None):
+            handler._send(404, b"not found\n", "text/plain", head=head)
+            return
+        if want_metadata:
+            handler._send(200, entry.metadata, "application/octet-stream", head=head)
+            return
+        with self.catalog.lock:
+            cut = self.faults.truncate.get(entry.filename, 0) > 0
+            if cut:
+                self.faults.truncate[entry.filename] -= 1
+        if self.faults.delay_files:
+            threading.Event().wait(self.faults.delay_files)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Length", str(entry.size))
+        if cut:
+            handler.send_header("Connection", "close")
+        handler.end_headers()
+        if head:
+            return
+        with open(entry.disk_path, "rb") as stream:
+            if cut:
+                handler.wfile.write(stream.read(max(1, entry.size // 2)))
+                handler.wfile.flush()
+                handler.close_connection = True
+                return
+            if entry.filename in self.faults.corrupt:
+                data = bytearray(stream.read())
+                data[len(data) // 2] ^= 0xFF
+                handler.wfile.write(bytes(data))
+                return
+            handler.wfile.flush()
+            handler.connection.sendfile(stream)
+
+
+class MirrorHTTPServer(_Server):
+    """Serve a mirror's web/ directory: static files, index.v1_json when JSON is asked for."""
+
+    def __init__(self, web_dir: str, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self.web_dir = os.path.realpath(web_dir)
+
+    def handle_path(self, handler: _Handler, path: str, head: bool) -> None:
+        target = os.path.realpath(os.path.join(self.web_dir, path.lstrip("/")))
+        if not (target == self.web_dir or target.startswith(self.web_dir + os.sep)):
+            handler._send(404, b"", "text/plain", head=head)
+            return
+        content_type = "application/octet-stream"
+        if os.path.isdir(target):
+            if not path.endswith("/"):
+                handler._send(301, b"", "text/plain", {"Location": path + "/"}, head)
+                return
+            if JSON_TYPE in handler.headers.get("Accept", "") and os.path.isfile(
+                    os.path.join(target, "index.v1_json")):
+                target, content_type = os.path.join(target, "index.v1_json"), JSON_TYPE
+            else:
+                target, content_type = os.path.join(target, "index.html"), "text/html; charset=utf-8"
+        if not os.path.isfile(target):
+            handler._send(404, b"not found\n", "text/plain", head=head)
+            return
+        with open(target, "rb") as stream:
+            handler._send(200, stream.read(), content_type, {"Vary": "Accept"}, head)
+
+
+class Running:
+    """A server on 127.0.0.1 in a background thread: `with Running(server) as url: ...`."""
+
+    def __init__(self, server: _Server, path: str = "/simple/") -> None:
+        self.server = server
+        self.path = path
+        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return self.base + self.path
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve_upstream(catalog: Catalog, port: int = 0, host: str = "127.0.0.1") -> Running:
+    return Running(UpstreamHTTPServer(catalog, (host, port)))
+
+
+def serve_mirror(web_dir: str, port: int = 0, host: str = "127.0.0.1") -> Running:
+    return Running(MirrorHTTPServer(web_dir, (host, port)))
