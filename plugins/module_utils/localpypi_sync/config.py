@@ -216,7 +216,8 @@ def _parse_projects(lines: list[str]) -> tuple[tuple[ProjectRule, ...], bool]:
         try:
             requirement = Requirement(line)
         except InvalidRequirement as exc:
-            raise ConfigError(f"projects[{index}]: invalid requirement {line!r}: {exc}") from None
+            reason = " ".join(str(exc).split())
+            raise ConfigError(f"projects[{index}]: invalid requirement {line!r}: {reason}") from None
         if requirement.url:
             raise ConfigError(f"projects[{index}]: {line!r}: direct URL references cannot be mirrored")
         grouped.setdefault(canonicalize_name(requirement.name), []).append(requirement)
@@ -239,7 +240,7 @@ def _parse_python_versions(values: list[str]) -> tuple[Version, ...]:
 
 def _parse_platforms(values: list[str]) -> tuple[str, ...]:
     for value in values:
-        if not PLATFORM_PATTERN.match(value):
+        if not PLATFORM_PATTERN.fullmatch(value):
             raise ConfigError(
                 f"platforms: {value!r} is not a platform tag such as manylinux_2_28_x86_64, "
                 "musllinux_1_2_aarch64, win_amd64, macosx_11_0_arm64 or linux_x86_64"

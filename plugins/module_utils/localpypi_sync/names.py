@@ -36,7 +36,7 @@ class UnsafeName(ValueError):
 
 
 def normalize_project(name: str) -> str:
-    if not _PROJECT_NAME.match(name):
+    if not _PROJECT_NAME.fullmatch(name):
         raise UnsafeName(f"invalid project name {name!r}")
     return canonicalize_name(name)
 
@@ -45,7 +45,7 @@ def check_filename(filename: str) -> str:
     if (
         not filename
         or len(filename) > 255
-        or not _SAFE_FILENAME.match(filename)
+        or not _SAFE_FILENAME.fullmatch(filename)
         or ".." in filename
         or filename.endswith(".metadata")
     ):

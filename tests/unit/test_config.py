@@ -1,0 +1,90 @@
+"""The one schema: validation errors are one clear line, and every front derives from it."""
+
+from __future__ import annotations
+
+import pytest
+from localpypi_sync.config import OPTIONS, ConfigError, argument_spec, build_config, load_config_file, parse_size
+
+
+def base(**extra):
+    raw = {"upstream": "http://127.0.0.1:1/simple/", "directory": "/tmp/x", "projects": ["alpha"]}
+    raw.update(extra)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"colour": "blue"}, "unknown option 'colour'"),
+        ({"projects": ["requests>>2"]}, "projects[0]: invalid requirement 'requests>>2'"),
+        ({"projects": []}, "projects: empty"),
+        ({"platforms": ["manylinux_x86"]}, "platforms: 'manylinux_x86' is not a platform tag"),
+        ({"python_versions": ["3"]}, "python_versions: '3' must name a Python 3 minor version"),
+        ({"package_types": ["egg"]}, "package_types: 'egg' is not one of sdist, wheel"),
+        ({"workers": 0}, "workers: must be at least 1"),
+        ({"prune": "yes"}, "prune: expected true or false"),
+        ({"max_file_size": "lots"}, "max_file_size: expected a size"),
+        ({"upstream": "ftp://x/simple"}, "upstream: 'ftp://x/simple' is not an http(s) URL"),
+        ({"projects": ["x @ https://example.invalid/x.whl"]}, "direct URL references cannot be mirrored"),
+    ],
+)
+def test_bad_config_is_one_clear_line(extra, message):
+    with pytest.raises(ConfigError) as caught:
+        build_config(base(**extra))
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_defaults_and_normalisation():
+    config = build_config(base(projects=["Foo_Bar>=1", "foo.bar<3", "*"], exclude=["Bad_Pkg", "test-*"]))
+    assert [rule.name for rule in config.projects] == ["foo-bar"]
+    assert len(config.projects[0].requirements) == 2
+    assert config.mirror_all
+    assert config.is_excluded("bad-pkg") and config.is_excluded("test-thing") and not config.is_excluded("good")
+    assert config.package_types == {"sdist", "wheel"}
+    assert config.workers == 8 and config.retries == 3 and not config.prune
+
+
+def test_default_upstream_is_pips_own_default():
+    from pip._internal.models.index import PyPI
+
+    config = build_config({"directory": "/tmp/x", "projects": ["a"]})
+    assert config.upstream == PyPI.simple_url.rstrip("/") + "/"
+
+
+def test_sizes():
+    assert parse_size("500M") == 500 * 1024**2
+    assert parse_size("2GiB") == 2 * 1024**3
+    assert parse_size(1000) == 1000
+    assert parse_size(None) is None
+
+
+def test_fingerprint_moves_with_selection_but_not_with_workers():
+    one = build_config(base())
+    assert one.selection_fingerprint(one.projects[0]) == build_config(base(workers=3)).selection_fingerprint(
+        one.projects[0])
+    wider = build_config(base(projects=["alpha>=1"]))
+    assert one.selection_fingerprint(one.projects[0]) != wider.selection_fingerprint(wider.projects[0])
+    assert one.selection_fingerprint(one.projects[0]) != build_config(base(platforms=["win_amd64"])) \
+        .selection_fingerprint(one.projects[0])
+
+
+def test_yaml_file_relative_directory_and_errors(tmp_path):
+    good = tmp_path / "sync.yml"
+    good.write_text("upstream: http://127.0.0.1:1/simple/\ndirectory: data\nprojects: [alpha]\n")
+    assert load_config_file(str(good)).directory == str(tmp_path / "data")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("projects: [alpha\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config_file(str(bad))
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config_file(str(tmp_path / "missing.yml"))
+
+
+def test_argument_spec_covers_every_option():
+    spec = argument_spec()
+    assert list(spec) == [option.name for option in OPTIONS]
+    assert spec["directory"] == {"type": "path", "required": True}
+    assert spec["package_types"] == {"type": "list", "elements": "str", "default": ["sdist", "wheel"],
+                                     "choices": ["sdist", "wheel"]}
+    assert spec["max_file_size"]["type"] == "raw"

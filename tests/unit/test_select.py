@@ -1,0 +1,92 @@
+"""Selection: specifiers, pre-releases, yanked, types, target Pythons and platforms, latest N."""
+
+from __future__ import annotations
+
+from localpypi_sync.config import build_config
+from localpypi_sync.select import TargetMatrix, expand_platform, select_files
+from localpypi_sync.upstream import UpstreamFile
+
+
+def upstream_file(filename, **extra):
+    return UpstreamFile(filename=filename, url=f"http://127.0.0.1/{filename}", hashes={"sha256": "a" * 64}, **extra)
+
+
+def choose(filenames, project="beta", **options):
+    raw = {"upstream": "http://127.0.0.1:1/simple/", "directory": "/tmp/x", "projects": [project]}
+    raw.update(options)
+    config = build_config(raw)
+    files = [upstream_file(f) if isinstance(f, str) else f for f in filenames]
+    selection = select_files(files, config.projects[0].name, config.projects[0], config, TargetMatrix.from_config(config))
+    return sorted(f.filename for f in selection.chosen), selection
+
+
+BETA = [
+    "beta-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    "beta-1.0-cp311-cp311-manylinux_2_34_x86_64.whl",
+    "beta-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+    "beta-1.0-cp311-cp311-win_amd64.whl",
+    "beta-1.0-cp311-cp311-macosx_10_9_universal2.whl",
+    "beta-1.0-cp311-cp311-musllinux_1_2_x86_64.whl",
+    "beta-1.0-cp39-abi3-manylinux2014_x86_64.whl",
+    "beta-1.0-py3-none-any.whl",
+    "beta-1.0.tar.gz",
+]
+
+
+def test_manylinux_target_keeps_older_glibc_tags_only():
+    expanded = expand_platform("manylinux_2_28_x86_64")
+    assert {"manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64", "manylinux_2_28_x86_64"} <= expanded
+    assert "manylinux_2_34_x86_64" not in expanded
+    assert "macosx_10_9_universal2" in expand_platform("macosx_11_0_arm64")
+
+
+def test_python_and_platform_matrix():
+    chosen, _ = choose(BETA, python_versions=["3.11"], platforms=["manylinux_2_28_x86_64"])
+    assert chosen == [
+        "beta-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "beta-1.0-cp39-abi3-manylinux2014_x86_64.whl",
+        "beta-1.0-py3-none-any.whl",
+        "beta-1.0.tar.gz",
+    ]
+    chosen, _ = choose(BETA, python_versions=["3.12"], platforms=["win_amd64", "macosx_11_0_arm64"],
+                       package_types=["wheel"])
+    assert chosen == ["beta-1.0-py3-none-any.whl"]
+    chosen, _ = choose(BETA, python_versions=["3.11"], platforms=["macosx_11_0_arm64"], package_types=["wheel"])
+    assert chosen == ["beta-1.0-cp311-cp311-macosx_10_9_universal2.whl", "beta-1.0-py3-none-any.whl"]
+
+
+def test_empty_targets_keep_everything():
+    chosen, _ = choose(BETA)
+    assert chosen == sorted(BETA)
+
+
+def test_specifiers_prereleases_latest_and_yanked():
+    files = ["alpha-1.0-py3-none-any.whl", "alpha-1.1-py3-none-any.whl", "alpha-2.0-py3-none-any.whl",
+             "alpha-2.1b1-py3-none-any.whl", upstream_file("alpha-0.9-py3-none-any.whl", yanked="bad")]
+    assert choose(files, "alpha")[0] == ["alpha-0.9-py3-none-any.whl", "alpha-1.0-py3-none-any.whl",
+                                         "alpha-1.1-py3-none-any.whl", "alpha-2.0-py3-none-any.whl"]
+    assert "alpha-2.1b1-py3-none-any.whl" in choose(files, "alpha", prereleases=True)[0]
+    assert choose(files, "alpha==2.1b1")[0] == ["alpha-2.1b1-py3-none-any.whl"]
+    assert choose(files, "alpha>=1.1,<2")[0] == ["alpha-1.1-py3-none-any.whl"]
+    assert choose(files, "alpha", latest=2)[0] == ["alpha-1.1-py3-none-any.whl", "alpha-2.0-py3-none-any.whl"]
+    assert "alpha-0.9-py3-none-any.whl" not in choose(files, "alpha", include_yanked=False)[0]
+
+
+def test_requires_python_and_size_and_types():
+    files = [upstream_file("gamma-0.5-py3-none-any.whl", requires_python="<3.8"),
+             upstream_file("gamma-1.0-py3-none-any.whl", requires_python=">=3.9", size=10),
+             upstream_file("gamma-1.0.tar.gz", size=5000)]
+    assert choose(files, "gamma", python_versions=["3.11"])[0] == ["gamma-1.0-py3-none-any.whl", "gamma-1.0.tar.gz"]
+    assert choose(files, "gamma", max_file_size=100)[0] == ["gamma-0.5-py3-none-any.whl",
+                                                             "gamma-1.0-py3-none-any.whl"]
+    assert choose(files, "gamma", package_types=["sdist"])[0] == ["gamma-1.0.tar.gz"]
+
+
+def test_hostile_and_unverifiable_files_are_refused_not_chosen():
+    files = [upstream_file("../../etc/passwd"), upstream_file("/abs.whl"), upstream_file("a<script>.whl"),
+             upstream_file("alpha-1.0.tar.gz\n"),
+             UpstreamFile("alpha-1.0-py3-none-any.whl", "http://127.0.0.1/a", {"md5": "0" * 32})]
+    chosen, selection = choose(files, "alpha")
+    assert chosen == []
+    assert len(selection.refused) == 5
+    assert any("the index gives no sha256" in line for line in selection.refused)

@@ -1,0 +1,265 @@
+"""The engine against a generated upstream on 127.0.0.1: layout, conditional requests, faults, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+
+import pytest
+from localpypi_sync.state import MirrorState
+from localpypi_sync.sync import SyncAbort
+
+
+def page(mirror_dir, project, name="index.v1_json"):
+    with open(os.path.join(mirror_dir, "web", "simple", project, name), "rb") as stream:
+        data = stream.read()
+    return json.loads(data) if name.endswith("json") else data.decode()
+
+
+def listed(mirror_dir, project):
+    return sorted(entry["filename"] for entry in page(mirror_dir, project)["files"])
+
+
+def assert_pages_point_at_complete_files(mirror_dir):
+    """Every file any page names exists and has the hash the page gives."""
+    import hashlib
+
+    simple = os.path.join(mirror_dir, "web", "simple")
+    for project in os.listdir(simple):
+        if not os.path.isdir(os.path.join(simple, project)):
+            continue
+        for entry in page(mirror_dir, project)["files"]:
+            path = os.path.normpath(os.path.join(simple, project, entry["url"]))
+            with open(path, "rb") as stream:
+                assert hashlib.sha256(stream.read()).hexdigest() == entry["hashes"]["sha256"], path
+
+
+def test_publishes_bandersnatch_layout_with_every_pep_field(make_config, sync, mirror_dir, catalog):
+    result = sync(make_config(projects=["alpha", "gamma", "Delta_Thing"]))
+    assert result.ok, result.failures
+    assert result.changed
+    alpha = page(mirror_dir, "alpha")
+    assert alpha["meta"]["api-version"] == "1.1"
+    assert alpha["versions"] == ["0.9", "1.0", "1.1", "2.0"]  # no pre-release by default
+    wheel = next(f for f in alpha["files"] if f["filename"] == "alpha-2.0-py3-none-any.whl")
+    source = catalog.find("alpha-2.0-py3-none-any.whl")
+    # the same path as the upstream URL: an existing bandersnatch tree is adopted as it is
+    assert wheel["url"] == "../.." + source.url_path
+    assert wheel["hashes"] == {"sha256": source.sha256}
+    assert wheel["size"] == source.size and wheel["upload-time"] == source.upload_time
+    assert wheel["core-metadata"] == wheel["data-dist-info-metadata"]
+    metadata_path = os.path.join(mirror_dir, "web", source.url_path.lstrip("/") + ".metadata")
+    with open(metadata_path, "rb") as stream:
+        assert stream.read() == source.metadata
+    yanked = next(f for f in alpha["files"] if f["filename"] == "alpha-0.9-py3-none-any.whl")
+    assert yanked["yanked"] == "broken build"
+    html = page(mirror_dir, "alpha", "index.html")
+    assert f'alpha-2.0-py3-none-any.whl#sha256={source.sha256}"' in html
+    assert 'data-yanked="broken build"' in html and "data-core-metadata=\"sha256=" in html
+    assert '<meta name="pypi:repository-version" content="1.1">' in html
+    assert page(mirror_dir, "alpha", "index.v1_html") == html
+    root = json.loads(open(os.path.join(mirror_dir, "web", "simple", "index.v1_json")).read())
+    assert [p["name"] for p in root["projects"]] == ["alpha", "delta-thing", "gamma"]
+    assert os.path.isfile(os.path.join(mirror_dir, "web", "last-modified"))
+    assert_pages_point_at_complete_files(mirror_dir)
+
+
+def test_html_only_upstream_is_read_too(make_config, sync, mirror_dir, upstream):
+    upstream.server.faults.html_only = True
+    result = sync(make_config(projects=["alpha", "gamma"]))
+    assert result.ok, result.failures
+    assert "alpha-2.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+    gamma = {f["filename"]: f for f in page(mirror_dir, "gamma")["files"]}
+    assert gamma["gamma-1.0-py3-none-any.whl"]["requires-python"] == ">=3.9"
+    assert "core-metadata" in gamma["gamma-1.0-py3-none-any.whl"]
+    yanked = next(f for f in page(mirror_dir, "alpha")["files"] if f["filename"] == "alpha-0.9-py3-none-any.whl")
+    assert yanked["yanked"] == "broken build"
+
+
+def test_unchanged_upstream_costs_one_conditional_request_per_project(make_config, sync, upstream):
+    config = make_config(projects=["alpha", "beta", "gamma"])
+    assert sync(config).ok
+    before = len(upstream.server.requests)
+    again = sync(config)
+    assert again.ok and not again.changed
+    assert again.stats.files_downloaded == 0 and again.stats.projects_unchanged == 3
+    requests = upstream.server.requests[before:]
+    headers = upstream.server.request_headers[before:]
+    gets = [(path, h) for (method, path), h in zip(requests, headers) if method == "GET"]
+    assert len(gets) == 3
+    assert all("If-None-Match" in h for _, h in gets)
+    assert not any(path.startswith("/packages/") for _, path in requests)
+
+
+def test_config_change_takes_effect_without_force(make_config, sync, mirror_dir, upstream):
+    assert sync(make_config(projects=["alpha<2"])).ok
+    assert "alpha-2.0-py3-none-any.whl" not in listed(mirror_dir, "alpha")
+    widened = sync(make_config(projects=["alpha"]))  # upstream unchanged: it answers 304
+    assert widened.ok and widened.changed
+    assert "alpha-2.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+    assert sync(make_config(projects=["alpha"], prereleases=True)).changed
+    assert "alpha-2.1b1-py3-none-any.whl" in listed(mirror_dir, "alpha")
+
+
+def test_new_upstream_release_is_picked_up(make_config, sync, mirror_dir, catalog):
+    config = make_config()
+    assert sync(config).ok
+    catalog.add_wheel("alpha", "3.0")
+    result = sync(config)
+    assert result.changed and result.added == ["alpha-3.0-py3-none-any.whl"]
+    assert "alpha-3.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+
+
+def test_server_errors_and_truncated_bodies_are_retried(make_config, sync, mirror_dir, upstream, catalog):
+    faults = upstream.server.faults
+    faults.fail_status["/simple/alpha/"] = 2
+    faults.fail_status["alpha-1.0.tar.gz"] = 2
+    faults.truncate["alpha-2.0-py3-none-any.whl"] = 2
+    result = sync(make_config(retries=3))
+    assert result.ok, result.failures
+    assert_pages_point_at_complete_files(mirror_dir)
+    assert faults.truncate["alpha-2.0-py3-none-any.whl"] == 0
+
+
+def test_a_file_that_never_verifies_is_not_published_and_is_named(make_config, sync, mirror_dir, upstream):
+    upstream.server.faults.wrong_hash.add("alpha-1.1-py3-none-any.whl")
+    upstream.server.faults.truncate["alpha-1.0.tar.gz"] = 99
+    result = sync(make_config(retries=1))
+    assert not result.ok
+    assert any("alpha-1.1-py3-none-any.whl" in line and "mismatch" in line for line in result.failures)
+    assert any("alpha-1.0.tar.gz" in line for line in result.failures)
+    names = listed(mirror_dir, "alpha")
+    assert "alpha-1.1-py3-none-any.whl" not in names and "alpha-1.0.tar.gz" not in names
+    assert "alpha-2.0-py3-none-any.whl" in names  # the rest is still served
+    published = [f for _, _, files in os.walk(os.path.join(mirror_dir, "web", "packages")) for f in files]
+    assert "alpha-1.1-py3-none-any.whl" not in published and "alpha-1.0.tar.gz" not in published
+    assert os.listdir(os.path.join(mirror_dir, "tmp")) == []
+    # once the upstream is fixed, the next run completes without any force flag
+    upstream.server.faults.wrong_hash.clear()
+    upstream.server.faults.truncate.clear()
+    again = sync(make_config(retries=1))
+    assert again.ok, again.failures
+    assert "alpha-1.1-py3-none-any.whl" in listed(mirror_dir, "alpha")
+
+
+def test_hostile_filenames_are_refused_and_never_echoed(make_config, sync, mirror_dir, upstream):
+    upstream.server.faults.unsafe_listing = ["../../../evil.whl", "/etc/passwd", "<script>alert(1)</script>.whl"]
+    result = sync(make_config())
+    assert result.ok  # refused input is a warning; what could be verified is published
+    assert result.stats.files_refused == 3 and len(result.warnings) == 3
+    assert "alpha-2.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+    for name in ("index.html", "index.v1_json"):
+        text = page(mirror_dir, "alpha", name) if name.endswith("html") else json.dumps(page(mirror_dir, "alpha"))
+        assert "<script>" not in text and "evil" not in text and "passwd" not in text
+    assert not os.path.exists(os.path.join(mirror_dir, "evil.whl"))
+    assert not os.path.exists(os.path.join(mirror_dir, "web", "evil.whl"))
+
+
+def test_missing_project_fails_that_project_only(make_config, sync, mirror_dir):
+    result = sync(make_config(projects=["alpha", "no-such-project"]))
+    assert not result.ok
+    assert result.failures == [
+        f"project no-such-project: not found upstream (HTTP 404 at {make_config().upstream}no-such-project/)"]
+    assert "alpha-2.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+
+
+def test_unreachable_upstream_and_unusable_directory_abort_before_writing(make_config, sync, tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(SyncAbort, match=f"upstream http://127.0.0.1:{port}/simple/: unreachable"):
+        sync(make_config(upstream=f"http://127.0.0.1:{port}/simple/", retries=0))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SyncAbort, match="cannot create"):
+        sync(make_config(directory=str(blocker / "mirror")))
+
+
+def test_check_mode_reports_the_plan_and_writes_nothing(make_config, sync, mirror_dir, upstream):
+    result = sync(make_config(projects=["alpha", "gamma"]), check_mode=True)
+    assert result.changed and result.check_mode
+    assert "alpha-2.0-py3-none-any.whl" in result.added and result.stats.files_downloaded == len(result.added)
+    assert not os.path.exists(mirror_dir)
+    assert not any(path.startswith("/packages/") for _, path in upstream.server.requests)
+    assert sync(make_config(projects=["alpha", "gamma"])).ok
+    assert not sync(make_config(projects=["alpha", "gamma"]), check_mode=True).changed
+
+
+def test_prune_removes_what_no_longer_matches_and_respects_the_cap(make_config, sync, mirror_dir, catalog):
+    assert sync(make_config(projects=["alpha", "gamma"])).ok
+    gone = catalog.find("alpha-1.0-py3-none-any.whl")
+    catalog.remove_file("alpha-1.0-py3-none-any.whl")
+    kept = sync(make_config(projects=["alpha", "gamma"]))  # prune off: the copy stays served
+    assert kept.ok and "alpha-1.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+    # a narrowing that would delete most of the mirror is refused and nothing is lost
+    refused = sync(make_config(projects=["alpha>=2", "gamma"], prune=True, prune_max_fraction=0.2))
+    assert not refused.ok and "prune refused" in refused.failures[0]
+    assert "alpha-1.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+    assert os.path.isfile(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/")))
+    # within the cap (or forced) it goes, from the page first and then from the disk
+    pruned = sync(make_config(projects=["alpha>=2", "gamma"], prune=True, force_prune=True))
+    assert pruned.ok, pruned.failures
+    assert listed(mirror_dir, "alpha") == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
+    assert "alpha-1.0-py3-none-any.whl" in pruned.removed
+    assert not os.path.exists(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/")))
+    assert not os.path.exists(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/") + ".metadata"))
+    assert_pages_point_at_complete_files(mirror_dir)
+    # a project dropped from the config goes with prune
+    dropped = sync(make_config(projects=["alpha>=2"], prune=True, prune_max_fraction=1.0))
+    assert dropped.ok and dropped.stats.projects_removed == 1
+    assert not os.path.exists(os.path.join(mirror_dir, "web", "simple", "gamma"))
+    with open(os.path.join(mirror_dir, "web", "simple", "index.v1_json")) as stream:
+        root = json.load(stream)
+    assert [p["name"] for p in root["projects"]] == ["alpha"]
+
+
+def test_second_run_waits_for_or_refuses_the_lock(make_config, sync, mirror_dir):
+    holder = MirrorState(mirror_dir)
+    holder.lock(0)
+    try:
+        with pytest.raises(SyncAbort, match="another sync holds the lock"):
+            sync(make_config())
+        threading.Timer(0.5, holder.unlock).start()
+        started = time.monotonic()
+        assert sync(make_config(lock_timeout=30)).ok
+        assert time.monotonic() - started >= 0.4
+    finally:
+        holder.unlock()
+
+
+def test_existing_bandersnatch_tree_is_adopted_without_downloading(make_config, sync, mirror_dir, catalog):
+    for entry in catalog.projects["alpha"]:
+        target = os.path.join(mirror_dir, "web", entry.url_path.lstrip("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(entry.disk_path, target)
+    damaged = catalog.find("alpha-1.1.tar.gz")
+    with open(os.path.join(mirror_dir, "web", damaged.url_path.lstrip("/")), "ab") as stream:
+        stream.write(b"rot")
+    with open(os.path.join(mirror_dir, "status"), "w") as stream:
+        stream.write("12345\n")
+    result = sync(make_config())
+    assert result.ok
+    assert result.stats.files_downloaded == 1 and result.added == ["alpha-1.1.tar.gz"]
+    assert result.stats.files_reused == 6
+    assert_pages_point_at_complete_files(mirror_dir)
+    assert MirrorState(mirror_dir).bandersnatch_serial() == 12345
+
+
+def test_download_memory_does_not_grow_with_file_size(make_config, sync, catalog, mirror_dir):
+    import tracemalloc
+
+    size = 32 * 1024 * 1024
+    catalog.add_bytes("alpha", "alpha-9.0-py3-none-any.whl", os.urandom(size))  # incompressible
+    tracemalloc.start()
+    try:
+        result = sync(make_config(projects=["alpha==9.0"], workers=1))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.ok and result.stats.bytes_downloaded == size
+    assert peak < size // 4  # streamed in chunks, never held whole
