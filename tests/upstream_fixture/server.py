@@ -66,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.record(self.command, self.path, self.headers)
         path = unquote(self.path.split("?", 1)[0])
         faults = self.server.faults
-        with self.server.catalog.lock:
+        with self.server.fault_lock:
             for suffix, remaining in list(faults.fail_status.items()):
                 if path.endswith(suffix) and remaining > 0:
                     faults.fail_status[suffix] = remaining - 1
@@ -85,6 +85,7 @@ class _Server(ThreadingHTTPServer):
         self.requests: list[tuple[str, str]] = []
         self.request_headers: list[dict[str, str]] = []
         self._log_lock = threading.Lock()
+        self.fault_lock = threading.Lock()
 
     def record(self, method: str, path: str, headers) -> None:
         with self._log_lock:
@@ -202,7 +203,7 @@ class UpstreamHTTPServer(_Server):
         if want_metadata:
             handler._send(200, entry.metadata, "application/octet-stream", head=head)
             return
-        with self.catalog.lock:
+        with self.fault_lock:
             cut = self.faults.truncate.get(entry.filename, 0) > 0
             if cut:
                 self.faults.truncate[entry.filename] -= 1

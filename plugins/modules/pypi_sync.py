@@ -1,0 +1,261 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: localpypi.mirror contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: pypi_sync
+short_description: Mirror selected projects of a Python package index into a static tree
+version_added: 0.1.0
+description:
+  - Reads an upstream simple index (PEP 691 JSON, or PEP 503 HTML), selects files by requirement specifiers,
+    target Pythons and platforms, downloads them concurrently with sha256 verification, and publishes
+    C(<directory>/web/simple) and C(<directory>/web/packages) atomically in bandersnatch's layout.
+  - The options are the keys of the C(localpypi-sync) configuration file; the module and the command share one
+    engine and one schema.
+  - Runs on the target with the interpreter that has the engine's requirements (the sync role's venv).
+author:
+  - localpypi.mirror contributors
+requirements:
+  - packaging
+  - urllib3
+attributes:
+  check_mode:
+    support: full
+    description: Reads the upstream and reports what would be downloaded or removed; writes nothing.
+  diff_mode:
+    support: full
+    description: Shows the files that would be added (+) and removed (-).
+options:
+  upstream:
+    description:
+    - 'PEP 691/503 simple index to mirror from. Default: the public index as pip knows it.'
+    type: str
+  directory:
+    description:
+    - Mirror root. C(web/) under it is what a web server serves; C(state/) holds the engine's bookkeeping.
+    type: path
+    required: true
+  projects:
+    description:
+    - PEP 508 requirement strings (C(requests>=2.31), C(numpy)); C(*) mirrors every project.
+    type: list
+    default: []
+    elements: str
+  exclude:
+    description:
+    - Project names or globs never mirrored.
+    type: list
+    default: []
+    elements: str
+  python_versions:
+    description:
+    - 'Target Python versions (C(3.11)); files that cannot install on any of them are skipped. Empty: all.'
+    type: list
+    default: []
+    elements: str
+  platforms:
+    description:
+    - 'Target platform tags (C(manylinux_2_28_x86_64), C(win_amd64), C(macosx_11_0_arm64)); compatible older tags
+      are kept too, pure wheels always. Empty: all.'
+    type: list
+    default: []
+    elements: str
+  package_types:
+    description:
+    - Distribution types to mirror.
+    type: list
+    default:
+    - sdist
+    - wheel
+    elements: str
+    choices:
+    - sdist
+    - wheel
+  prereleases:
+    description:
+    - Mirror pre-releases too.
+    type: bool
+    default: false
+  latest:
+    description:
+    - Keep the newest N matching releases of each project; 0 keeps all.
+    type: int
+    default: 0
+  include_yanked:
+    description:
+    - Mirror yanked files (keeping their yank marker).
+    type: bool
+    default: true
+  max_file_size:
+    description:
+    - 'Skip files larger than this (bytes, or with a K/M/G/T suffix). Empty: no limit.'
+    type: raw
+  workers:
+    description:
+    - Concurrent downloads and index requests.
+    type: int
+    default: 8
+  prune:
+    description:
+    - Remove files that no longer match the selection or were deleted upstream.
+    type: bool
+    default: false
+  prune_max_fraction:
+    description:
+    - Refuse to delete more than this share of the mirror's files in one run unless I(force_prune).
+    type: float
+    default: 0.2
+  force_prune:
+    description:
+    - Prune even past I(prune_max_fraction).
+    type: bool
+    default: false
+  ca_bundle:
+    description:
+    - CA bundle to verify the upstream's TLS certificate with.
+    type: path
+  proxy:
+    description:
+    - HTTP(S) proxy URL for upstream requests.
+    type: str
+  timeout:
+    description:
+    - Seconds to wait for the upstream on connect and on each read.
+    type: float
+    default: 30.0
+  retries:
+    description:
+    - Retries, with exponential backoff, on 5xx, resets, truncation and timeouts.
+    type: int
+    default: 3
+  lock_timeout:
+    description:
+    - Seconds to wait for a running sync on the same directory to finish; 0 fails at once.
+    type: float
+    default: 0.0
+notes:
+  - A change of selection options takes effect on the next run, without any force flag.
+  - Exit status and failures are reported per file; a file that fails verification is never published.
+seealso:
+  - name: PEP 691
+    description: JSON-based simple API for Python package indexes.
+    link: https://peps.python.org/pep-0691/
+"""
+
+EXAMPLES = r"""
+- name: Mirror what the lab needs for Python 3.11 on x86_64 Linux
+  localpypi.mirror.pypi_sync:
+    directory: /data/pypi
+    projects:
+      - requests>=2.31
+      - numpy
+    python_versions: ["3.11", "3.12"]
+    platforms: [manylinux_2_28_x86_64]
+  vars:
+    ansible_python_interpreter: /opt/localpypi/venv/bin/python
+
+- name: Show what a wider selection would download
+  localpypi.mirror.pypi_sync:
+    directory: /data/pypi
+    projects: ["numpy>=1.26"]
+  check_mode: true
+  diff: true
+"""
+
+RETURN = r"""
+stats:
+  description: Counts of the run.
+  returned: always
+  type: dict
+  sample:
+    projects: 2
+    projects_changed: 1
+    files_downloaded: 14
+    bytes_downloaded: 52133409
+    files_published: 40
+    files_removed: 0
+added:
+  description: Files downloaded (or, in check mode, that would be), at most 200 listed.
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Files pruned (or that would be), at most 200 listed.
+  returned: always
+  type: list
+  elements: str
+warnings_upstream:
+  description: Upstream input that was refused (unsafe file names, files without a hash).
+  returned: always
+  type: list
+  elements: str
+failures:
+  description: One line per failed project or file.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from ansible_collections.localpypi.mirror.plugins.module_utils.localpypi_sync.config import (
+        ConfigError,
+        argument_spec,
+        build_config,
+    )
+    from ansible_collections.localpypi.mirror.plugins.module_utils.localpypi_sync.sync import SyncAbort, run_sync
+except (ImportError, SyntaxError):  # SyntaxError: an interpreter older than the engine's Python 3.9
+    ENGINE_IMPORT_ERROR = traceback.format_exc()
+    argument_spec = None
+else:
+    ENGINE_IMPORT_ERROR = None
+
+
+def _fallback_spec():
+    """Enough of a spec to report the missing libraries instead of failing on an unknown option."""
+    return {"directory": {"type": "path", "required": True}}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec() if argument_spec else _fallback_spec(),
+        supports_check_mode=True,
+        bypass_checks=argument_spec is None,
+    )
+    if ENGINE_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("packaging and urllib3 on Python >= 3.9 (the sync engine's)"),
+                         exception=ENGINE_IMPORT_ERROR)
+    try:
+        config = build_config({key: value for key, value in module.params.items() if value is not None})
+        result = run_sync(config, check_mode=module.check_mode)
+    except (ConfigError, SyncAbort) as exc:
+        module.fail_json(msg=str(exc))
+    document = result.to_dict()
+    output = {
+        "changed": result.changed,
+        "stats": document["stats"],
+        "added": document["added"],
+        "removed": document["removed"],
+        "failures": result.failures,
+        "warnings_upstream": document["warnings"],
+    }
+    if module._diff:
+        output["diff"] = {
+            "before": "".join(name + "\n" for name in document["removed"]),
+            "after": "".join(name + "\n" for name in document["added"]),
+            "before_header": config.directory + " (removed)",
+            "after_header": config.directory + " (added)",
+        }
+    for warning in document["warnings"][:20]:
+        module.warn(warning)
+    if not result.ok:
+        module.fail_json(msg=f"{len(result.failures)} failures; first: {result.failures[0]}", **output)
+    module.exit_json(**output)
+
+
+if __name__ == "__main__":
+    main()

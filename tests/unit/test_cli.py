@@ -1,0 +1,124 @@
+"""The command line the systemd timer runs: exit codes, JSON, kill -9 safety, verify/repair, status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENGINE_PATH = os.path.join(REPO, "plugins", "module_utils")
+
+
+def run_cli(*args, check=False, **kwargs):
+    env = dict(os.environ, PYTHONPATH=ENGINE_PATH)
+    return subprocess.run([sys.executable, "-m", "localpypi_sync", *args], capture_output=True, text=True,
+                          env=env, check=check, timeout=120, **kwargs)
+
+
+@pytest.fixture
+def config_file(tmp_path, upstream, mirror_dir):
+    def write(**options):
+        raw = {"upstream": upstream.url, "directory": mirror_dir, "projects": ["alpha", "gamma"], "workers": 2,
+               "retries": 1}
+        raw.update(options)
+        path = tmp_path / "sync.yml"
+        path.write_text(yaml.safe_dump(raw))
+        return str(path)
+
+    return write
+
+
+def test_sync_json_then_noop_then_status(config_file, mirror_dir):
+    first = run_cli("sync", "--config", config_file(), "--json")
+    assert first.returncode == 0, first.stderr
+    document = json.loads(first.stdout)
+    assert document["ok"] and document["changed"] and document["stats"]["files_downloaded"] > 0
+    second = run_cli("sync", "--config", config_file(), "--json")
+    assert json.loads(second.stdout)["changed"] is False
+    status = run_cli("status", "--config", config_file(), "--json")
+    data = json.loads(status.stdout)
+    assert data["projects"] == 2 and data["files"] == document["stats"]["files_published"]
+    assert data["bytes"] > 0 and data["per_project"]["alpha"]["files"] == 7
+    assert data["last_run"]["ok"] is True
+    text = run_cli("status", "--config", config_file())
+    assert "projects: 2" in text.stdout and "alpha:" in text.stdout
+
+
+def test_structured_lines_when_not_a_tty(config_file):
+    result = run_cli("sync", "--config", config_file())
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("event=project project=alpha status=changed") for line in lines)
+    assert any(line.startswith("event=summary result=ok") for line in lines)
+    assert result.stdout.startswith("ok: 2 projects")
+
+
+def test_failures_exit_non_zero_with_one_line_each(config_file, upstream):
+    upstream.server.faults.wrong_hash.add("alpha-2.0.tar.gz")
+    result = run_cli("sync", "--config", config_file(), "--quiet")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "alpha-2.0.tar.gz" in errors[0] and "mismatch" in errors[0]
+
+
+def test_bad_config_exits_2_with_one_line(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("directory: /tmp/x\nprojects: [alpha]\nworkerz: 3\n")
+    result = run_cli("sync", "--config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "unknown option 'workerz'" in result.stderr
+
+
+def test_kill_9_mid_run_leaves_only_complete_pages_and_the_next_run_finishes(config_file, upstream, catalog,
+                                                                              mirror_dir):
+    for version in range(40):
+        catalog.add_wheel("alpha", f"5.{version}")
+    upstream.server.faults.delay_files = 0.05
+    env = dict(os.environ, PYTHONPATH=ENGINE_PATH)
+    process = subprocess.Popen([sys.executable, "-m", "localpypi_sync", "sync", "--config", config_file()],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    packages = os.path.join(mirror_dir, "web", "packages")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done = sum(len(files) for _, _, files in os.walk(packages)) if os.path.isdir(packages) else 0
+        if done >= 10:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the run finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    from test_sync import assert_pages_point_at_complete_files
+
+    if os.path.isdir(os.path.join(mirror_dir, "web", "simple")):
+        assert_pages_point_at_complete_files(mirror_dir)
+    upstream.server.faults.delay_files = 0
+    again = run_cli("sync", "--config", config_file(), "--json")
+    assert again.returncode == 0, again.stderr
+    assert_pages_point_at_complete_files(mirror_dir)
+    assert os.listdir(os.path.join(mirror_dir, "tmp")) == []
+    alpha = json.load(open(os.path.join(mirror_dir, "web", "simple", "alpha", "index.v1_json")))
+    assert len(alpha["files"]) == 47
+
+
+def test_verify_finds_and_repairs_damage(config_file, mirror_dir, catalog):
+    assert run_cli("sync", "--config", config_file()).returncode == 0
+    assert run_cli("verify", "--config", config_file()).returncode == 0
+    damaged = os.path.join(mirror_dir, "web", catalog.find("alpha-1.1-py3-none-any.whl").url_path.lstrip("/"))
+    with open(damaged, "r+b") as stream:
+        stream.write(b"XX")
+    missing = os.path.join(mirror_dir, "web", catalog.find("gamma-1.0-py3-none-any.whl").url_path.lstrip("/"))
+    os.unlink(missing + ".metadata")
+    report = run_cli("verify", "--config", config_file(), "--json")
+    assert report.returncode == 1
+    problems = json.loads(report.stdout)["problems"]
+    assert any("alpha-1.1-py3-none-any.whl: sha256 mismatch" in p for p in problems)
+    assert any("gamma-1.0-py3-none-any.whl.metadata: missing" in p for p in problems)
+    repaired = run_cli("verify", "--config", config_file(), "--repair", "--json")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert run_cli("verify", "--config", config_file()).returncode == 0

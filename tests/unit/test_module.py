@@ -1,0 +1,81 @@
+"""The Ansible front: documentation and argument spec held to the schema; a real ad-hoc run."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from localpypi_sync.config import OPTIONS, argument_spec
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE = os.path.join(REPO, "plugins", "modules", "pypi_sync.py")
+
+
+def module_documentation():
+    tree = ast.parse(open(MODULE).read())
+    docs = {node.targets[0].id: node.value.value for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN")}
+    return {name: yaml.safe_load(text) for name, text in docs.items()}
+
+
+def test_documentation_matches_the_schema():
+    options = module_documentation()["DOCUMENTATION"]["options"]
+    spec = argument_spec()
+    assert list(options) == [option.name for option in OPTIONS]
+    for name, entry in spec.items():
+        documented = options[name]
+        for key in ("type", "required", "default", "elements", "choices"):
+            assert documented.get(key) == entry.get(key), (name, key)
+    assert module_documentation()["DOCUMENTATION"]["attributes"]["check_mode"]["support"] == "full"
+
+
+@pytest.fixture
+def ansible_env(tmp_path):
+    collections = tmp_path / "collections" / "ansible_collections" / "localpypi"
+    collections.mkdir(parents=True)
+    os.symlink(REPO, collections / "mirror")
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"), ANSIBLE_STDOUT_CALLBACK="minimal",
+                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_LOCALHOST_WARNING="false",
+                ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+                ANSIBLE_HOME=str(tmp_path / "ansible-home"))
+
+
+def run_module(ansible_env, args, *flags):
+    result = subprocess.run(["ansible", "localhost", "-m", "localpypi.mirror.pypi_sync", "-a", json.dumps(args),
+                             *flags], capture_output=True, text=True, env=ansible_env, timeout=300)
+    head, _, body = result.stdout.partition(" => ")
+    return head, json.loads(body) if body else {}, result
+
+
+def test_module_check_mode_diff_then_apply_then_idempotent(ansible_env, upstream, mirror_dir):
+    args = {"upstream": upstream.url, "directory": mirror_dir, "projects": ["alpha>=2", "gamma"], "workers": 2}
+    head, data, raw = run_module(ansible_env, args, "--check", "--diff")
+    assert "CHANGED" in head, raw.stdout + raw.stderr
+    assert "alpha-2.0-py3-none-any.whl" in data["added"]
+    assert not os.path.exists(mirror_dir)
+    head, data, raw = run_module(ansible_env, args)
+    assert "CHANGED" in head, raw.stdout + raw.stderr
+    assert data["stats"]["files_downloaded"] == 4
+    assert os.path.isfile(os.path.join(mirror_dir, "web", "simple", "alpha", "index.html"))
+    head, data, raw = run_module(ansible_env, args)
+    assert "SUCCESS" in head and data["changed"] is False, raw.stdout
+
+
+def test_module_reports_bad_options_in_one_line(ansible_env, upstream, mirror_dir):
+    head, data, raw = run_module(ansible_env, {"upstream": upstream.url, "directory": mirror_dir,
+                                               "projects": ["alpha>>1"]})
+    assert "FAILED" in head
+    assert data["msg"].startswith("projects[0]: invalid requirement 'alpha>>1'")
+
+
+def test_ansible_doc_renders_the_module(ansible_env):
+    result = subprocess.run(["ansible-doc", "localpypi.mirror.pypi_sync"], capture_output=True, text=True,
+                            env=ansible_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "prune_max_fraction" in result.stdout
