@@ -6,6 +6,7 @@ import io
 from typing import Any, Callable
 
 import pytest
+
 from localpypi_sync.config import SyncConfig, build_config
 from localpypi_sync.report import Reporter
 from localpypi_sync.sync import SyncResult, SyncRun

@@ -11,6 +11,7 @@ import time
 
 import pytest
 import yaml
+from test_sync import assert_pages_point_at_complete_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENGINE_PATH = os.path.join(REPO, "plugins", "module_utils")
@@ -93,8 +94,6 @@ def test_kill_9_mid_run_leaves_only_complete_pages_and_the_next_run_finishes(con
     assert process.poll() is None, "the run finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    from test_sync import assert_pages_point_at_complete_files
-
     if os.path.isdir(os.path.join(mirror_dir, "web", "simple")):
         assert_pages_point_at_complete_files(mirror_dir)
     upstream.server.faults.delay_files = 0

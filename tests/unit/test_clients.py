@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from upstream_fixture import serve_mirror
 
 
@@ -32,8 +33,9 @@ def installed_version(target, module):
 
 def test_pip_installs_from_the_mirror(served_mirror, tmp_path):
     target = tmp_path / "pip-target"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--isolated", "--no-cache-dir", "--disable-pip-version-check",
-                    "--index-url", served_mirror.url, "--target", str(target), "gamma", "alpha<2"],
+    subprocess.run([sys.executable, "-m", "pip", "install", "--isolated", "--no-cache-dir",
+                    "--disable-pip-version-check", "--index-url", served_mirror.url, "--target", str(target),
+                    "gamma", "alpha<2"],
                    check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
     assert installed_version(target, "gamma") == "1.0"
     assert installed_version(target, "alpha") == "1.1"  # gamma needs alpha>=1.1, pinned below 2
@@ -46,8 +48,9 @@ def test_pip_installs_from_the_mirror(served_mirror, tmp_path):
 
 def test_uv_installs_from_the_mirror(served_mirror, tmp_path):
     target = tmp_path / "uv-target"
-    subprocess.run([sys.executable, "-m", "uv", "pip", "install", "--no-config", "--no-cache", "--python", sys.executable,
-                    "--index-url", served_mirror.url, "--target", str(target), "gamma", "beta"],
+    subprocess.run([sys.executable, "-m", "uv", "pip", "install", "--no-config", "--no-cache",
+                    "--python", sys.executable, "--index-url", served_mirror.url, "--target", str(target),
+                    "gamma", "beta"],
                    check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
     assert installed_version(target, "gamma") == "1.0"
     assert installed_version(target, "alpha") == "2.0"

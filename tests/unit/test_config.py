@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from pip._internal.models.index import PyPI
+
 from localpypi_sync.config import OPTIONS, ConfigError, argument_spec, build_config, load_config_file, parse_size
 
 
@@ -46,8 +48,6 @@ def test_defaults_and_normalisation():
 
 
 def test_default_upstream_is_pips_own_default():
-    from pip._internal.models.index import PyPI
-
     config = build_config({"directory": "/tmp/x", "projects": ["a"]})
     assert config.upstream == PyPI.simple_url.rstrip("/") + "/"
 

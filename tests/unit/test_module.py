@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import yaml
+
 from localpypi_sync.config import OPTIONS, argument_spec
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,7 +49,7 @@ def ansible_env(tmp_path):
 
 def run_module(ansible_env, args, *flags):
     result = subprocess.run(["ansible", "localhost", "-m", "localpypi.mirror.pypi_sync", "-a", json.dumps(args),
-                             *flags], capture_output=True, text=True, env=ansible_env, timeout=300)
+                             *flags], check=False, capture_output=True, text=True, env=ansible_env, timeout=300)
     head, _, body = result.stdout.partition(" => ")
     return head, json.loads(body) if body else {}, result
 
@@ -68,14 +69,14 @@ def test_module_check_mode_diff_then_apply_then_idempotent(ansible_env, upstream
 
 
 def test_module_reports_bad_options_in_one_line(ansible_env, upstream, mirror_dir):
-    head, data, raw = run_module(ansible_env, {"upstream": upstream.url, "directory": mirror_dir,
-                                               "projects": ["alpha>>1"]})
+    head, data, _ = run_module(ansible_env, {"upstream": upstream.url, "directory": mirror_dir,
+                                             "projects": ["alpha>>1"]})
     assert "FAILED" in head
     assert data["msg"].startswith("projects[0]: invalid requirement 'alpha>>1'")
 
 
 def test_ansible_doc_renders_the_module(ansible_env):
-    result = subprocess.run(["ansible-doc", "localpypi.mirror.pypi_sync"], capture_output=True, text=True,
+    result = subprocess.run(["ansible-doc", "localpypi.mirror.pypi_sync"], check=False, capture_output=True, text=True,
                             env=ansible_env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "prune_max_fraction" in result.stdout

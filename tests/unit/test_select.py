@@ -16,7 +16,8 @@ def choose(filenames, project="beta", **options):
     raw.update(options)
     config = build_config(raw)
     files = [upstream_file(f) if isinstance(f, str) else f for f in filenames]
-    selection = select_files(files, config.projects[0].name, config.projects[0], config, TargetMatrix.from_config(config))
+    rule = config.projects[0]
+    selection = select_files(files, rule.name, rule, config, TargetMatrix.from_config(config))
     return sorted(f.filename for f in selection.chosen), selection
 
 

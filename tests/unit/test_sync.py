@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import socket
 import threading
 import time
+import tracemalloc
 
 import pytest
+
 from localpypi_sync.state import MirrorState
 from localpypi_sync.sync import SyncAbort
 
@@ -25,8 +29,6 @@ def listed(mirror_dir, project):
 
 def assert_pages_point_at_complete_files(mirror_dir):
     """Every file any page names exists and has the hash the page gives."""
-    import hashlib
-
     simple = os.path.join(mirror_dir, "web", "simple")
     for project in os.listdir(simple):
         if not os.path.isdir(os.path.join(simple, project)):
@@ -167,8 +169,6 @@ def test_missing_project_fails_that_project_only(make_config, sync, mirror_dir):
 
 
 def test_unreachable_upstream_and_unusable_directory_abort_before_writing(make_config, sync, tmp_path):
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -251,8 +251,6 @@ def test_existing_bandersnatch_tree_is_adopted_without_downloading(make_config, 
 
 
 def test_download_memory_does_not_grow_with_file_size(make_config, sync, catalog, mirror_dir):
-    import tracemalloc
-
     size = 32 * 1024 * 1024
     catalog.add_bytes("alpha", "alpha-9.0-py3-none-any.whl", os.urandom(size))  # incompressible
     tracemalloc.start()

@@ -93,10 +93,11 @@ def _command_verify(args: argparse.Namespace, config: SyncConfig) -> int:
 def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     status = mirror_status(config.directory)
     last = status["last_run"] or {}
+    outcome = ("ok" if last.get("ok") else "failed") if last else "-"
+    duration = last.get("stats", {}).get("duration_seconds", "-")
     lines = [
         f"directory: {status['directory']}",
-        f"last run: {last.get('started', 'never')} "
-        f"({'ok' if last.get('ok') else 'failed' if last else '-'}, {last.get('stats', {}).get('duration_seconds', '-')}s)",
+        f"last run: {last.get('started', 'never')} ({outcome}, {duration}s)",
         f"serial: {status['serial'] if status['serial'] is not None else '-'}",
         f"projects: {status['projects']}  files: {status['files']}  size: {status['bytes'] / 1e6:.1f} MB",
     ]

@@ -152,7 +152,7 @@ def default_upstream() -> str:
 
 
 def parse_size(value: Any, option: str = "max_file_size") -> int | None:
-    if value is None or value == "" or value == 0:
+    if value is None or value in ("", 0):
         return None
     if isinstance(value, bool):
         raise ConfigError(f"{option}: expected a size such as 500M, got {value!r}")
