@@ -99,6 +99,7 @@ class Catalog:
         self.display_names: dict[str, str] = {}
         self.serials: dict[str, int] = {}
         self.serial = 0
+        self.by_url_path: dict[str, FixtureFile] = {}
         self.lock = threading.Lock()
         os.makedirs(root, exist_ok=True)
 
@@ -129,6 +130,7 @@ class Catalog:
         entry = FixtureFile(normalized, filename, path, sha256, blake2b, len(data), requires_python, yanked, metadata)
         with self.lock:
             self.projects[normalized].append(entry)
+            self.by_url_path[entry.url_path] = entry
             self._bump(normalized)
         return entry
 
@@ -147,6 +149,9 @@ class Catalog:
         with self.lock:
             for project, files in self.projects.items():
                 kept = [f for f in files if f.filename != filename]
+                for entry in files:
+                    if entry.filename == filename:
+                        self.by_url_path.pop(entry.url_path, None)
                 if len(kept) != len(files):
                     self.projects[project] = kept
                     self._bump(project)

@@ -39,6 +39,9 @@ class Faults:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, each response waits for a delayed ACK
+    # (about 40 ms), which no real index server does.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: object) -> None:
@@ -190,12 +193,8 @@ class UpstreamHTTPServer(_Server):
     def _serve_file(self, handler: _Handler, path: str, head: bool) -> None:
         want_metadata = path.endswith(".metadata")
         lookup = path[: -len(".metadata")] if want_metadata else path
-        entry = None
         with self.catalog.lock:
-            for files in self.catalog.projects.values():
-                for candidate in files:
-                    if candidate.url_path == lookup:
-                        entry = candidate
+            entry = self.catalog.by_url_path.get(lookup)
         if entry is None or (want_metadata and entry.metadata is None):
             handler._send(404, b"not found\n", "text/plain", head=head)
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import tempfile
+import threading
 from typing import Optional
 
 from .http import FetchError, HttpClient, TooLarge
@@ -34,6 +34,17 @@ class Digest:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+def _make_parent(path: str) -> None:
+    """Create the file's own hash directory; its parents usually exist, so try the leaf first."""
+    parent = os.path.dirname(path)
+    try:
+        os.mkdir(parent, 0o755)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(parent, 0o755, exist_ok=True)
 
 
 def strongest_hash(hashes: dict[str, str]) -> tuple[str, str]:
@@ -84,18 +95,18 @@ class Fetcher:
                            max_bytes: Optional[int]) -> tuple[int, str]:
         """Download url to target atomically; return (bytes, sha256). Raises VerifyError on mismatch."""
         digests = [Digest("sha256")] if algorithm == "sha256" else [Digest("sha256"), Digest(algorithm)]
-        handle, temp_path = tempfile.mkstemp(prefix="dl-", dir=self.tmp_dir)
+        temp_path = os.path.join(self.tmp_dir, f"{expected[:40]}.{threading.get_ident()}")
+        fd = os.open(temp_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            with os.fdopen(handle, "w+b") as sink:
+            with open(fd, "w+b", buffering=0) as sink:
                 size = self.http.download(url, sink, digests, max_bytes)
-                sink.flush()
-                os.fsync(sink.fileno())
+                os.fchmod(fd, 0o644)  # readable by the web server whatever the service's umask
+                os.fsync(fd)  # the bytes are on disk before any page can name them
             actual = digests[-1].hexdigest()
             if actual != expected:
                 raise VerifyError(f"{os.path.basename(target)}: {algorithm} mismatch "
                                   f"(index says {expected[:16]}…, got {actual[:16]}…); not published")
-            os.chmod(temp_path, 0o644)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
+            _make_parent(target)
             os.replace(temp_path, target)
             return size, digests[0].hexdigest()
         except BaseException:
