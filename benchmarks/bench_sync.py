@@ -26,13 +26,16 @@ sys.path[:0] = [os.path.join(REPO, "tests"), os.path.join(REPO, "plugins", "modu
 
 from upstream_fixture import Catalog, serve_upstream  # noqa: E402
 
+CPU_SECONDS: list[float] = []
+
 
 def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """(seconds, peak RSS in MiB, stdout) of one child process."""
+    """(seconds, peak RSS in MiB, stdout) of one child process; its CPU seconds go to CPU_SECONDS."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
+    CPU_SECONDS.append(usage.ru_utime + usage.ru_stime)
     out = process.stdout.read()
     err = process.stderr.read()
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -69,9 +72,12 @@ def build_upstream(root: str, projects: int, files_per_project: int, small_kb: i
     return catalog, names, small_bytes, large_bytes
 
 
-def engine_config(path: str, upstream: str, directory: str, projects: list[str], workers: int) -> str:
+def engine_config(path: str, facts: dict, directory: str, projects: list[str], workers: int) -> str:
+    config = {"upstream": facts["url"], "directory": directory, "projects": projects, "workers": workers}
+    if facts["ca"]:
+        config["ca_bundle"] = facts["ca"]
     with open(path, "w") as stream:
-        json.dump({"upstream": upstream, "directory": directory, "projects": projects, "workers": workers}, stream)
+        json.dump(config, stream)
     return path
 
 
@@ -82,12 +88,15 @@ def engine(config: str) -> tuple[float, int, dict]:
     return seconds, rss, json.loads(out)
 
 
-def curl_all(urls: list[str], workers: int, directory: str) -> float:
+def curl_all(urls: list[str], workers: int, directory: str, ca: str | None) -> float:
     """Seconds for curl to fetch urls into files (what a plain download to disk costs)."""
     if not shutil.which("curl"):
         return float("nan")
     os.makedirs(directory, exist_ok=True)
-    command = ["curl", "--silent", "--show-error", "--fail", "--parallel", "--parallel-max", str(workers)]
+    command = ["curl", "--silent", "--no-progress-meter", "--show-error", "--fail", "--parallel",
+               "--parallel-max", str(workers)]
+    if ca:
+        command += ["--cacert", ca]
     for index, url in enumerate(urls):
         command += ["-o", os.path.join(directory, str(index)), url]
     started = time.perf_counter()
@@ -95,7 +104,7 @@ def curl_all(urls: list[str], workers: int, directory: str) -> float:
     return time.perf_counter() - started
 
 
-def try_bandersnatch(work: str, upstream_base: str, projects: list[str], workers: int) -> str:
+def try_bandersnatch(work: str, facts: dict, projects: list[str], workers: int) -> str:
     venv = os.path.join(REPO, ".bench", "bandersnatch-venv")
     if not os.path.exists(os.path.join(venv, "bin", "bandersnatch")):
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
@@ -109,7 +118,7 @@ def try_bandersnatch(work: str, upstream_base: str, projects: list[str], workers
     with open(config, "w") as stream:
         stream.write(f"""[mirror]
 directory = {work}/bandersnatch
-master = {upstream_base}
+master = {facts["base"]}
 workers = {min(workers, 10)}
 timeout = 30
 stop-on-error = false
@@ -126,21 +135,31 @@ enabled =
 packages =
 """ + "".join(f"    {name}\n" for name in projects))
     started = time.perf_counter()
+    env = dict(os.environ, SSL_CERT_FILE=facts["ca"])
     result = subprocess.run([os.path.join(venv, "bin", "bandersnatch"), "--config", config, "mirror"],
-                            check=False, capture_output=True, text=True)
+                            check=False, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         return f"bandersnatch {version}: could not mirror this upstream ({tail[0][:200]})"
-    return f"bandersnatch {version}: cold small-file sync {elapsed:.2f}s"
+    mirrored = sum(len(files) for _, _, files in os.walk(os.path.join(work, "bandersnatch", "web", "packages")))
+    return f"{version}: cold small-file sync of {mirrored} files in {elapsed:.2f}s = {mirrored / elapsed:.0f} files/s"
 
 
 def serve_upstream_process(args: argparse.Namespace, work: str) -> None:
     """Child mode: build the upstream, serve it, print its facts as one JSON line, serve until stdin closes."""
     catalog, names, small_bytes, large_bytes = build_upstream(
         work, args.projects, args.files_per_project, args.small_kb, args.large_count, args.large_mb)
-    with serve_upstream(catalog) as upstream:
-        facts = {"url": upstream.url, "base": upstream.base, "names": names, "small_bytes": small_bytes,
+    tls = None
+    if args.tls:
+        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        tls = (cert, key)
+    with serve_upstream(catalog, tls=tls) as upstream:
+        facts = {"url": upstream.url, "ca": tls[0] if tls else None, "base": upstream.base, "names": names,
+                 "small_bytes": small_bytes,
                  "large_bytes": large_bytes,
                  "large_urls": [upstream.base + f.url_path for f in catalog.projects.get("bigproject", [])]}
         print(json.dumps(facts), flush=True)
@@ -155,9 +174,12 @@ def main() -> int:
     parser.add_argument("--large-count", type=int, default=4)
     parser.add_argument("--large-mb", type=int, default=256)
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--bandersnatch", action="store_true", help="also try bandersnatch on the small set")
+    parser.add_argument("--bandersnatch", action="store_true",
+                        help="also run bandersnatch on the small set (implies --tls: it only accepts https)")
+    parser.add_argument("--tls", action="store_true", help="serve the upstream over https (self-signed)")
     parser.add_argument("--serve-upstream", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.tls = args.tls or args.bandersnatch
     if args.serve_upstream:
         serve_upstream_process(args, args.serve_upstream)
         return 0
@@ -172,30 +194,31 @@ def main() -> int:
         facts = json.loads(server.stdout.readline())
         names = facts["names"]
         small_files = args.projects * args.files_per_project
-        small = engine_config(os.path.join(work, "small.json"), facts["url"], os.path.join(work, "m-small"),
+        small = engine_config(os.path.join(work, "small.json"), facts, os.path.join(work, "m-small"),
                               names, args.workers)
         seconds, rss, result = engine(small)
         assert result["ok"] and result["stats"]["files_downloaded"] == small_files, result["failures"][:3]
         print(f"cold small: {small_files} files in {seconds:.2f}s = {small_files / seconds:.0f} files/s, "
-              f"{facts['small_bytes'] / seconds / 1e6:.1f} MB/s, peak RSS {rss} MiB (workers {args.workers})")
+              f"{facts['small_bytes'] / seconds / 1e6:.1f} MB/s, peak RSS {rss} MiB, CPU {CPU_SECONDS[-1]:.1f}s "
+              f"(workers {args.workers})")
         seconds, rss, result = engine(small)
         assert result["ok"] and not result["changed"]
         print(f"no-op small: {args.projects} projects in {seconds:.2f}s (process start included), "
               f"engine {result['stats']['duration_seconds']:.2f}s, peak RSS {rss} MiB")
         if args.large_count:
-            large = engine_config(os.path.join(work, "large.json"), facts["url"], os.path.join(work, "m-large"),
+            large = engine_config(os.path.join(work, "large.json"), facts, os.path.join(work, "m-large"),
                                   ["bigproject"], args.workers)
             seconds, rss, result = engine(large)
             assert result["ok"], result["failures"]
             engine_rate = facts["large_bytes"] / seconds / 1e6
-            curl_seconds = curl_all(facts["large_urls"], args.workers, os.path.join(work, "curl"))
+            curl_seconds = curl_all(facts["large_urls"], args.workers, os.path.join(work, "curl"), facts["ca"])
             curl_rate = facts["large_bytes"] / curl_seconds / 1e6
             print(f"cold large: {args.large_count} x {args.large_mb} MiB in {seconds:.2f}s = {engine_rate:.0f} MB/s "
                   f"(sha256-verified, fsynced, published), peak RSS {rss} MiB")
             print(f"curl, same files, same parallelism, to disk: {curl_rate:.0f} MB/s; "
                   f"engine/curl = {engine_rate / curl_rate:.0%}")
         if args.bandersnatch:
-            print(try_bandersnatch(work, facts["base"], names, args.workers))
+            print(try_bandersnatch(work, facts, names, args.workers))
     finally:
         server.stdin.close()
         server.wait(timeout=60)

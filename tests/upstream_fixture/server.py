@@ -11,7 +11,9 @@ import hashlib
 import html
 import json
 import os
+import ssl
 import threading
+import xmlrpc.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 from urllib.parse import unquote
@@ -52,6 +54,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._route(head=False)
+
+    def do_POST(self) -> None:
+        self.server.record(self.command, self.path, self.headers)
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        self.server.handle_post(self, self.path, body)
 
     def _send(self, status: int, body: bytes, content_type: str, headers: Optional[dict] = None,
               head: bool = False, length: Optional[int] = None) -> None:
@@ -96,6 +103,9 @@ class _Server(ThreadingHTTPServer):
 
     def handle_path(self, handler: _Handler, path: str, head: bool) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def handle_post(self, handler: _Handler, path: str, body: bytes) -> None:
+        handler._send(405, b"", "text/plain")
 
 
 class UpstreamHTTPServer(_Server):
@@ -188,7 +198,48 @@ class UpstreamHTTPServer(_Server):
         if path.startswith("/packages/"):
             self._serve_file(handler, path, head)
             return
+        if path.startswith("/pypi/") and path.endswith("/json"):
+            self._legacy_json(handler, canonicalize_name(path[len("/pypi/"):-len("/json")]), head)
+            return
         handler._send(404, b"not found\n", "text/plain", head=head)
+
+    # -- the legacy JSON API and XML-RPC, only so that bandersnatch 6 can be benchmarked on this upstream --
+    def _legacy_json(self, handler: _Handler, project: str, head: bool) -> None:
+        with self.catalog.lock:
+            files = list(self.catalog.projects.get(project, []))
+            serial = self.catalog.serials.get(project)
+        if serial is None:
+            handler._send(404, b"not found\n", "text/plain", head=head)
+            return
+        releases: dict[str, list] = {}
+        for entry in files:
+            version = entry.filename.split("-")[1]
+            releases.setdefault(version, []).append({
+                "filename": entry.filename, "url": handler_base(handler) + entry.url_path,
+                "digests": {"sha256": entry.sha256, "blake2b_256": entry.blake2b}, "size": entry.size,
+                "packagetype": "bdist_wheel" if entry.filename.endswith(".whl") else "sdist",
+                "upload_time_iso_8601": entry.upload_time, "upload_time": entry.upload_time[:19],
+                "requires_python": entry.requires_python, "yanked": bool(entry.yanked),
+                "yanked_reason": entry.yanked if isinstance(entry.yanked, str) else None,
+                "python_version": "py3", "has_sig": False, "md5_digest": ""})
+        latest = sorted(releases)[-1] if releases else "0"
+        body = json.dumps({"info": {"name": self.catalog.display_names[project], "version": latest},
+                           "last_serial": serial, "releases": releases, "urls": releases.get(latest, [])}).encode()
+        handler._send(200, body, "application/json", {"X-PyPI-Last-Serial": str(serial)}, head)
+
+    def handle_post(self, handler: _Handler, path: str, body: bytes) -> None:
+        params, method = xmlrpc.client.loads(body)
+        with self.catalog.lock:
+            if method == "list_packages_with_serial":
+                result: object = {self.catalog.display_names[n]: s for n, s in self.catalog.serials.items()}
+            elif method == "changelog_since_serial":
+                result = [(self.catalog.display_names[n], "", 0, "update", s)
+                          for n, s in sorted(self.catalog.serials.items(), key=lambda i: i[1]) if s > params[0]]
+            else:
+                handler._send(400, b"", "text/plain")
+                return
+        payload = xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True).encode()
+        handler._send(200, payload, "text/xml")
 
     def _serve_file(self, handler: _Handler, path: str, head: bool) -> None:
         want_metadata = path.endswith(".metadata")
@@ -230,6 +281,12 @@ class UpstreamHTTPServer(_Server):
             handler.connection.sendfile(stream)
 
 
+def handler_base(handler: _Handler) -> str:
+    host, port = handler.server.server_address[:2]
+    scheme = "https" if isinstance(handler.server.socket, ssl.SSLSocket) else "http"
+    return f"{scheme}://{host}:{port}"
+
+
 class MirrorHTTPServer(_Server):
     """Serve a mirror's web/ directory: static files, index.v1_json when JSON is asked for."""
 
@@ -262,15 +319,21 @@ class MirrorHTTPServer(_Server):
 class Running:
     """A server on 127.0.0.1 in a background thread: `with Running(server) as url: ...`."""
 
-    def __init__(self, server: _Server, path: str = "/simple/") -> None:
+    def __init__(self, server: _Server, path: str = "/simple/", tls: Optional[tuple[str, str]] = None) -> None:
         self.server = server
         self.path = path
+        self.scheme = "http"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=server.serve_forever, daemon=True)
 
     @property
     def base(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     @property
     def url(self) -> str:
@@ -285,8 +348,10 @@ class Running:
         self.server.server_close()
 
 
-def serve_upstream(catalog: Catalog, port: int = 0, host: str = "127.0.0.1") -> Running:
-    return Running(UpstreamHTTPServer(catalog, (host, port)))
+def serve_upstream(catalog: Catalog, port: int = 0, host: str = "127.0.0.1",
+                   tls: Optional[tuple[str, str]] = None) -> Running:
+    """tls: (certificate file, key file) to serve https instead of http."""
+    return Running(UpstreamHTTPServer(catalog, (host, port)), tls=tls)
 
 
 def serve_mirror(web_dir: str, port: int = 0, host: str = "127.0.0.1") -> Running:
