@@ -261,3 +261,17 @@ def test_download_memory_does_not_grow_with_file_size(make_config, sync, catalog
         tracemalloc.stop()
     assert result.ok and result.stats.bytes_downloaded == size
     assert peak < size // 4  # streamed in chunks, never held whole
+
+
+def test_damaged_state_records_cost_a_reread_not_the_run(make_config, sync, mirror_dir):
+    assert sync(make_config(projects=["alpha", "gamma"])).ok
+    records = os.path.join(mirror_dir, "state", "projects")
+    with open(os.path.join(records, "alpha.json"), "w") as stream:
+        stream.write('{"name": "alpha", "published": [{"path": 1}]}')  # valid JSON, wrong shape
+    with open(os.path.join(records, "gamma.json"), "w") as stream:
+        stream.write("{truncated")
+    result = sync(make_config(projects=["alpha", "gamma"]))
+    assert result.ok, result.failures
+    assert result.stats.files_downloaded == 0  # the files on disk are hashed and reused
+    assert "alpha-2.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+    assert sync(make_config(projects=["alpha", "gamma"])).stats.upstream_requests == 2

@@ -87,6 +87,19 @@ def recorded_files(record: Optional[dict[str, Any]]) -> dict[str, PublishedFile]
     return {item["upstream"]["filename"]: _published_from_json(item) for item in record.get("published", [])}
 
 
+def _usable_record(record: Any, name: str) -> Optional[dict[str, Any]]:
+    """A project record as written by this engine, or None: a damaged one only costs a full re-read."""
+    if not isinstance(record, dict) or record.get("name") != name:
+        return None
+    try:
+        recorded_files(record)
+        if record.get("page"):
+            ProjectPage.from_json(record["page"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return record
+
+
 @dataclasses.dataclass
 class _ProjectOutcome:
     name: str
@@ -258,10 +271,13 @@ class SyncRun:
         except OSError as exc:
             outcome.status = "failed"
             outcome.errors.append(f"project {name}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        except Exception as exc:  # one project's surprise must not stop the others; it is reported
+            outcome.status = "failed"
+            outcome.errors.append(f"project {name}: internal error {type(exc).__name__}: {exc}")
         return outcome
 
     def _sync_project(self, name: str, listed_serial: Optional[int], outcome: _ProjectOutcome) -> None:
-        record = self.state.load_project(name)
+        record = _usable_record(self.state.load_project(name), name)
         rule = self.config.rule_for(name)
         fingerprint = self.config.selection_fingerprint(rule)
         settled = bool(record and record.get("complete") and record.get("fingerprint") == fingerprint
@@ -370,7 +386,7 @@ class SyncRun:
     def _settle_removals(self, deferred: list[_ProjectOutcome], gone_projects: list[str], stats: SyncStats,
                          failures: list[str], removed_names: list[str]) -> bool:
         removals = [p for outcome in deferred for p in outcome.removals]
-        gone_records = {name: self.state.load_project(name) for name in gone_projects}
+        gone_records = {name: _usable_record(self.state.load_project(name), name) for name in gone_projects}
         for record in gone_records.values():
             removals.extend(recorded_files(record).values())
         if not removals:
@@ -421,7 +437,8 @@ class SyncRun:
         referenced: set[str] = set()
         for name in self.state.recorded_projects():
             if name not in exclude:
-                referenced.update(p.path for p in recorded_files(self.state.load_project(name)).values())
+                record = _usable_record(self.state.load_project(name), name)
+                referenced.update(p.path for p in recorded_files(record).values())
         return referenced
 
     def _count_mirror_files(self) -> int:
