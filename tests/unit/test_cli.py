@@ -68,12 +68,15 @@ def test_failures_exit_non_zero_with_one_line_each(config_file, upstream):
     assert len(errors) == 1 and "alpha-2.0.tar.gz" in errors[0] and "mismatch" in errors[0]
 
 
-def test_bad_config_exits_2_with_one_line(tmp_path):
+@pytest.mark.parametrize("command", ["sync", "check-config"])
+def test_bad_config_exits_2_with_one_line(tmp_path, command):
     path = tmp_path / "bad.yml"
     path.write_text("directory: /tmp/x\nprojects: [alpha]\nworkerz: 3\n")
-    result = run_cli("sync", "--config", str(path))
+    result = run_cli(command, "--config", str(path))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "unknown option 'workerz'" in result.stderr
+    path.write_text("directory: /tmp/x\nprojects: [alpha]\nupstream: http://127.0.0.1:9/simple/\n")
+    assert run_cli("check-config", "--config", str(path)).returncode == 0
 
 
 def test_kill_9_mid_run_leaves_only_complete_pages_and_the_next_run_finishes(config_file, upstream, catalog,

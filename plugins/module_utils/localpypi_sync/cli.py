@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", parents=[common], help="re-hash every published file")
     verify.add_argument("--repair", action="store_true", help="re-download what is missing or corrupt")
     commands.add_parser("status", parents=[common], help="last run, serial, counts and disk usage")
+    commands.add_parser("check-config", parents=[common], help="validate the config file and exit")
     return parser
 
 
@@ -107,11 +108,18 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     return EXIT_OK
 
 
+def _command_check_config(args: argparse.Namespace, config: SyncConfig) -> int:
+    _print({"ok": True, "directory": config.directory, "upstream": config.upstream}, args.json,
+           f"ok: {args.config}")
+    return EXIT_OK
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = load_config_file(args.config)
-        handler = {"sync": _command_sync, "verify": _command_verify, "status": _command_status}[args.command]
+        handler = {"sync": _command_sync, "verify": _command_verify, "status": _command_status,
+                   "check-config": _command_check_config}[args.command]
         return handler(args, config)
     except (ConfigError, SyncAbort) as exc:
         sys.stderr.write(f"localpypi-sync: {exc}\n")

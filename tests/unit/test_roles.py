@@ -1,0 +1,59 @@
+"""Role interfaces: argument specs match defaults, and the sync role speaks the engine's schema."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+from localpypi_sync.config import OPTIONS
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLES = sorted(name for name in os.listdir(os.path.join(REPO, "roles"))
+               if os.path.isdir(os.path.join(REPO, "roles", name)))
+# Engine options the role deliberately does not expose: one-off overrides for a person at the CLI or module.
+NOT_ROLE_VARIABLES = {"force_prune"}
+
+
+def load(role, *parts):
+    with open(os.path.join(REPO, "roles", role, *parts)) as stream:
+        return yaml.safe_load(stream) or {}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_spec_keys_are_the_defaults(role):
+    defaults = load(role, "defaults", "main.yml")
+    options = load(role, "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert sorted(options) == sorted(defaults)
+    for name, spec in options.items():
+        assert name.startswith(role + "_"), f"{name}: public variables carry the role's prefix"
+        assert spec.get("default") == defaults[name], name
+        assert spec.get("description"), name
+
+
+def test_sync_role_covers_every_engine_option():
+    defaults = load("sync", "defaults", "main.yml")
+    engine_keys = {option.name for option in OPTIONS} - NOT_ROLE_VARIABLES
+    assert engine_keys <= {name[len("sync_"):] for name in defaults}
+    mapped = load("sync", "vars", "main.yml")["__sync_engine_config_all"]
+    assert set(mapped) == engine_keys
+    assert all(value == "{{ sync_%s }}" % key for key, value in mapped.items())
+    options = load("sync", "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
+    for option in OPTIONS:
+        if option.name in engine_keys and option.choices:
+            assert options["sync_" + option.name]["choices"] == list(option.choices)
+
+
+def test_sync_role_first_run_passes_every_engine_option():
+    tasks = load("sync", "tasks", "main.yml")
+    first_sync = next(task for task in tasks if task["name"] == "Run a first sync")
+    assert set(first_sync["localpypi.mirror.pypi_sync"]) == {o.name for o in OPTIONS} - NOT_ROLE_VARIABLES
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_templates_start_with_ansible_managed(role):
+    directory = os.path.join(REPO, "roles", role, "templates")
+    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+        with open(os.path.join(directory, name)) as stream:
+            head = stream.read().splitlines()[:2]
+        assert "{{ ansible_managed | comment }}" in head, name
