@@ -6,6 +6,7 @@ import os
 
 import pytest
 import yaml
+
 from localpypi_sync.config import OPTIONS
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,7 +38,7 @@ def test_sync_role_covers_every_engine_option():
     assert engine_keys <= {name[len("sync_"):] for name in defaults}
     mapped = load("sync", "vars", "main.yml")["__sync_engine_config_all"]
     assert set(mapped) == engine_keys
-    assert all(value == "{{ sync_%s }}" % key for key, value in mapped.items())
+    assert all(value == "{{ sync_" + key + " }}" for key, value in mapped.items())
     options = load("sync", "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
     for option in OPTIONS:
         if option.name in engine_keys and option.choices:

@@ -76,14 +76,16 @@ def test_nothing_but_the_index_is_served(host):
 
 def test_pip_installs_through_pip_conf(host):
     assert "index-url = http://127.0.0.1/simple/" in host.file("/etc/pip.conf").content_string
-    run = host.run("rm -rf /var/tmp/pipv && python3 -m venv /var/tmp/pipv && /var/tmp/pipv/bin/pip install --no-cache-dir gamma"
+    run = host.run("rm -rf /var/tmp/pipv && python3 -m venv /var/tmp/pipv"
+                   " && /var/tmp/pipv/bin/pip install --no-cache-dir gamma"
                    " && /var/tmp/pipv/bin/python -c 'import gamma, alpha; print(alpha.VERSION)'")
     assert run.rc == 0, run.stdout + run.stderr
     assert run.stdout.strip().endswith("2.0")
 
 
 def test_uv_installs_through_uv_toml(host):
-    run = host.run("rm -rf /var/tmp/uvv && uv venv --quiet /var/tmp/uvv && VIRTUAL_ENV=/var/tmp/uvv uv pip install --no-cache beta"
+    run = host.run("rm -rf /var/tmp/uvv && uv venv --quiet /var/tmp/uvv"
+                   " && VIRTUAL_ENV=/var/tmp/uvv uv pip install --no-cache beta"
                    " && /var/tmp/uvv/bin/python -c 'import beta; print(beta.TAG)'")
     assert run.rc == 0, run.stdout + run.stderr
     assert "cp311-cp311-manylinux" in run.stdout
