@@ -10,6 +10,7 @@ from typing import Optional
 
 from .http import FetchError, HttpClient, TooLarge
 from .names import package_path
+from .state import remove_if_present
 from .upstream import HASH_NAMES, UpstreamFile
 
 READ_CHUNK = 1 << 20
@@ -110,10 +111,7 @@ class Fetcher:
             os.replace(temp_path, target)
             return size, digests[0].hexdigest()
         except BaseException:
-            try:
-                os.unlink(temp_path)
-            except FileNotFoundError:
-                pass
+            remove_if_present(temp_path)
             raise
 
     def _existing_matches(self, target: str, algorithm: str, expected: str) -> bool:

@@ -58,18 +58,17 @@ class Reporter:
 
     def failure(self, message: str) -> None:
         """Failures are always printed, one line each, whatever the mode."""
-        with self._lock:
-            if self.progress:
-                self.stream.write("\r\033[K")
-            self.stream.write(f"error: {message}\n")
-            self.stream.flush()
+        self._line("error", message)
 
     def warning(self, message: str) -> None:
         """Refused upstream input and similar: printed, but the run still succeeds."""
+        self._line("warning", message)
+
+    def _line(self, kind: str, message: str) -> None:
         with self._lock:
             if self.progress:
-                self.stream.write("\r\033[K")
-            self.stream.write(f"warning: {message}\n")
+                self.stream.write("\r\033[K")  # clear the progress bar's line first
+            self.stream.write(f"{kind}: {message}\n")
             self.stream.flush()
 
     def _draw(self) -> None:

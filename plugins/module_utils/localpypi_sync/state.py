@@ -19,6 +19,13 @@ class LockBusy(RuntimeError):
     pass
 
 
+def remove_if_present(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     """Write data beside path, fsync it, then rename over path: readers see old or new, never half."""
     directory = os.path.dirname(path)
@@ -32,10 +39,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
         os.chmod(temp_path, mode)
         os.replace(temp_path, path)
     except BaseException:
-        try:
-            os.unlink(temp_path)
-        except FileNotFoundError:
-            pass
+        remove_if_present(temp_path)
         raise
 
 
@@ -130,10 +134,7 @@ class MirrorState:
         write_json(self.project_record_path(name), record)
 
     def forget_project(self, name: str) -> None:
-        try:
-            os.unlink(self.project_record_path(name))
-        except FileNotFoundError:
-            pass
+        remove_if_present(self.project_record_path(name))
 
     def recorded_projects(self) -> list[str]:
         directory = os.path.join(self.state, "projects")

@@ -18,7 +18,7 @@ from .names import UnsafeName, normalize_project
 from .publish import Publisher
 from .report import Reporter
 from .select import Selection, TargetMatrix, select_files
-from .state import LockBusy, MirrorState
+from .state import LockBusy, MirrorState, remove_if_present
 from .upstream import NotModified, ProjectPage, Upstream, UpstreamFile
 
 DETAIL_LIMIT = 200  # file names listed in results (diff, plan); counts are always complete
@@ -423,11 +423,8 @@ class SyncRun:
             if self.check_mode or published.path in still_referenced:
                 continue
             path = os.path.join(self.state.web, published.path)
-            for victim in (path, path + ".metadata"):
-                try:
-                    os.unlink(victim)
-                except FileNotFoundError:
-                    pass
+            remove_if_present(path)
+            remove_if_present(path + ".metadata")
             self._remove_empty_parents(os.path.dirname(path))
         self.reporter.event("prune", files=len(removals), projects=len(gone_records))
         return True
