@@ -1,0 +1,13 @@
+"""client_state: absent removes exactly what the role added."""
+
+
+def test_pip_conf_keeps_only_the_operators_settings(host):
+    content = host.file("/etc/pip.conf").content_string
+    assert "timeout = 60" in content
+    assert "index-url" not in content and "trusted-host" not in content
+
+
+def test_uv_and_user_files_are_gone(host):
+    assert not host.file("/etc/uv/uv.toml").exists
+    assert not host.file("/home/alice/.config/uv/uv.toml").exists
+    assert "index-url" not in host.file("/home/alice/.config/pip/pip.conf").content_string
