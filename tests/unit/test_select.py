@@ -91,3 +91,10 @@ def test_hostile_and_unverifiable_files_are_refused_not_chosen():
     assert chosen == []
     assert len(selection.refused) == 5
     assert any("the index gives no sha256" in line for line in selection.refused)
+
+
+def test_requirement_markers_are_evaluated_for_the_target_pythons():
+    files = ["alpha-1.0-py3-none-any.whl", "alpha-2.0-py3-none-any.whl"]
+    old_only = 'alpha<2; python_version < "3.10"'
+    assert choose(files, old_only, python_versions=["3.11"])[0] == []
+    assert choose(files, old_only, python_versions=["3.9", "3.11"])[0] == ["alpha-1.0-py3-none-any.whl"]

@@ -121,19 +121,19 @@ class Publisher:
         ordered = sorted(files, key=_sort_key)
         html = project_html(project, ordered)
         pages = {"index.html": html, "index.v1_html": html, "index.v1_json": project_json(project, ordered, serial)}
-        return self._write_pages(self.project_dir(project), pages, ignore_serial=True)
+        return self._write_pages(self.project_dir(project), pages)
 
     def write_root(self, projects: list[str], serial: Optional[int]) -> bool:
         html = root_html(sorted(projects))
         pages = {"index.html": html, "index.v1_html": html, "index.v1_json": root_json(sorted(projects), serial)}
-        return self._write_pages(self.simple_dir, pages, ignore_serial=True)
+        return self._write_pages(self.simple_dir, pages)
 
-    def _write_pages(self, directory: str, pages: dict[str, bytes], ignore_serial: bool) -> bool:
+    def _write_pages(self, directory: str, pages: dict[str, bytes]) -> bool:
         changed = False
         # JSON last: a client negotiating JSON sees the new page only once the HTML one is there too.
         for name in ("index.html", "index.v1_html", "index.v1_json"):
             path = os.path.join(directory, name)
-            if _same_content(path, pages[name], ignore_serial and name.endswith("json")):
+            if _same_content(path, pages[name]):
                 continue
             atomic_write(path, pages[name])
             changed = True
@@ -147,8 +147,8 @@ class Publisher:
                      time.strftime("%Y%m%dT%H:%M:%S\n", time.gmtime()).encode())
 
 
-def _same_content(path: str, new: bytes, ignore_serial: bool) -> bool:
-    """Compare a page on disk with its new text; a moved serial alone does not rewrite a page."""
+def _same_content(path: str, new: bytes) -> bool:
+    """Compare a page on disk with its new text; a moved serial alone does not rewrite a JSON page."""
     try:
         with open(path, "rb") as stream:
             old = stream.read()
@@ -156,7 +156,7 @@ def _same_content(path: str, new: bytes, ignore_serial: bool) -> bool:
         return False
     if old == new:
         return True
-    if not ignore_serial:
+    if not path.endswith("json"):
         return False
     try:
         old_doc, new_doc = json.loads(old), json.loads(new)

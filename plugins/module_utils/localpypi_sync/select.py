@@ -55,6 +55,7 @@ class TargetMatrix:
     python_versions: tuple[Version, ...]
     platforms: frozenset[str]
     interpreter_abis: frozenset[tuple[str, str]]
+    marker_environments: tuple[dict[str, str], ...]
 
     @classmethod
     def from_config(cls, config: SyncConfig) -> TargetMatrix:
@@ -68,7 +69,8 @@ class TargetMatrix:
                 pairs.add((tag.interpreter, tag.abi))
             for tag in tags.compatible_tags(python, f"cp{version.major}{version.minor}", platforms=["any"]):
                 pairs.add((tag.interpreter, tag.abi))
-        return cls(config.python_versions, frozenset(platforms), frozenset(pairs))
+        return cls(config.python_versions, frozenset(platforms), frozenset(pairs),
+                   tuple(target_environments(config.python_versions)))
 
     def wheel_fits(self, filename: str) -> bool:
         try:
@@ -102,7 +104,7 @@ class Selection:
 
 
 def _requirement_allows(rule: Optional[ProjectRule], version: Version, prereleases: bool,
-                        environments: list[dict[str, str]]) -> bool:
+                        environments: tuple[dict[str, str], ...]) -> bool:
     if rule is None:
         return prereleases or not version.is_prerelease
     for requirement in rule.requirements:
@@ -116,10 +118,10 @@ def _requirement_allows(rule: Optional[ProjectRule], version: Version, prereleas
     return False
 
 
-def target_environments(matrix: TargetMatrix) -> list[dict[str, str]]:
+def target_environments(python_versions: Iterable[Version]) -> list[dict[str, str]]:
     """Marker environments for the target Pythons (platform markers are left at this host's values)."""
     environments = []
-    for version in matrix.python_versions:
+    for version in python_versions:
         env = dict(default_environment())
         env["python_version"] = f"{version.major}.{version.minor}"
         env["python_full_version"] = f"{version.major}.{version.minor}.0"
@@ -132,7 +134,6 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
     refused: list[str] = []
     skipped = 0
     candidates: dict[Version, list[UpstreamFile]] = {}
-    environments = target_environments(matrix)
     for upstream_file in files:
         try:
             check_filename(upstream_file.filename)
@@ -150,7 +151,7 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
             or (upstream_file.yanked and not config.include_yanked)
             or (config.max_file_size is not None and upstream_file.size is not None
                 and upstream_file.size > config.max_file_size)
-            or not _requirement_allows(rule, version, config.prereleases, environments)
+            or not _requirement_allows(rule, version, config.prereleases, matrix.marker_environments)
             or not matrix.requires_python_fits(upstream_file.requires_python)
             or (kind == "wheel" and not matrix.wheel_fits(upstream_file.filename))
         ):
