@@ -277,7 +277,7 @@ class SyncRun:
         return outcome
 
     def _sync_project(self, name: str, listed_serial: Optional[int], outcome: _ProjectOutcome) -> None:
-        record = _usable_record(self.state.load_project(name), name)
+        record = self._load_record(name)
         rule = self.config.rule_for(name)
         fingerprint = self.config.selection_fingerprint(rule)
         settled = bool(record and record.get("complete") and record.get("fingerprint") == fingerprint
@@ -377,6 +377,9 @@ class SyncRun:
                    for f in chosen]
         return [future.result() for future in futures]
 
+    def _load_record(self, name: str) -> Optional[dict[str, Any]]:
+        return _usable_record(self.state.load_project(name), name)
+
     # -- prune ------------------------------------------------------------------------------
     def _projects_to_drop(self, wanted: set[str]) -> list[str]:
         if not self.config.prune or self.only_projects is not None:
@@ -386,7 +389,7 @@ class SyncRun:
     def _settle_removals(self, deferred: list[_ProjectOutcome], gone_projects: list[str], stats: SyncStats,
                          failures: list[str], removed_names: list[str]) -> bool:
         removals = [p for outcome in deferred for p in outcome.removals]
-        gone_records = {name: _usable_record(self.state.load_project(name), name) for name in gone_projects}
+        gone_records = {name: self._load_record(name) for name in gone_projects}
         for record in gone_records.values():
             removals.extend(recorded_files(record).values())
         if not removals:
@@ -434,7 +437,7 @@ class SyncRun:
         referenced: set[str] = set()
         for name in self.state.recorded_projects():
             if name not in exclude:
-                record = _usable_record(self.state.load_project(name), name)
+                record = self._load_record(name)
                 referenced.update(p.path for p in recorded_files(record).values())
         return referenced
 
