@@ -1,0 +1,40 @@
+"""The converged mirror server: units, vhost, and what it refuses to serve."""
+
+import json
+import os
+
+import testinfra.utils.ansible_runner
+from helpers import FETCH
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
+    os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts("mirror_servers")
+
+
+def test_timer_enabled_and_scheduled(host):
+    timer = host.service("localpypi-sync.timer")
+    assert timer.is_enabled and timer.is_running
+    listing = host.check_output("systemctl list-timers --all localpypi-sync.timer")
+    assert "localpypi-sync.service" in listing
+
+
+def test_first_sync_published_the_selection(host):
+    status = json.loads(host.check_output("localpypi-sync status --config /etc/localpypi/sync.yml --json"))
+    assert status["projects"] == 3
+    assert status["last_run"]["ok"] is True
+    assert host.file("/data/pypi/web/simple/alpha/index.v1_json").user == "localpypi"
+
+
+def test_sync_service_runs_under_its_hardening(host):
+    run = host.run("systemctl start localpypi-sync.service")
+    assert run.rc == 0, host.check_output("journalctl -u localpypi-sync.service --no-pager | tail -20")
+    assert "ProtectSystem=strict" in host.file("/etc/systemd/system/localpypi-sync.service").content_string
+
+
+def test_httpd_config_is_valid(host):
+    assert host.run("apache2ctl configtest").rc == 0
+
+
+def test_nothing_but_the_index_is_served(host):
+    for path in ("/", "/state/", "/simple/../state/last-run.json"):
+        run = host.run("python3 -c %s %s GET '{}'", FETCH, "http://127.0.0.1" + path)
+        assert run.rc != 0 and ("403" in run.stderr or "404" in run.stderr), path
