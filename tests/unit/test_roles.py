@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import yaml
@@ -58,3 +59,20 @@ def test_templates_start_with_ansible_managed(role):
         with open(os.path.join(directory, name)) as stream:
             head = stream.read().splitlines()[:2]
         assert "{{ ansible_managed | comment }}" in head, name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_spec_descriptions_are_whole_sentences(role):
+    """A comma inside a YAML flow list splits a sentence into items; ansible-doc then prints fragments."""
+    options = load(role, "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
+    for name, spec in options.items():
+        for sentence in spec["description"]:
+            assert sentence.rstrip().endswith("."), f"{name}: {sentence!r}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_readme_documents_every_variable(role):
+    with open(os.path.join(REPO, "roles", role, "README.md")) as stream:
+        readme = stream.read()
+    documented = set(re.findall(r"^\| `(" + role + r"_\w+)` \|", readme, flags=re.MULTILINE))
+    assert documented == set(load(role, "defaults", "main.yml"))
