@@ -41,6 +41,37 @@ options:
     type: list
     default: []
     elements: str
+  requirements_files:
+    description:
+    - pip requirements files whose requirements are mirrored like O(projects) - C(-r) nesting, comments, markers,
+      extras and C(-c) constraints, as pip reads them. Relative paths are read from the config file's directory
+      (the current directory for the module).
+    - Editable, URL and local-path requirements are refused with the file and line.
+    type: list
+    default: []
+    elements: str
+  dependencies:
+    description:
+    - Also mirror what the requested projects need, following C(Requires-Dist) transitively for every target in
+      O(python_versions) x O(platforms) (both required then), honouring environment markers, extras and
+      C(Requires-Python).
+    - Dependencies are read from PEP 658 metadata files, else from the wheel, else from an sdist's static
+      PKG-INFO; nothing is ever built. Each page and metadata file is read once for all targets.
+    type: bool
+    default: false
+  extras:
+    description:
+    - Extras to follow for every requested project, besides those its requirement names.
+    type: list
+    default: []
+    elements: str
+  resolution:
+    description:
+    - With O(dependencies), C(candidates) keeps every release a resolution could pick within the specifiers and
+      O(latest); C(pinned) keeps only the releases the resolver (resolvelib, as in pip) picks for each target.
+    type: str
+    default: candidates
+    choices: [candidates, pinned]
   exclude:
     description:
     - Project names or globs never mirrored.

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import re
 import tarfile
 import threading
 import zipfile
@@ -37,10 +38,15 @@ def _digest(data: bytes) -> tuple[str, str]:
     return hashlib.sha256(data).hexdigest(), hashlib.blake2b(data, digest_size=32).hexdigest()
 
 
-def _metadata(name: str, version: str, requires_dist: Iterable[str], requires_python: Optional[str]) -> bytes:
-    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", f"Summary: fixture {name}"]
+def _metadata(name: str, version: str, requires_dist: Iterable[str], requires_python: Optional[str],
+              metadata_version: str = "2.1") -> bytes:
+    lines = [f"Metadata-Version: {metadata_version}", f"Name: {name}", f"Version: {version}",
+             f"Summary: fixture {name}"]
     if requires_python:
         lines.append(f"Requires-Python: {requires_python}")
+    requires_dist = list(requires_dist)
+    extras = sorted({m for req in requires_dist for m in re.findall(r"""extra\s*==\s*["']([^"']+)["']""", req)})
+    lines += [f"Provides-Extra: {extra}" for extra in extras]
     lines += [f"Requires-Dist: {req}" for req in requires_dist]
     return ("\n".join(lines) + "\n").encode()
 
@@ -73,12 +79,55 @@ def wheel_bytes(name: str, version: str, tag: str = "py3-none-any", requires_dis
     return f"{dist}-{version}-{tag}.whl", buffer.getvalue(), metadata
 
 
-def sdist_bytes(name: str, version: str, requires_python: Optional[str] = None) -> tuple[str, bytes]:
+# A PEP 517 backend inside each sdist, needing nothing from an index: pip and uv can build the fixture's
+# sdists offline, from a mirror that holds no build tools.
+_IN_TREE_BACKEND = '''"""Builds this fixture project's wheel from its PKG-INFO; needs nothing installed."""
+import base64, hashlib, os, zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    with open(os.path.join(HERE, "PKG-INFO"), "rb") as stream:
+        metadata = stream.read()
+    fields = dict(line.split(": ", 1) for line in metadata.decode().splitlines()[:3])
+    dist, version = fields["Name"].lower().replace("-", "_"), fields["Version"]
+    with open(os.path.join(HERE, dist, "__init__.py"), "rb") as stream:
+        module = stream.read()
+    info = f"{dist}-{version}.dist-info"
+    contents = {f"{dist}/__init__.py": module, f"{info}/METADATA": metadata,
+                f"{info}/WHEEL": b"Wheel-Version: 1.0\\nGenerator: fixture\\nRoot-Is-Purelib: true\\n"
+                                 b"Tag: py3-none-any\\n"}
+    record = [f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
+              f"{len(data)}" for path, data in contents.items()] + [f"{info}/RECORD,,"]
+    contents[f"{info}/RECORD"] = ("\\n".join(record) + "\\n").encode()
+    filename = f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as archive:
+        for path, data in contents.items():
+            archive.writestr(path, data)
+    return filename
+'''
+_PYPROJECT = b'''[build-system]
+requires = []
+build-backend = "fixture_backend"
+backend-path = ["."]
+'''
+
+
+def sdist_bytes(name: str, version: str, requires_python: Optional[str] = None, requires_dist: Iterable[str] = (),
+                metadata_version: str = "2.1") -> tuple[str, bytes]:
+    """A buildable sdist; with metadata_version 2.2+ its PKG-INFO declares requires_dist statically."""
     dist = canonicalize_name(name).replace("-", "_")
     base = f"{dist}-{version}"
     members = {
-        f"{base}/PKG-INFO": _metadata(name, version, (), requires_python),
+        f"{base}/PKG-INFO": _metadata(name, version, requires_dist, requires_python, metadata_version),
         f"{base}/{dist}/__init__.py": f'VERSION = "{version}"\n'.encode(),
+        f"{base}/pyproject.toml": _PYPROJECT,
+        f"{base}/fixture_backend.py": _IN_TREE_BACKEND.encode(),
     }
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
@@ -141,8 +190,9 @@ class Catalog:
         return self.add_bytes(project, filename, data, metadata if with_metadata else None, requires_python, yanked)
 
     def add_sdist(self, project: str, version: str, requires_python: Optional[str] = None,
-                  yanked: Union[bool, str] = False) -> FixtureFile:
-        filename, data = sdist_bytes(project, version, requires_python)
+                  yanked: Union[bool, str] = False, requires_dist: Iterable[str] = (),
+                  metadata_version: str = "2.1") -> FixtureFile:
+        filename, data = sdist_bytes(project, version, requires_python, requires_dist, metadata_version)
         return self.add_bytes(project, filename, data, None, requires_python, yanked)
 
     def remove_file(self, filename: str) -> None:
@@ -181,4 +231,35 @@ def standard_catalog(root: str) -> Catalog:
     catalog.add_wheel("gamma", "1.0", requires_dist=["alpha>=1.1"], requires_python=">=3.9")
     catalog.add_wheel("gamma", "0.5", requires_python="<3.8")
     catalog.add_wheel("Delta_Thing", "3.0")
+    return catalog
+
+
+NATIVE_PLATFORMS = ("manylinux_2_17_x86_64.manylinux2014_x86_64", "win_amd64", "macosx_11_0_arm64")
+
+
+def dependency_catalog(root: str, native_platforms: Iterable[str] = NATIVE_PLATFORMS) -> Catalog:
+    """A dependency graph with markers, extras, Requires-Python, platform wheels and sdist-only projects.
+
+    app 1.0 needs lib-core>=1.0, native, winonly (Windows), oldpy (Python < 3.12), fancy-dep (extra "fancy");
+    lib-core 2.0 needs Python >= 3.12 and tiny; lib-core 1.5 has no PEP 658 file (its wheel must be read);
+    lib-core 0.5, 1.0, 1.4 are older releases a range may or may not allow;
+    statdep is an sdist with static metadata needing tiny; dynsdist an sdist whose dependencies are unknown.
+    """
+    catalog = Catalog(root)
+    catalog.add_wheel("app", "0.9", requires_dist=["lib-core<1.0"])
+    catalog.add_wheel("app", "1.0", requires_dist=[
+        "lib-core>=1.0", "native>=1.0", 'winonly; sys_platform == "win32"', 'oldpy; python_version < "3.12"',
+        'fancy-dep; extra == "fancy"'])
+    catalog.add_wheel("lib-core", "0.5")
+    catalog.add_wheel("lib-core", "1.0")
+    catalog.add_wheel("lib-core", "1.4")
+    catalog.add_wheel("lib-core", "1.5", with_metadata=False)
+    catalog.add_wheel("lib-core", "2.0", requires_dist=["tiny>=1"], requires_python=">=3.12")
+    for python in ("cp311", "cp312"):
+        for platform in native_platforms:
+            catalog.add_wheel("native", "1.0", f"{python}-{python}-{platform}")
+    for name in ("winonly", "oldpy", "fancy-dep", "tiny", "unrelated"):
+        catalog.add_wheel(name, "1.0")
+    catalog.add_sdist("statdep", "1.0", requires_dist=["tiny"], metadata_version="2.2")
+    catalog.add_sdist("dynsdist", "1.0")
     return catalog

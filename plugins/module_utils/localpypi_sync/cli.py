@@ -1,4 +1,4 @@
-"""The command line: `localpypi-sync {sync,verify,status} --config FILE [--json]`.
+"""The command line: `localpypi-sync {sync,verify,status,explain} --config FILE [--json]`.
 
 Exit codes: 0 everything selected is published (or verified); 1 some projects or files failed;
 2 the run could not start (bad config, busy lock, unreachable upstream, unwritable directory).
@@ -12,11 +12,15 @@ import json
 import sys
 from typing import Optional, Sequence
 
+from packaging.utils import canonicalize_name
+
 from . import __version__
 from .config import ConfigError, SyncConfig, load_config_file
+from .explain import explain
 from .report import Reporter
+from .state import MirrorState
 from .status import mirror_status
-from .sync import SyncAbort, run_sync
+from .sync import SyncAbort, recorded_files, run_sync
 from .verify import verify_mirror
 
 EXIT_OK, EXIT_FAILED, EXIT_ABORTED = 0, 1, 2
@@ -35,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--wait", type=float, metavar="SECONDS", help="wait this long for a running sync")
     sync.add_argument("--project", action="append", metavar="NAME", help="sync only these projects")
     sync.add_argument("--quiet", "-q", action="store_true", help="print failures and warnings only")
+    sync.add_argument("--explain", metavar="NAME", help="then show why NAME is in the mirror (dependencies)")
     progress = sync.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None)
     progress.add_argument("--no-progress", dest="progress", action="store_false")
@@ -42,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--repair", action="store_true", help="re-download what is missing or corrupt")
     commands.add_parser("status", parents=[common], help="last run, serial, counts and disk usage")
     commands.add_parser("check-config", parents=[common], help="validate the config file and exit")
+    why = commands.add_parser("explain", parents=[common],
+                              help="which requirement and target pulled each release of a project in")
+    why.add_argument("name", metavar="NAME")
     return parser
 
 
@@ -66,8 +74,25 @@ def _command_sync(args: argparse.Namespace, config: SyncConfig) -> int:
             f"{stats.projects_failed} failed), {verb} {stats.files_downloaded} files / "
             f"{stats.bytes_downloaded / 1e6:.1f} MB, {stats.files_published} published, "
             f"{stats.files_removed} removed in {stats.duration_seconds:.1f}s")
-    _print(result.to_dict(), args.json, text)
+    document = result.to_dict()
+    if args.explain:
+        _, lines = explain(result.plan, args.explain, _published_names(config, args.explain))
+        document["explain"] = lines
+        text += "\n" + "\n".join(lines)
+    _print(document, args.json, text)
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _published_names(config: SyncConfig, name: str) -> list[str]:
+    record = MirrorState(config.directory).load_project(canonicalize_name(name))
+    return list(recorded_files(record)) if isinstance(record, dict) else []
+
+
+def _command_explain(args: argparse.Namespace, config: SyncConfig) -> int:
+    found, lines = explain(MirrorState(config.directory).load_plan(), args.name,
+                           _published_names(config, args.name))
+    _print({"ok": found, "explain": lines}, args.json, "\n".join(lines))
+    return EXIT_OK if found else EXIT_FAILED
 
 
 def _command_verify(args: argparse.Namespace, config: SyncConfig) -> int:
@@ -119,7 +144,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         config = load_config_file(args.config)
         handler = {"sync": _command_sync, "verify": _command_verify, "status": _command_status,
-                   "check-config": _command_check_config}[args.command]
+                   "check-config": _command_check_config, "explain": _command_explain}[args.command]
         return handler(args, config)
     except (ConfigError, SyncAbort) as exc:
         sys.stderr.write(f"localpypi-sync: {exc}\n")

@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .names import PLATFORM_PATTERN
+from .reqfile import RequirementLine, RequirementsFileError, read_requirements
 
 
 class ConfigError(ValueError):
@@ -53,6 +54,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("projects", "list", [],
            "PEP 508 requirement strings (C(requests>=2.31), C(numpy)); C(*) mirrors every project.",
            selects=True),
+    Option("requirements_files", "list", [],
+           "pip requirements files whose requirements are mirrored like I(projects): C(-r) nesting, comments, "
+           "markers, extras and C(-c) constraints, as pip reads them. Relative paths are read from the config "
+           "file's directory.",
+           selects=True),
+    Option("dependencies", "bool", False,
+           "Also mirror what the requested projects need, following C(Requires-Dist) transitively for every "
+           "target in I(python_versions) x I(platforms) (both required then), with markers and C(Requires-Python).",
+           selects=True),
+    Option("extras", "list", [],
+           "Extras to follow for every requested project, besides those its requirement names.", selects=True),
+    Option("resolution", "str", "candidates",
+           "With I(dependencies): C(candidates) keeps every release a resolution could pick within the "
+           "specifiers and I(latest); C(pinned) keeps only the releases the resolver picks for each target.",
+           choices=("candidates", "pinned"), selects=True),
     Option("exclude", "list", [], "Project names or globs never mirrored.", selects=True),
     Option("python_versions", "list", [],
            "Target Python versions (C(3.11)); files that cannot install on any of them are skipped. Empty: all.",
@@ -94,8 +110,14 @@ class ProjectRule:
 
     name: str
     requirements: tuple[Requirement, ...]
+    origins: tuple[str, ...] = ()  # where each requirement was written: "projects[0]", "req.txt:3"
+    # Set by dependency resolution: version -> the targets it was picked for. The files kept are then
+    # exactly those versions' files that install on one of those targets.
+    planned: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
     def specifier_key(self) -> list[str]:
+        if self.planned is not None:
+            return [f"{version}@{','.join(targets)}" for version, targets in self.planned]
         return sorted(str(req) for req in self.requirements)
 
 
@@ -105,6 +127,12 @@ class SyncConfig:
     directory: str
     projects: tuple[ProjectRule, ...]
     mirror_all: bool
+    requirements_files: tuple[str, ...]
+    constraints: tuple[RequirementLine, ...]
+    dependencies: bool
+    extras: tuple[str, ...]
+    resolution: str
+    notes: tuple[str, ...]  # requirements-file options that mean nothing to a mirror
     exclude: tuple[str, ...]
     python_versions: tuple[Version, ...]
     platforms: tuple[str, ...]
@@ -133,11 +161,16 @@ class SyncConfig:
                 return rule
         return None
 
+    def constraints_for(self, name: str) -> tuple[Requirement, ...]:
+        return tuple(line.requirement for line in self.constraints
+                     if canonicalize_name(line.requirement.name) == name)
+
     def selection_fingerprint(self, rule: ProjectRule | None) -> str:
         """A digest of everything that decides which files one project gets."""
         selecting = {opt.name: self.raw.get(opt.name) for opt in OPTIONS if opt.selects and opt.name != "projects"}
         selecting["upstream"] = self.upstream
         selecting["rule"] = rule.specifier_key() if rule else [ALL_PROJECTS]
+        selecting["constraints"] = sorted(str(c) for c in self.constraints_for(rule.name)) if rule else []
         encoded = json.dumps(selecting, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
 
@@ -174,6 +207,8 @@ def _coerce(option: Option, value: Any) -> Any:
     if kind in ("str", "path"):
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{option.name}: expected a non-empty string, got {value!r}")
+        if option.choices and value.strip() not in option.choices:
+            raise ConfigError(f"{option.name}: {value.strip()!r} is not one of {', '.join(option.choices)}")
         return value.strip()
     if kind == "bool":
         if not isinstance(value, bool):
@@ -206,9 +241,11 @@ def _coerce(option: Option, value: Any) -> Any:
     raise AssertionError(f"unknown option kind {kind}")  # pragma: no cover
 
 
-def _parse_projects(lines: list[str]) -> tuple[tuple[ProjectRule, ...], bool]:
+def _parse_projects(lines: list[str], file_lines: list[RequirementLine]) -> tuple[tuple[ProjectRule, ...], bool]:
     mirror_all = False
-    grouped: dict[str, list[Requirement]] = {}
+    grouped: dict[str, list[tuple[Requirement, str]]] = {}
+    for line in file_lines:
+        grouped.setdefault(canonicalize_name(line.requirement.name), []).append((line.requirement, line.origin))
     for index, line in enumerate(lines):
         if line == ALL_PROJECTS:
             mirror_all = True
@@ -220,9 +257,26 @@ def _parse_projects(lines: list[str]) -> tuple[tuple[ProjectRule, ...], bool]:
             raise ConfigError(f"projects[{index}]: invalid requirement {line!r}: {reason}") from None
         if requirement.url:
             raise ConfigError(f"projects[{index}]: {line!r}: direct URL references cannot be mirrored")
-        grouped.setdefault(canonicalize_name(requirement.name), []).append(requirement)
-    rules = tuple(ProjectRule(name, tuple(reqs)) for name, reqs in sorted(grouped.items()))
+        grouped.setdefault(canonicalize_name(requirement.name), []).append((requirement, f"projects[{index}]"))
+    rules = tuple(ProjectRule(name, tuple(r for r, _ in pairs), tuple(o for _, o in pairs))
+                  for name, pairs in sorted(grouped.items()))
     return rules, mirror_all
+
+
+def _read_requirements_files(paths: list[str], base_dir: str) -> tuple[list[str], list[RequirementLine],
+                                                                         list[RequirementLine], list[str]]:
+    absolute, requirements, constraints, notes = [], [], [], []
+    for written in paths:
+        path = os.path.normpath(os.path.join(base_dir, os.path.expanduser(written)))  # join keeps absolute paths
+        absolute.append(path)
+        try:
+            found = read_requirements(path)
+        except RequirementsFileError as exc:
+            raise ConfigError(f"requirements_files: {exc}") from None
+        requirements += found.requirements
+        constraints += found.constraints
+        notes += found.notes
+    return absolute, requirements, constraints, notes
 
 
 def _parse_python_versions(values: list[str]) -> tuple[Version, ...]:
@@ -270,9 +324,17 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
     upstream = values["upstream"] or default_upstream()
     if not re.match(r"^https?://[^/\s]+", upstream):
         raise ConfigError(f"upstream: {upstream!r} is not an http(s) URL")
-    rules, mirror_all = _parse_projects(values["projects"])
+    files, file_lines, constraints, notes = _read_requirements_files(values["requirements_files"],
+                                                                      base_dir or os.getcwd())
+    rules, mirror_all = _parse_projects(values["projects"], file_lines)
     if not rules and not mirror_all:
-        raise ConfigError("projects: empty; list requirement strings, or '*' for a full mirror")
+        raise ConfigError("projects: empty; list requirement strings, or '*' for a full mirror"
+                          + (" (the requirements files name none)" if files else ""))
+    if values["dependencies"]:
+        if mirror_all:
+            raise ConfigError("dependencies: a full mirror ('*' in projects) already holds every dependency")
+        if not values["python_versions"] or not values["platforms"]:
+            raise ConfigError("dependencies: set python_versions and platforms, the targets to resolve for")
     for name in ("workers", "retries", "latest"):
         if values[name] < (1 if name == "workers" else 0):
             raise ConfigError(f"{name}: must be at least {1 if name == 'workers' else 0}")
@@ -292,6 +354,12 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         directory=os.path.normpath(directory),
         projects=rules,
         mirror_all=mirror_all,
+        requirements_files=tuple(files),
+        constraints=tuple(constraints),
+        dependencies=values["dependencies"],
+        extras=tuple(sorted({canonicalize_name(e) for e in values["extras"]})),
+        resolution=values["resolution"],
+        notes=tuple(notes),
         exclude=tuple(canonicalize_name(p) if not any(c in p for c in "*?[") else p.lower()
                       for p in values["exclude"]),
         python_versions=_parse_python_versions(values["python_versions"]),

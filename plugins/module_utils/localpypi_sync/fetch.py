@@ -92,9 +92,33 @@ class Fetcher:
         self.tmp_dir = tmp_dir
         self.max_bytes = max_bytes
 
-    def _download_verified(self, url: str, target: str, algorithm: str, expected: str,
-                           max_bytes: Optional[int]) -> tuple[int, str]:
-        """Download url to target atomically; return (bytes, sha256). Raises VerifyError on mismatch."""
+    def staged_path(self, url: str, expected: str) -> str:
+        """Where a verified download waits to be published (see stage()); removed with tmp/ otherwise.
+        Keyed by URL as well: two wheels may carry byte-identical metadata files."""
+        url_key = hashlib.sha256(url.encode()).hexdigest()[:24]
+        return os.path.join(self.tmp_dir, f"staged-{url_key}-{expected[:40]}")
+
+    def stage(self, url: str, algorithm: str, expected: str) -> str:
+        """Download and verify a file now (to read its metadata) so that publishing it later costs nothing."""
+        staged = self.staged_path(url, expected)
+        if not os.path.isfile(staged):
+            self.download_verified(url, staged, algorithm, expected, None)
+        return staged
+
+    def download_verified(self, url: str, target: str, algorithm: str, expected: str,
+                          max_bytes: Optional[int]) -> tuple[int, str]:
+        """Download url to target atomically; return (bytes, sha256). Raises VerifyError on mismatch.
+
+        A file stage() fetched earlier in this run is moved into place instead of downloaded again."""
+        staged = self.staged_path(url, expected)
+        if target != staged and os.path.isfile(staged):
+            size = os.path.getsize(staged)
+            if max_bytes is not None and size > max_bytes:
+                raise TooLarge(f"{os.path.basename(target)}: larger than {max_bytes} bytes")
+            sha256 = expected if algorithm == "sha256" else hash_file(staged)
+            _make_parent(target)
+            os.replace(staged, target)
+            return size, sha256
         digests = [Digest("sha256")] if algorithm == "sha256" else [Digest("sha256"), Digest(algorithm)]
         temp_path = os.path.join(self.tmp_dir, f"{expected[:40]}.{threading.get_ident()}")
         fd = os.open(temp_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -136,7 +160,7 @@ class Fetcher:
                 size = os.path.getsize(target)
                 actual_sha256 = sha256 if algorithm == "sha256" else hash_file(target)
             else:
-                size, actual_sha256 = self._download_verified(
+                size, actual_sha256 = self.download_verified(
                     upstream_file.url, target, algorithm, expected, self.max_bytes)
                 outcome.downloaded = True
                 outcome.downloaded_bytes += size
@@ -167,7 +191,7 @@ class Fetcher:
             return hash_file(metadata_target)
         if not expected:
             return None  # the upstream offers metadata without a hash: nothing to verify it by
-        size, sha256 = self._download_verified(upstream_file.url + ".metadata", metadata_target,
+        size, sha256 = self.download_verified(upstream_file.url + ".metadata", metadata_target,
                                                algorithm, expected, None)
         outcome.downloaded_bytes += size
         return sha256

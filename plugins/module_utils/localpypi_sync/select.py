@@ -48,6 +48,56 @@ def expand_platform(platform: str) -> set[str]:
     return {platform}
 
 
+_LINUX_ARCH = re.compile(r"^(?:many|musl)?linux(?:_\d+_\d+|1|2010|2014)?_(\w+)$")
+_WINDOWS_MACHINE = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}
+
+
+def platform_environment(python: Version, platform: str) -> dict[str, str]:
+    """PEP 508 marker values on a CPython of that version running on that platform tag."""
+    version = f"{python.major}.{python.minor}"
+    env = {"implementation_name": "cpython", "implementation_version": f"{version}.0",
+           "platform_python_implementation": "CPython", "python_version": version,
+           "python_full_version": f"{version}.0", "platform_release": "", "platform_version": ""}
+    linux = _LINUX_ARCH.match(platform)
+    if linux:
+        env.update(os_name="posix", sys_platform="linux", platform_system="Linux", platform_machine=linux.group(1))
+    elif platform in _WINDOWS_MACHINE:
+        env.update(os_name="nt", sys_platform="win32", platform_system="Windows",
+                   platform_machine=_WINDOWS_MACHINE[platform])
+    elif _MACOS.match(platform):
+        arch = _MACOS.match(platform).group(3)
+        env.update(os_name="posix", sys_platform="darwin", platform_system="Darwin",
+                   platform_machine="arm64" if arch == "arm64" else "x86_64")
+    else:
+        env.update(os_name="posix", sys_platform=platform, platform_system="", platform_machine="")
+    return env
+
+
+def _interpreter_abis(versions: Iterable[Version]) -> frozenset[tuple[str, str]]:
+    pairs: set[tuple[str, str]] = set()
+    for version in versions:
+        python = (version.major, version.minor)
+        for tag in tags.cpython_tags(python, platforms=["any"]):
+            pairs.add((tag.interpreter, tag.abi))
+        for tag in tags.compatible_tags(python, f"cp{version.major}{version.minor}", platforms=["any"]):
+            pairs.add((tag.interpreter, tag.abi))
+    return frozenset(pairs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One Python version on one platform: what dependency resolution resolves for."""
+
+    python: Version
+    platform: str
+    environment: dict[str, str]
+    matrix: TargetMatrix
+
+    @property
+    def id(self) -> str:
+        return f"{self.python.major}.{self.python.minor}/{self.platform}"
+
+
 @dataclasses.dataclass(frozen=True)
 class TargetMatrix:
     """The python versions and platforms a mirror serves; empty parts mean 'any'."""
@@ -56,21 +106,28 @@ class TargetMatrix:
     platforms: frozenset[str]
     interpreter_abis: frozenset[tuple[str, str]]
     marker_environments: tuple[dict[str, str], ...]
+    targets: tuple[Target, ...] = ()  # every python_versions x platforms pair, when both are set
 
     @classmethod
     def from_config(cls, config: SyncConfig) -> TargetMatrix:
         platforms: set[str] = set()
         for platform in config.platforms:
             platforms |= expand_platform(platform)
-        pairs: set[tuple[str, str]] = set()
-        for version in config.python_versions:
-            python = (version.major, version.minor)
-            for tag in tags.cpython_tags(python, platforms=["any"]):
-                pairs.add((tag.interpreter, tag.abi))
-            for tag in tags.compatible_tags(python, f"cp{version.major}{version.minor}", platforms=["any"]):
-                pairs.add((tag.interpreter, tag.abi))
-        return cls(config.python_versions, frozenset(platforms), frozenset(pairs),
-                   tuple(target_environments(config.python_versions)))
+        targets = tuple(Target(version, platform, platform_environment(version, platform),
+                               cls.for_one(version, platform))
+                        for version in config.python_versions for platform in config.platforms)
+        environments = (tuple(t.environment for t in targets) if targets
+                        else tuple(target_environments(config.python_versions)))
+        return cls(config.python_versions, frozenset(platforms), _interpreter_abis(config.python_versions),
+                   environments, targets)
+
+    @classmethod
+    def for_one(cls, python: Version, platform: str) -> TargetMatrix:
+        return cls((python,), frozenset(expand_platform(platform)), _interpreter_abis([python]),
+                   (platform_environment(python, platform),))
+
+    def target(self, target_id: str) -> Optional[Target]:
+        return next((t for t in self.targets if t.id == target_id), None)
 
     def wheel_fits(self, filename: str) -> bool:
         try:
@@ -107,6 +164,8 @@ def _requirement_allows(rule: Optional[ProjectRule], version: Version, prereleas
                         environments: tuple[dict[str, str], ...]) -> bool:
     if rule is None:
         return prereleases or not version.is_prerelease
+    if rule.planned is not None:
+        return any(Version(planned) == version for planned, _ in rule.planned)
     for requirement in rule.requirements:
         if requirement.marker is not None and environments and not any(
                 requirement.marker.evaluate(env) for env in environments):
@@ -119,7 +178,8 @@ def _requirement_allows(rule: Optional[ProjectRule], version: Version, prereleas
 
 
 def target_environments(python_versions: Iterable[Version]) -> list[dict[str, str]]:
-    """Marker environments for the target Pythons (platform markers are left at this host's values)."""
+    """Marker environments for the target Pythons when no platforms are named (platform markers are left
+    at this host's values)."""
     environments = []
     for version in python_versions:
         env = dict(default_environment())
@@ -129,9 +189,26 @@ def target_environments(python_versions: Iterable[Version]) -> list[dict[str, st
     return environments
 
 
+def _planned_fits(rule: ProjectRule, version: Version, filename: str, kind: str, matrix: TargetMatrix) -> bool:
+    """A resolved version's file: an sdist, or a wheel that installs on a target the version was picked for."""
+    if kind != "wheel":
+        return True
+    for planned, target_ids in rule.planned or ():
+        if Version(planned) == version:
+            return any(target is not None and target.matrix.wheel_fits(filename)
+                       for target in map(matrix.target, target_ids))
+    return False
+
+
+def _constraints_allow(constraints: tuple, version: Version) -> bool:
+    return all(c.specifier.contains(version, prereleases=True) for c in constraints)
+
+
 def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[ProjectRule],
                  config: SyncConfig, matrix: TargetMatrix) -> Selection:
     refused: list[str] = []
+    constraints = config.constraints_for(project)
+    planned = rule is not None and rule.planned is not None
     skipped = 0
     candidates: dict[Version, list[UpstreamFile]] = {}
     for upstream_file in files:
@@ -152,14 +229,16 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
             or (config.max_file_size is not None and upstream_file.size is not None
                 and upstream_file.size > config.max_file_size)
             or not _requirement_allows(rule, version, config.prereleases, matrix.marker_environments)
+            or not _constraints_allow(constraints, version)
             or not matrix.requires_python_fits(upstream_file.requires_python)
             or (kind == "wheel" and not matrix.wheel_fits(upstream_file.filename))
+            or (planned and not _planned_fits(rule, version, upstream_file.filename, kind, matrix))
         ):
             skipped += 1
             continue
         candidates.setdefault(version, []).append(upstream_file)
     versions = sorted(candidates, reverse=True)
-    if config.latest:
+    if config.latest and not planned:  # resolution has applied latest already, per requirement
         skipped += sum(len(candidates[v]) for v in versions[config.latest:])
         versions = versions[: config.latest]
     chosen = [f for v in versions for f in candidates[v]]

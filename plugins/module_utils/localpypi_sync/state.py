@@ -142,6 +142,12 @@ class MirrorState:
             return []
         return sorted(entry[:-5] for entry in os.listdir(directory) if entry.endswith(".json"))
 
+    def save_plan(self, plan: dict[str, Any]) -> None:
+        write_json(os.path.join(self.state, "plan.json"), plan)
+
+    def load_plan(self) -> Optional[dict[str, Any]]:
+        return read_json(os.path.join(self.state, "plan.json"))
+
     def save_last_run(self, stats: dict[str, Any]) -> None:
         write_json(os.path.join(self.state, "last-run.json"), stats)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
+import tempfile
 import threading
 import time
 from typing import Any, Iterable, Iterator, Optional
@@ -14,9 +15,11 @@ from packaging.utils import canonicalize_name
 from .config import ProjectRule, SyncConfig
 from .fetch import Fetcher, FetchOutcome, PublishedFile
 from .http import FetchError, HttpClient
+from .metadata import MetadataReader
 from .names import UnsafeName, normalize_project
 from .publish import Publisher
 from .report import Reporter
+from .resolve import Plan, Planner, ProjectReleases
 from .select import Selection, TargetMatrix, select_files
 from .state import LockBusy, MirrorState, remove_if_present
 from .upstream import NotModified, ProjectPage, Upstream, UpstreamFile
@@ -45,6 +48,7 @@ class SyncStats:
     bytes_downloaded: int = 0
     bytes_removed: int = 0
     upstream_requests: int = 0
+    projects_resolved: int = 0
     serial: Optional[int] = None
     duration_seconds: float = 0.0
 
@@ -59,6 +63,7 @@ class SyncResult:
     added: list[str]
     removed: list[str]
     started: str = ""
+    plan: Optional[dict[str, Any]] = None  # the dependency resolution, when there was one
 
     @property
     def ok(self) -> bool:
@@ -98,6 +103,10 @@ def _usable_record(record: Any, name: str) -> Optional[dict[str, Any]]:
     except (KeyError, TypeError, ValueError):
         return None
     return record
+
+
+def _recorded_page(record: Optional[dict[str, Any]]) -> Optional[ProjectPage]:
+    return ProjectPage.from_json(record["page"]) if record and record.get("page") else None
 
 
 @dataclasses.dataclass
@@ -140,6 +149,9 @@ class SyncRun:
         self.fetcher = Fetcher(self.http, self.state.web, self.state.tmp, config.max_file_size)
         self._file_pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._page_lock = threading.Lock()
+        self._rules: dict[str, ProjectRule] = {rule.name: rule for rule in config.projects}
+        self._answers: dict[str, ProjectPage | NotModified] = {}  # pages read while resolving, used once
+        self._plan: Optional[Plan] = None
 
     # -- entry ------------------------------------------------------------------------------
     def run(self) -> SyncResult:
@@ -175,7 +187,11 @@ class SyncRun:
             leftovers = self.state.clean_tmp()
             if leftovers:
                 self.reporter.event("cleanup", removed_partial_downloads=leftovers)
-        warnings: list[str] = []
+        warnings: list[str] = list(self.config.notes)
+        for note in self.config.notes:
+            self.reporter.warning(note)
+        if self.config.dependencies:
+            self._resolve(stats, failures, warnings)
         wanted = self._wanted_projects(warnings, stats)
         stats.projects = len(wanted)
         self.reporter.start(len(wanted))
@@ -225,7 +241,9 @@ class SyncRun:
                 changed = True
             if changed or not os.path.exists(os.path.join(self.state.web, "last-modified")):
                 self.publisher.write_last_modified()
-        return SyncResult(stats, failures, warnings, changed, self.check_mode, sorted(added), sorted(removed))
+            self.state.clean_tmp()  # files staged for metadata that no selection kept
+        return SyncResult(stats, failures, warnings, changed, self.check_mode, sorted(added), sorted(removed),
+                          plan=self._plan.to_json() if self._plan else None)
 
     # -- projects ---------------------------------------------------------------------------
     def _wanted_projects(self, warnings: list[str], stats: SyncStats) -> dict[str, Optional[int]]:
@@ -242,8 +260,8 @@ class SyncRun:
                     wanted[normalize_project(raw_name)] = serial
                 except UnsafeName as exc:
                     warnings.append(f"upstream root index: {exc}")
-        for rule in self.config.projects:
-            wanted.setdefault(rule.name, None)
+        for name in self._rules:
+            wanted.setdefault(name, None)
         return {name: serial for name, serial in sorted(wanted.items())
                 if not self.config.is_excluded(name)
                 and (self.only_projects is None or name in self.only_projects)}
@@ -278,7 +296,7 @@ class SyncRun:
 
     def _sync_project(self, name: str, listed_serial: Optional[int], outcome: _ProjectOutcome) -> None:
         record = self._load_record(name)
-        rule = self.config.rule_for(name)
+        rule = self._rules.get(name)
         fingerprint = self.config.selection_fingerprint(rule)
         settled = bool(record and record.get("complete") and record.get("fingerprint") == fingerprint
                        and not self.rehash and os.path.isfile(
@@ -288,10 +306,12 @@ class SyncRun:
         if settled and listed_serial is not None and record.get("serial") == listed_serial:
             outcome.serial = listed_serial
             return  # the root index says nothing moved: not even a request
-        cached_page = ProjectPage.from_json(record["page"]) if record and record.get("page") else None
-        outcome.requests += 1
-        answer = self.upstream.project(name, cached_page.etag if cached_page else None,
-                                       cached_page.last_modified if cached_page else None)
+        cached_page = _recorded_page(record)
+        with self._page_lock:
+            answer = self._answers.pop(name, None)
+        if answer is None:
+            outcome.requests += 1
+            answer = self._ask_upstream(name, cached_page)
         if isinstance(answer, NotModified):
             page = cached_page
             if answer.serial is not None:
@@ -380,10 +400,55 @@ class SyncRun:
     def _load_record(self, name: str) -> Optional[dict[str, Any]]:
         return _usable_record(self.state.load_project(name), name)
 
+    def _ask_upstream(self, name: str, cached_page: Optional[ProjectPage]) -> ProjectPage | NotModified:
+        """The project's page, conditionally on the validators of the copy on record."""
+        return self.upstream.project(name, cached_page.etag if cached_page else None,
+                                     cached_page.last_modified if cached_page else None)
+
+    # -- dependency resolution --------------------------------------------------------------
+    def _read_page_for_plan(self, name: str) -> ProjectPage:
+        """One conditional request per project, whose answer the sync of that project then uses."""
+        cached_page = _recorded_page(self._load_record(name))
+        answer = self._ask_upstream(name, cached_page)
+        with self._page_lock:
+            self._answers[name] = answer
+            self._plan_requests += 1
+        return cached_page if isinstance(answer, NotModified) else answer
+
+    def _resolve(self, stats: SyncStats, failures: list[str], warnings: list[str]) -> None:
+        self._plan_requests = 0
+        with tempfile.TemporaryDirectory(prefix="localpypi-check-") as scratch:
+            # check mode writes nothing under the mirror: metadata downloads go to a scratch directory
+            fetcher = Fetcher(self.http, self.state.web, scratch if self.check_mode else self.state.tmp, None)
+            cache_dir = None if self.check_mode else os.path.join(self.state.state, "metadata")
+            reader = MetadataReader(self.http, fetcher, cache_dir)
+            planner = Planner(self.config, self.matrix, ProjectReleases(self._read_page_for_plan, self.config),
+                              reader)
+            started = time.time()
+            plan = planner.plan()
+        stats.upstream_requests += self._plan_requests + reader.requests
+        stats.projects_resolved = len(plan.rules)
+        self._plan = plan
+        self._rules = plan.rules
+        for error in plan.errors:
+            failures.append(error)
+            self.reporter.failure(error)
+        for warning in plan.warnings:
+            warnings.append(warning)
+            self.reporter.warning(warning)
+        self.reporter.event("resolve", mode=self.config.resolution, targets=len(self.matrix.targets),
+                            projects=len(plan.rules), errors=len(plan.errors),
+                            requests=self._plan_requests + reader.requests,
+                            seconds=round(time.time() - started, 3))
+        if not self.check_mode:
+            self.state.save_plan(plan.to_json())
+
     # -- prune ------------------------------------------------------------------------------
     def _projects_to_drop(self, wanted: set[str]) -> list[str]:
         if not self.config.prune or self.only_projects is not None:
             return []
+        if self._plan is not None and self._plan.errors:
+            return []  # an incomplete resolution must not drop what it failed to reach
         return [name for name in self.state.recorded_projects() if name not in wanted]
 
     def _settle_removals(self, deferred: list[_ProjectOutcome], gone_projects: list[str], stats: SyncStats,

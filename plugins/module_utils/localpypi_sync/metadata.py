@@ -1,0 +1,161 @@
+"""A release's dependencies, read without building anything.
+
+In order of cost: the PEP 658 metadata file the index offers beside a wheel, the METADATA inside a wheel,
+the PKG-INFO of an sdist when it declares its dependencies statically (Metadata-Version 2.2+, Requires-Dist
+not dynamic). setup.py is never run: an sdist without static metadata has unknown dependencies, reported.
+Results are cached by the file's sha256 under state/metadata, so a later run reads nothing again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tarfile
+import threading
+import zipfile
+from typing import Callable, Optional
+
+from packaging.metadata import parse_email
+from packaging.version import InvalidVersion, Version
+
+from .fetch import Fetcher, strongest_hash
+from .http import FetchError, HttpClient
+from .names import package_type
+from .state import atomic_write, read_json
+from .upstream import UpstreamFile
+
+MAX_METADATA_BYTES = 8 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Dependencies:
+    requires_dist: tuple[str, ...]
+    requires_python: Optional[str]
+    source: str  # metadata-file | wheel | sdist | unknown
+    note: str = ""  # why the dependencies are unknown
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def parse_core_metadata(data: bytes, source: str) -> Dependencies:
+    raw, _ = parse_email(data)
+    requires = tuple(raw.get("requires_dist", []) or ())
+    requires_python = raw.get("requires_python")
+    if source == "sdist":
+        try:
+            static = Version(raw.get("metadata_version", "1.0")) >= Version("2.2")
+        except InvalidVersion:
+            static = False
+        dynamic = {field.lower() for field in raw.get("dynamic", []) or ()}
+        if not static or "requires-dist" in dynamic:
+            return Dependencies((), requires_python, "unknown",
+                                "an sdist whose metadata does not declare them statically: Metadata-Version "
+                                "below 2.2 or Requires-Dist dynamic, and the mirror never builds packages")
+    return Dependencies(requires, requires_python, source)
+
+
+def _member(names: list[str], wanted: Callable[[list[str]], bool]) -> Optional[str]:
+    return next((name for name in names if wanted(name.split("/"))), None)
+
+
+def _read_archive_metadata(path: str, filename: str, kind: str) -> bytes:
+    if kind == "wheel":
+        with zipfile.ZipFile(path) as archive:
+            member = _member(archive.namelist(), lambda parts: (
+                len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA"))
+            if member is None or archive.getinfo(member).file_size > MAX_METADATA_BYTES:
+                raise ValueError("no readable .dist-info/METADATA")
+            return archive.read(member)
+    if filename.endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            member = _member(archive.namelist(), lambda parts: len(parts) == 2 and parts[1] == "PKG-INFO")
+            if member is None or archive.getinfo(member).file_size > MAX_METADATA_BYTES:
+                raise ValueError("no readable PKG-INFO")
+            return archive.read(member)
+    with tarfile.open(path) as archive:
+        for info in archive:
+            parts = info.name.split("/")
+            if len(parts) == 2 and parts[1] == "PKG-INFO" and info.isfile() and info.size <= MAX_METADATA_BYTES:
+                stream = archive.extractfile(info)
+                if stream is not None:
+                    return stream.read()
+    raise ValueError("no readable PKG-INFO")
+
+
+class MetadataReader:
+    """Dependencies of releases, each file's read at most once per mirror (memory, then state/metadata)."""
+
+    def __init__(self, http: HttpClient, fetcher: Fetcher, cache_dir: Optional[str]) -> None:
+        self.http = http
+        self.fetcher = fetcher
+        self.cache_dir = cache_dir  # None: read-only (check mode) - nothing is written
+        self._memory: dict[str, Dependencies] = {}
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    def dependencies(self, files: list[UpstreamFile], prefer: Callable[[UpstreamFile], bool]) -> Dependencies:
+        """Dependencies of one release from the cheapest of its files; prefer() ranks wheels for a target."""
+        wheels = [f for f in files if package_type(f.filename) == "wheel"]
+        wheels.sort(key=lambda f: (not prefer(f), not f.core_metadata))
+        sdists = [f for f in files if package_type(f.filename) == "sdist"]
+        errors = []
+        for upstream_file in wheels[:2] + sdists[:1]:
+            try:
+                return self._read(upstream_file)
+            except (FetchError, ValueError, OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+                errors.append(f"{upstream_file.filename}: {exc}")
+        if not files:
+            return Dependencies((), None, "unknown", "no files")
+        return Dependencies((), None, "unknown", "; ".join(errors) or "no wheel or sdist to read")
+
+    def _read(self, upstream_file: UpstreamFile) -> Dependencies:
+        key = upstream_file.hashes.get("sha256") or strongest_hash(upstream_file.hashes)[1]
+        with self._lock:
+            if key in self._memory:
+                return self._memory[key]
+        cached = self._load(key)
+        if cached is None:
+            cached = self._fetch(upstream_file)
+            self._save(key, cached)
+        with self._lock:
+            self._memory[key] = cached
+        return cached
+
+    def _fetch(self, upstream_file: UpstreamFile) -> Dependencies:
+        """Stage what is read (the metadata file, else the archive): publishing it later downloads nothing."""
+        kind = package_type(upstream_file.filename)
+        hashes = upstream_file.core_metadata
+        if kind == "wheel" and isinstance(hashes, dict) and hashes:
+            algorithm, expected = strongest_hash(hashes)
+            try:
+                with self._lock:
+                    self.requests += 1
+                staged = self.fetcher.stage(upstream_file.url + ".metadata", algorithm, expected)
+                with open(staged, "rb") as stream:
+                    return parse_core_metadata(stream.read(MAX_METADATA_BYTES), "metadata-file")
+            except FetchError:
+                pass  # a missing or mismatched metadata file: the wheel itself says the same, verified
+        algorithm, expected = strongest_hash(upstream_file.hashes)
+        with self._lock:
+            self.requests += 1
+        staged = self.fetcher.stage(upstream_file.url, algorithm, expected)
+        return parse_core_metadata(_read_archive_metadata(staged, upstream_file.filename, kind), kind)
+
+    def _load(self, key: str) -> Optional[Dependencies]:
+        if not self.cache_dir:
+            return None
+        data = read_json(os.path.join(self.cache_dir, key[:2], key + ".json"))
+        try:
+            return Dependencies(tuple(data["requires_dist"]), data["requires_python"], data["source"],
+                                data.get("note", "")) if isinstance(data, dict) else None
+        except (KeyError, TypeError):
+            return None
+
+    def _save(self, key: str, dependencies: Dependencies) -> None:
+        if not self.cache_dir:
+            return
+        path = os.path.join(self.cache_dir, key[:2], key + ".json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic_write(path, json.dumps(dependencies.to_json(), sort_keys=True).encode())

@@ -1,0 +1,314 @@
+"""Dependency-closed selection: the releases the requested projects need, for every target.
+
+Each target (one Python version on one platform) is resolved on its own, with its own marker values and
+wheel tags; the project pages and metadata behind them are read once for all targets. Two modes:
+
+- ``candidates``: every release a resolution could pick - all versions each requirement allows (bounded by
+  ``latest``), and, transitively, what each of those needs.
+- ``pinned``: what resolvelib (pip's resolver) picks for each target, one version per project.
+
+The result is a ProjectRule per project whose ``planned`` field lists the versions kept and the targets they
+were picked for; select.py keeps exactly the files of those versions that install on those targets.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+from resolvelib import AbstractProvider, BaseReporter, Resolver
+from resolvelib.resolvers import ResolutionImpossible, ResolverException
+
+from .config import ProjectRule, SyncConfig
+from .http import FetchError
+from .metadata import MetadataReader
+from .names import UnsafeName, check_filename, file_version, package_type
+from .select import Target, TargetMatrix
+from .upstream import HASH_NAMES, ProjectPage, UpstreamFile
+
+MAX_ROUNDS = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class Pull:
+    """Why a release is in the mirror: which requirement, written where or needed by what, for which target."""
+
+    requirement: str
+    by: str
+    target: str
+
+
+@dataclasses.dataclass
+class Plan:
+    rules: dict[str, ProjectRule]
+    pulls: dict[str, dict[str, list[Pull]]]  # project -> version -> pulls
+    errors: list[str]
+    warnings: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pulls": {name: {version: [dataclasses.asdict(p) for p in pulls]
+                                 for version, pulls in versions.items()}
+                          for name, versions in self.pulls.items()},
+                "errors": self.errors, "warnings": self.warnings}
+
+
+class ProjectReleases:
+    """Project pages read once per run and shared by every target, parsed into usable releases."""
+
+    def __init__(self, read_page: Callable[[str], ProjectPage], config: SyncConfig) -> None:
+        self._read_page = read_page
+        self._config = config
+        self._releases: dict[str, dict[Version, list[UpstreamFile]]] = {}
+        self._failures: dict[str, str] = {}
+
+    def releases(self, name: str) -> dict[Version, list[UpstreamFile]]:
+        """Version -> files; raises FetchError (remembered, so a missing project costs one request)."""
+        if name in self._failures:
+            raise FetchError(self._failures[name])
+        if name not in self._releases:
+            try:
+                page = self._read_page(name)
+            except FetchError as exc:
+                self._failures[name] = str(exc)
+                raise
+            self._releases[name] = self._usable(name, page.files)
+        return self._releases[name]
+
+    def _usable(self, name: str, files: Iterable[UpstreamFile]) -> dict[Version, list[UpstreamFile]]:
+        config = self._config
+        by_version: dict[Version, list[UpstreamFile]] = {}
+        for upstream_file in files:
+            try:
+                check_filename(upstream_file.filename)
+            except UnsafeName:
+                continue  # refused and reported when the project's files are selected
+            version = file_version(upstream_file.filename, name)
+            if (
+                version is None
+                or package_type(upstream_file.filename) not in config.package_types
+                or upstream_file.yanked  # a resolver never picks a yanked release by a range
+                or not any(h in upstream_file.hashes for h in HASH_NAMES)
+                or (config.max_file_size is not None and (upstream_file.size or 0) > config.max_file_size)
+            ):
+                continue
+            by_version.setdefault(version, []).append(upstream_file)
+        return by_version
+
+
+def _installs_on(upstream_file: UpstreamFile, target: Target) -> bool:
+    matrix: TargetMatrix = target.matrix
+    if not matrix.requires_python_fits(upstream_file.requires_python):
+        return False
+    return package_type(upstream_file.filename) != "wheel" or matrix.wheel_fits(upstream_file.filename)
+
+
+def _marker_applies(requirement: Requirement, environment: Mapping[str, str], extras: Iterable[str]) -> bool:
+    if requirement.marker is None:
+        return True
+    return any(requirement.marker.evaluate({**environment, "extra": extra}) for extra in ("", *extras))
+
+
+class Planner:
+    def __init__(self, config: SyncConfig, matrix: TargetMatrix, releases: ProjectReleases,
+                 reader: MetadataReader) -> None:
+        self.config = config
+        self.matrix = matrix
+        self.releases = releases
+        self.reader = reader
+        self._kept: dict[str, dict[Version, set[str]]] = collections.defaultdict(lambda: collections.defaultdict(set))
+        self._pulls: dict[str, dict[str, list[Pull]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    # -- shared ---------------------------------------------------------------------------------
+    def top_level(self, target: Target) -> list[tuple[Requirement, str]]:
+        found = []
+        for rule in self.config.projects:
+            origins = rule.origins or ("projects",) * len(rule.requirements)
+            for written, origin in zip(rule.requirements, origins):
+                if _marker_applies(written, target.environment, ()):
+                    requirement = Requirement(str(written))  # a copy the resolver may tell apart by id
+                    requirement.extras |= set(self.config.extras)
+                    found.append((requirement, origin))
+        return found
+
+    def versions(self, name: str, target: Target, specifiers: Sequence[SpecifierSet]) -> list[Version]:
+        """Releases of name that satisfy every specifier and install on the target, newest first."""
+        allow_pre = self.config.prereleases or any(spec.prereleases for spec in specifiers)
+        constraints = self.config.constraints_for(name)
+        chosen = []
+        for version, files in self.releases.releases(name).items():
+            if version.is_prerelease and not allow_pre:
+                continue
+            if not all(spec.contains(version, prereleases=True) for spec in specifiers):
+                continue
+            if not all(c.specifier.contains(version, prereleases=True) for c in constraints):
+                continue
+            if any(_installs_on(f, target) for f in files):
+                chosen.append(version)
+        return sorted(chosen, reverse=True)
+
+    def dependencies(self, name: str, version: Version, target: Target,
+                     extras: Iterable[str]) -> list[Requirement]:
+        files = self.releases.releases(name)[version]
+        found = self.reader.dependencies(files, prefer=lambda f: _installs_on(f, target))
+        if found.source == "unknown":
+            self._warn(f"{name} {version}: dependencies unknown, {found.note}; list what it needs in projects")
+        needed = []
+        for text in found.requires_dist:
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement:
+                self._warn(f"{name} {version}: unreadable Requires-Dist {text!r} skipped")
+                continue
+            # a dependency guarded by `extra == "x"` is needed only when x was asked for
+            if _marker_applies(requirement, target.environment, extras):
+                needed.append(requirement)
+        return needed
+
+    def keep(self, name: str, version: Version, pull: Pull) -> None:
+        self._kept[name][version].add(pull.target)
+        if pull not in self._pulls[name][str(version)]:
+            self._pulls[name][str(version)].append(pull)
+
+    def excluded(self, name: str, by: str) -> bool:
+        if self.config.is_excluded(name):
+            self._warn(f"{name} is excluded by the config, though {by} needs it")
+            return True
+        return False
+
+    def _warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def plan(self) -> Plan:
+        for target in self.matrix.targets:
+            if self.config.resolution == "pinned":
+                self._pinned(target)
+            else:
+                self._candidates(target)
+        rules = {name: ProjectRule(name, (), (), tuple(
+                    (str(version), tuple(sorted(targets))) for version, targets in sorted(versions.items())))
+                 for name, versions in sorted(self._kept.items())}
+        pulls = {name: dict(versions) for name, versions in sorted(self._pulls.items())}
+        return Plan(rules, pulls, self.errors, self.warnings)
+
+    # -- candidates: every release a resolution could pick -------------------------------------
+    def _candidates(self, target: Target) -> None:
+        queue = collections.deque((req, origin, frozenset(req.extras)) for req, origin in self.top_level(target))
+        expanded: set[tuple[str, Version, frozenset[str]]] = set()
+        while queue:
+            requirement, by, extras = queue.popleft()
+            name = canonicalize_name(requirement.name)
+            if self.excluded(name, by):
+                continue
+            try:
+                versions = self.versions(name, target, [requirement.specifier])
+            except FetchError as exc:
+                self.errors.append(f"target {target.id}: {requirement} (from {by}): {exc}")
+                continue
+            if not versions:
+                self.errors.append(f"target {target.id}: no release of {name} satisfies {requirement} "
+                                   f"and installs there (from {by})")
+                continue
+            for version in versions[: self.config.latest or None]:
+                self.keep(name, version, Pull(str(requirement), by, target.id))
+                if not self.config.dependencies or (name, version, extras) in expanded:
+                    continue
+                expanded.add((name, version, extras))
+                for dependency in self.dependencies(name, version, target, extras):
+                    queue.append((dependency, f"{name} {version}", frozenset(dependency.extras)))
+
+    # -- pinned: what the resolver picks ----------------------------------------------------------
+    def _pinned(self, target: Target) -> None:
+        top = self.top_level(target)
+        origins = {id(req): origin for req, origin in top}
+        if not self._resolve(target, [req for req, _ in top], origins, report=False):
+            # publish what can be: each top-level requirement on its own, naming the ones that fail
+            for requirement, _ in top:
+                self._resolve(target, [requirement], origins, report=True)
+
+    def _resolve(self, target: Target, requirements: list[Requirement], origins: dict[int, str],
+                 report: bool) -> bool:
+        provider = _Provider(self, target)
+        try:
+            result = Resolver(provider, BaseReporter()).resolve(requirements, max_rounds=MAX_ROUNDS)
+        except ResolutionImpossible as exc:
+            if report:
+                causes = ", ".join(sorted({
+                    f"{cause.requirement} (from "
+                    f"{_describe_parent(cause.parent) or origins.get(id(cause.requirement), 'projects')})"
+                    for cause in exc.causes}))
+                self.errors.append(f"target {target.id}: cannot satisfy {causes}")
+            return False
+        except ResolverException as exc:
+            if report:
+                self.errors.append(f"target {target.id}: resolution of {', '.join(map(str, requirements))} "
+                                   f"failed: {type(exc).__name__}")
+            return False
+        for identifier, candidate in result.mapping.items():
+            for information in result.criteria[identifier].information:
+                by = _describe_parent(information.parent) or origins.get(id(information.requirement), "projects")
+                if by == _describe_parent(candidate):
+                    continue  # name[x] needs name at its own version: not a reason of its own
+                self.keep(candidate.name, candidate.version, Pull(str(information.requirement), by, target.id))
+        return True
+
+
+def _describe_parent(parent: Optional[_Candidate]) -> str:
+    return f"{parent.name} {parent.version}" if parent is not None else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Candidate:
+    name: str
+    version: Version
+    extras: frozenset[str]
+
+
+class _Provider(AbstractProvider):
+    """resolvelib's view of the upstream for one target; identifiers are name or name[extras]."""
+
+    def __init__(self, planner: Planner, target: Target) -> None:
+        self.planner = planner
+        self.target = target
+
+    def identify(self, requirement_or_candidate: Any) -> str:
+        name = canonicalize_name(requirement_or_candidate.name)
+        extras = sorted(canonicalize_name(e) for e in requirement_or_candidate.extras)
+        return f"{name}[{','.join(extras)}]" if extras else name
+
+    def get_preference(self, identifier: str, resolutions: Mapping, candidates: Mapping, information: Mapping,
+                       backtrack_causes: Sequence) -> int:
+        return sum(1 for _ in candidates[identifier])
+
+    def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Requirement]],
+                     incompatibilities: Mapping[str, Iterator[_Candidate]]) -> list[_Candidate]:
+        wanted = list(requirements[identifier])
+        if not wanted:
+            return []
+        name = canonicalize_name(wanted[0].name)
+        extras = frozenset(canonicalize_name(e) for e in wanted[0].extras)
+        if self.planner.excluded(name, "a resolution"):
+            return []
+        bad = {c.version for c in incompatibilities[identifier]}
+        try:
+            versions = self.planner.versions(name, self.target, [r.specifier for r in wanted])
+        except FetchError as exc:
+            self.planner._warn(f"target {self.target.id}: {exc}")
+            return []
+        return [_Candidate(name, v, extras) for v in versions if v not in bad]
+
+    def is_satisfied_by(self, requirement: Requirement, candidate: _Candidate) -> bool:
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def get_dependencies(self, candidate: _Candidate) -> list[Requirement]:
+        needed = self.planner.dependencies(candidate.name, candidate.version, self.target, candidate.extras)
+        if candidate.extras:  # name[x] pins the same release as name
+            needed = [Requirement(f"{candidate.name}=={candidate.version}"), *needed]
+        return [r for r in needed if not self.planner.config.is_excluded(canonicalize_name(r.name))]

@@ -1,0 +1,245 @@
+"""Dependency-closed mirrors: requirements files with markers and extras, resolved for every target."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+from test_clients import clean_env
+
+from localpypi_sync.cli import main
+from localpypi_sync.config import build_config
+from upstream_fixture import dependency_catalog, serve_mirror, serve_upstream
+
+TARGETS = {"python_versions": ["3.11", "3.12"], "platforms": ["manylinux_2_28_x86_64", "win_amd64"]}
+EVERY_TARGET = ["3.11/manylinux_2_28_x86_64", "3.11/win_amd64", "3.12/manylinux_2_28_x86_64", "3.12/win_amd64"]
+# What every target needs, whichever mode: app and the dependencies its markers and extra ask for.
+COMMON = {
+    "app-1.0-py3-none-any.whl",
+    "fancy_dep-1.0-py3-none-any.whl",   # extra "fancy", asked for in the requirements file
+    "winonly-1.0-py3-none-any.whl",     # sys_platform == "win32": the Windows targets
+    "oldpy-1.0-py3-none-any.whl",       # python_version < "3.12": the 3.11 targets
+    "lib_core-1.5-py3-none-any.whl",    # newest for 3.11 (no PEP 658 file: read from the wheel)
+    "lib_core-2.0-py3-none-any.whl",    # Requires-Python >= 3.12
+    "tiny-1.0-py3-none-any.whl",        # from lib-core 2.0 and from statdep's static sdist metadata
+    "statdep-1.0.tar.gz",
+    "dynsdist-1.0.tar.gz",              # from base.txt, nested with -r
+    "native-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    "native-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    "native-1.0-cp311-cp311-win_amd64.whl",
+    "native-1.0-cp312-cp312-win_amd64.whl",
+}
+
+
+@pytest.fixture
+def dep_catalog(tmp_path):
+    return dependency_catalog(str(tmp_path / "dep-upstream"))
+
+
+@pytest.fixture
+def dep_upstream(dep_catalog):
+    with serve_upstream(dep_catalog) as running:
+        yield running
+
+
+@pytest.fixture
+def requirements(tmp_path):
+    (tmp_path / "base.txt").write_text("dynsdist\n")
+    (tmp_path / "constraints.txt").write_text("lib-core!=1.0\n")
+    path = tmp_path / "requirements.txt"
+    path.write_text("-r base.txt\n"
+                    "app[fancy]>=1.0  # with its extra\n"
+                    'statdep ; python_version >= "3.11"\n'
+                    "-c constraints.txt\n")
+    return str(path)
+
+
+@pytest.fixture
+def dep_config(dep_upstream, mirror_dir, requirements):
+    def make(**options):
+        raw = {"upstream": dep_upstream.url, "directory": mirror_dir, "requirements_files": [requirements],
+               "dependencies": True, "workers": 4, "retries": 1, **TARGETS}
+        raw.update(options)
+        return build_config(raw)
+
+    return make
+
+
+def published(mirror_dir):
+    names = set()
+    for _, _, files in os.walk(os.path.join(mirror_dir, "web", "packages")):
+        names.update(f for f in files if not f.endswith(".metadata"))
+    return names
+
+
+def test_candidates_keep_every_release_a_resolution_could_pick(dep_config, sync, mirror_dir):
+    result = sync(dep_config())
+    assert result.ok, result.failures
+    # lib-core 1.4 also satisfies >=1.0 on 3.11; 1.0 is excluded by the constraints file, 0.5 and
+    # app 0.9 by the specifiers; unrelated and the macOS wheels by nothing asking for them
+    assert published(mirror_dir) == COMMON | {"lib_core-1.4-py3-none-any.whl"}
+    assert any("dynsdist 1.0: dependencies unknown" in w for w in result.warnings)
+
+
+def test_pinned_keeps_what_the_resolver_picks_per_target(dep_config, sync, mirror_dir):
+    result = sync(dep_config(resolution="pinned"))
+    assert result.ok, result.failures
+    assert published(mirror_dir) == COMMON
+    pulls = result.plan["pulls"]
+    assert {p["target"] for p in pulls["lib-core"]["1.5"]} == {"3.11/manylinux_2_28_x86_64", "3.11/win_amd64"}
+    assert {p["target"] for p in pulls["lib-core"]["2.0"]} == {"3.12/manylinux_2_28_x86_64", "3.12/win_amd64"}
+    assert {p["target"] for p in pulls["winonly"]["1.0"]} == {"3.11/win_amd64", "3.12/win_amd64"}
+
+
+@pytest.mark.parametrize("mode", ["candidates", "pinned"])
+def test_each_page_and_metadata_file_is_read_once_for_all_targets(dep_config, sync, dep_upstream, mode):
+    assert sync(dep_config(resolution=mode)).ok
+    gets = [path for method, path in dep_upstream.server.requests if method == "GET"]
+    assert len(gets) == len(set(gets)), sorted(p for p in gets if gets.count(p) > 1)
+    # no-op: one conditional request per project, no metadata read again (it is cached in state/)
+    before = len(dep_upstream.server.requests)
+    again = sync(dep_config(resolution=mode))
+    assert again.ok and not again.changed
+    later = [path for _, path in dep_upstream.server.requests[before:]]
+    assert not [p for p in later if not p.startswith("/simple/") and p != "/simple/"], later
+
+
+def test_a_config_change_takes_effect_on_the_next_run(dep_config, sync, mirror_dir, tmp_path, requirements):
+    assert sync(dep_config(resolution="pinned")).ok
+    with open(requirements, "a") as stream:
+        stream.write("unrelated\n")
+    assert sync(dep_config(resolution="pinned")).ok
+    assert "unrelated-1.0-py3-none-any.whl" in published(mirror_dir)
+    assert sync(dep_config(resolution="pinned", python_versions=["3.12"])).ok
+    assert "oldpy-1.0-py3-none-any.whl" in published(mirror_dir)  # kept: prune is off
+    result = sync(dep_config(resolution="pinned", python_versions=["3.12"], prune=True, prune_max_fraction=1.0))
+    assert result.ok
+    assert "oldpy-1.0-py3-none-any.whl" not in published(mirror_dir)  # only 3.11 needed it
+    assert "native-1.0-cp311-cp311-win_amd64.whl" not in published(mirror_dir)
+
+
+@pytest.mark.parametrize("mode", ["candidates", "pinned"])
+def test_an_unsatisfiable_target_is_named_and_the_rest_is_published(tmp_path, mirror_dir, requirements, sync, mode):
+    catalog = dependency_catalog(str(tmp_path / "no-mac"), native_platforms=("win_amd64",))
+    with serve_upstream(catalog) as running:
+        config = build_config({"upstream": running.url, "directory": mirror_dir, "requirements_files": [requirements],
+                               "dependencies": True, "resolution": mode, "python_versions": ["3.12"],
+                               "platforms": ["win_amd64", "macosx_11_0_arm64"], "workers": 2})
+        result = sync(config)
+    assert not result.ok
+    assert any("target 3.12/macosx_11_0_arm64" in f and "native" in f for f in result.failures), result.failures
+    assert not any("win_amd64" in f for f in result.failures)
+    assert {"native-1.0-cp312-cp312-win_amd64.whl", "app-1.0-py3-none-any.whl",
+            "winonly-1.0-py3-none-any.whl"} <= published(mirror_dir)
+
+
+def test_check_mode_resolves_and_writes_nothing(dep_config, sync, mirror_dir):
+    result = sync(dep_config(), check_mode=True)
+    assert result.ok
+    assert "native-1.0-cp311-cp311-win_amd64.whl" in result.added
+    assert not os.path.exists(mirror_dir)
+
+
+def test_explain_names_requirement_and_target(dep_config, mirror_dir, tmp_path, capsys):
+    config_path = tmp_path / "sync.yml"
+    config_path.write_text(yaml.safe_dump(dict(dep_config(resolution="pinned").raw)))
+    assert main(["sync", "--config", str(config_path), "--quiet", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["explain", "--config", str(config_path), "Lib_Core"]) == 0
+    text = capsys.readouterr().out
+    assert "2.0: lib_core-2.0-py3-none-any.whl" in text
+    assert "3.12/win_amd64: lib-core>=1.0  <- app 1.0" in text
+    assert main(["explain", "--config", str(config_path), "--json", "unrelated"]) == 1
+    assert json.loads(capsys.readouterr().out)["explain"] == ["unrelated is not in the last resolution"]
+
+
+@pytest.fixture
+def served_dep_mirror(dep_config, sync, mirror_dir):
+    assert sync(dep_config(resolution="pinned")).ok
+    with serve_mirror(os.path.join(mirror_dir, "web")) as running:
+        yield running
+
+
+def find_interpreter(version: str):
+    """A CPython of that version on this machine (this one, PATH, or pyenv's versions), or None."""
+    candidates = [sys.executable] if f"{sys.version_info[0]}.{sys.version_info[1]}" == version else []
+    candidates.append(shutil.which(f"python{version}"))
+    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", f"{version}.*", "bin", f"python{version}")))
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import ensurepip, venv"], check=False, capture_output=True)
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+INTERPRETERS = {version: find_interpreter(version) for version in TARGETS["python_versions"]}
+
+
+def installed_versions(python):
+    code = ("import importlib.metadata as m, json; "
+            "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))")
+    return json.loads(subprocess.run([python, "-c", code], check=True, capture_output=True, text=True).stdout)
+
+
+# Each target Python this machine has: a real install from the mirror alone, by pip and by uv.
+@pytest.mark.parametrize("version", [v for v, python in INTERPRETERS.items() if python])
+def test_pip_and_uv_install_the_requirements_on_each_interpreter(served_dep_mirror, requirements, tmp_path,
+                                                                 version):
+    python = INTERPRETERS[version]
+    expected = {"app": "1.0", "lib-core": "1.5" if version == "3.11" else "2.0", "native": "1.0",
+                "fancy-dep": "1.0", "statdep": "1.0", "tiny": "1.0", "dynsdist": "1.0"}
+    pip_venv = tmp_path / "pip-venv"
+    subprocess.run([python, "-m", "venv", str(pip_venv)], check=True, capture_output=True, timeout=300)
+    subprocess.run([str(pip_venv / "bin" / "python"), "-m", "pip", "install", "--isolated", "--no-cache-dir",
+                    "--disable-pip-version-check", "--index-url", served_dep_mirror.url, "-r", requirements],
+                   check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
+    uv_venv = tmp_path / "uv-venv"
+    uv = [sys.executable, "-m", "uv"]
+    subprocess.run([*uv, "venv", "--no-config", "--quiet", "--python", python, str(uv_venv)],
+                   check=True, capture_output=True, env=clean_env(), timeout=300)
+    subprocess.run([*uv, "pip", "install", "--no-config", "--no-cache", "--python", str(uv_venv / "bin" / "python"),
+                    "--index-url", served_dep_mirror.url, "-r", requirements],
+                   check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
+    for venv in (pip_venv, uv_venv):
+        found = {name.lower().replace("_", "-"): v
+                 for name, v in installed_versions(str(venv / "bin" / "python")).items()}
+        assert {name: found.get(name) for name in expected} == expected, venv
+        assert ("oldpy" in found) == (version == "3.11")
+        assert "winonly" not in found and "unrelated" not in found
+
+
+@pytest.mark.parametrize("target", EVERY_TARGET)
+def test_uv_resolves_the_requirements_for_every_target(served_dep_mirror, requirements, target):
+    python, platform = target.split("/")
+    uv_platform = {"manylinux_2_28_x86_64": "x86_64-manylinux_2_28", "win_amd64": "x86_64-pc-windows-msvc"}[platform]
+    out = subprocess.run([sys.executable, "-m", "uv", "pip", "compile", "--no-config", "--no-cache", "--quiet",
+                          "--index-url", served_dep_mirror.url, "--python-version", python,
+                          "--python-platform", uv_platform, requirements],
+                         check=True, capture_output=True, text=True, env=clean_env(), timeout=300).stdout
+    pins = {line.split("==")[0] for line in out.splitlines() if "==" in line}
+    assert {"app", "lib-core", "native", "fancy-dep", "statdep", "tiny"} <= pins
+    assert ("winonly" in pins) == platform.startswith("win")
+    assert ("oldpy" in pins) == (python == "3.11")
+    assert f"lib-core=={'1.5' if python == '3.11' else '2.0'}" in out
+
+
+@pytest.mark.parametrize("target", EVERY_TARGET)
+def test_pip_downloads_wheels_for_every_target(served_dep_mirror, tmp_path, target):
+    python, platform = target.split("/")
+    dest = tmp_path / "dl"
+    # pip widens only legacy manylinux names, so name the older tags a manylinux_2_28 host accepts
+    platforms = [platform, "manylinux2014_x86_64"] if platform.startswith("manylinux") else [platform]
+    subprocess.run([sys.executable, "-m", "pip", "download", "--isolated", "--no-cache-dir",
+                    "--disable-pip-version-check", "--index-url", served_dep_mirror.url, "--dest", str(dest),
+                    "--only-binary", ":all:", *(f"--platform={p}" for p in platforms),
+                    "--python-version", python, "--implementation", "cp", "app[fancy]"],
+                   check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
+    tag = "cp" + python.replace(".", "")
+    assert any(name.startswith(f"native-1.0-{tag}-{tag}-") for name in os.listdir(dest))
