@@ -102,6 +102,8 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=150)
     parser.add_argument("--requirements", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="delay the upstream adds to every request, like a distant index")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     scratch = tempfile.mkdtemp(prefix="localpypi-bench-resolve-")
@@ -112,9 +114,11 @@ def main() -> None:
         with open(requirements, "w") as stream:
             stream.writelines(f"{name}\n" for name in rng.sample(names[: args.projects // 2], args.requirements))
         print(f"upstream: {args.projects} projects, {sum(len(f) for f in catalog.projects.values())} files; "
-              f"{args.requirements} requirements; targets: {len(PYTHONS) * len(PLATFORMS)}")
+              f"{args.requirements} requirements; targets: {len(PYTHONS) * len(PLATFORMS)}; "
+              f"upstream latency {args.latency_ms:g} ms per request")
         print(f"{'run':44} {'seconds':>8} {'GETs':>6} {'pages':>6} {'metadata':>9} {'files':>6}")
         with serve_upstream(catalog) as running:
+            running.server.faults.latency = args.latency_ms / 1000
             for mode in ("pinned", "candidates"):
                 directory = os.path.join(scratch, f"mirror-{mode}")
                 row = run_engine(running, directory, requirements, mode)

@@ -37,6 +37,7 @@ class Faults:
     wrong_hash: set[str] = dataclasses.field(default_factory=set)  # filenames listed with a false sha256
     unsafe_listing: list[str] = dataclasses.field(default_factory=list)  # extra hostile filenames per page
     delay_files: float = 0.0
+    latency: float = 0.0  # seconds every request waits first, like a distant index
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -150,6 +151,8 @@ class UpstreamHTTPServer(_Server):
         return ("<!DOCTYPE html><html><body>\n" + "\n".join(anchors) + "\n</body></html>\n").encode()
 
     def handle_path(self, handler: _Handler, path: str, head: bool) -> None:
+        if self.faults.latency:
+            threading.Event().wait(self.faults.latency)
         catalog = self.catalog
         if path in ("/simple", "/simple/"):
             with catalog.lock:

@@ -14,7 +14,9 @@ were picked for; select.py keeps exactly the files of those versions that instal
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
+import threading
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -65,19 +67,33 @@ class ProjectReleases:
         self._config = config
         self._releases: dict[str, dict[Version, list[UpstreamFile]]] = {}
         self._failures: dict[str, str] = {}
+        self._locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+        self._locks_lock = threading.Lock()
 
     def releases(self, name: str) -> dict[Version, list[UpstreamFile]]:
         """Version -> files; raises FetchError (remembered, so a missing project costs one request)."""
-        if name in self._failures:
-            raise FetchError(self._failures[name])
-        if name not in self._releases:
+        with self._locks_lock:
+            lock = self._locks[name]
+        with lock:  # one request per project, even when a prefetch and the planner ask at once
+            if name in self._failures:
+                raise FetchError(self._failures[name])
+            if name not in self._releases:
+                try:
+                    page = self._read_page(name)
+                except FetchError as exc:
+                    self._failures[name] = str(exc)
+                    raise
+                self._releases[name] = self._usable(name, page.files)
+            return self._releases[name]
+
+    def prefetch(self, names: Iterable[str], pool: concurrent.futures.Executor) -> None:
+        """Read the pages of names not read yet, concurrently; failures surface when the planner asks."""
+        missing = [n for n in set(names) if n not in self._releases and n not in self._failures]
+        for future in [pool.submit(self.releases, name) for name in missing]:
             try:
-                page = self._read_page(name)
-            except FetchError as exc:
-                self._failures[name] = str(exc)
-                raise
-            self._releases[name] = self._usable(name, page.files)
-        return self._releases[name]
+                future.result()
+            except FetchError:
+                pass
 
     def _usable(self, name: str, files: Iterable[UpstreamFile]) -> dict[Version, list[UpstreamFile]]:
         config = self._config
@@ -124,6 +140,22 @@ class Planner:
         self._pulls: dict[str, dict[str, list[Pull]]] = collections.defaultdict(lambda: collections.defaultdict(list))
         self.errors: list[str] = []
         self.warnings: list[str] = []
+        self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+
+    def _prefetch_pages(self, requirements: Iterable[Requirement]) -> None:
+        names = {canonicalize_name(r.name) for r in requirements}
+        self.releases.prefetch([n for n in names if not self.config.is_excluded(n)], self._pool)
+
+    def _prefetch_dependencies(self, name: str, versions: Iterable[Version], target: Target) -> None:
+        """Read the metadata of several releases at once (the reader caches; the planner then asks in order)."""
+        releases = self.releases.releases(name)
+        futures = [self._pool.submit(self.reader.dependencies, releases[v], lambda f: _installs_on(f, target))
+                   for v in versions]
+        for future in futures:
+            try:
+                future.result()
+            except FetchError:
+                pass  # the planner's own call reports it
 
     # -- shared ---------------------------------------------------------------------------------
     def top_level(self, target: Target) -> list[tuple[Requirement, str]]:
@@ -187,11 +219,12 @@ class Planner:
             self.warnings.append(message)
 
     def plan(self) -> Plan:
-        for target in self.matrix.targets:
-            if self.config.resolution == "pinned":
-                self._pinned(target)
-            else:
-                self._candidates(target)
+        with concurrent.futures.ThreadPoolExecutor(self.config.workers, "resolve") as self._pool:
+            for target in self.matrix.targets:
+                if self.config.resolution == "pinned":
+                    self._pinned(target)
+                else:
+                    self._candidates(target)
         rules = {name: ProjectRule(name, (), (), tuple(
                     (str(version), tuple(sorted(targets))) for version, targets in sorted(versions.items())))
                  for name, versions in sorted(self._kept.items())}
@@ -203,6 +236,7 @@ class Planner:
         queue = collections.deque((req, origin, frozenset(req.extras)) for req, origin in self.top_level(target))
         expanded: set[tuple[str, Version, frozenset[str]]] = set()
         while queue:
+            self._prefetch_pages(req for req, _, _ in queue)  # the frontier, concurrently
             requirement, by, extras = queue.popleft()
             name = canonicalize_name(requirement.name)
             if self.excluded(name, by):
@@ -216,7 +250,10 @@ class Planner:
                 self.errors.append(f"target {target.id}: no release of {name} satisfies {requirement} "
                                    f"and installs there (from {by})")
                 continue
-            for version in versions[: self.config.latest or None]:
+            versions = versions[: self.config.latest or None]
+            if self.config.dependencies:
+                self._prefetch_dependencies(name, [v for v in versions if (name, v, extras) not in expanded], target)
+            for version in versions:
                 self.keep(name, version, Pull(str(requirement), by, target.id))
                 if not self.config.dependencies or (name, version, extras) in expanded:
                     continue
@@ -227,6 +264,7 @@ class Planner:
     # -- pinned: what the resolver picks ----------------------------------------------------------
     def _pinned(self, target: Target) -> None:
         top = self.top_level(target)
+        self._prefetch_pages(req for req, _ in top)
         origins = {id(req): origin for req, origin in top}
         if not self._resolve(target, [req for req, _ in top], origins, report=False):
             # publish what can be: each top-level requirement on its own, naming the ones that fail
@@ -311,4 +349,6 @@ class _Provider(AbstractProvider):
         needed = self.planner.dependencies(candidate.name, candidate.version, self.target, candidate.extras)
         if candidate.extras:  # name[x] pins the same release as name
             needed = [Requirement(f"{candidate.name}=={candidate.version}"), *needed]
-        return [r for r in needed if not self.planner.config.is_excluded(canonicalize_name(r.name))]
+        needed = [r for r in needed if not self.planner.config.is_excluded(canonicalize_name(r.name))]
+        self.planner._prefetch_pages(needed)  # the resolver visits them next
+        return needed
