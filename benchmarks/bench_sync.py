@@ -12,6 +12,7 @@ run on the same small-file set. Figures go to stdout; nothing here asserts a tim
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -104,10 +105,25 @@ def curl_all(urls: list[str], workers: int, directory: str, ca: str | None) -> f
     return time.perf_counter() - started
 
 
+def python_for_bandersnatch() -> str:
+    """bandersnatch 8 needs Python >= 3.12: this interpreter, one on PATH, or one of pyenv's."""
+    if sys.version_info >= (3, 12):
+        return sys.executable
+    candidates = [shutil.which(f"python3.{minor}") for minor in range(20, 11, -1)]
+    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", "3.1[2-9]*", "bin", "python3")), reverse=True)
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys, venv; assert sys.version_info >= (3, 12)"],
+                               check=False, capture_output=True)
+        if probe.returncode == 0:
+            return candidate
+    return sys.executable  # pip will then install the newest bandersnatch this Python supports
+
+
 def try_bandersnatch(work: str, facts: dict, projects: list[str], workers: int) -> str:
     venv = os.path.join(REPO, ".bench", "bandersnatch-venv")
     if not os.path.exists(os.path.join(venv, "bin", "bandersnatch")):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([python_for_bandersnatch(), "-m", "venv", venv], check=True)
         installed = subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "bandersnatch"], check=False,
                                    capture_output=True, text=True)
         if installed.returncode != 0:

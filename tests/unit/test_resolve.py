@@ -243,3 +243,16 @@ def test_pip_downloads_wheels_for_every_target(served_dep_mirror, tmp_path, targ
                    check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
     tag = "cp" + python.replace(".", "")
     assert any(name.startswith(f"native-1.0-{tag}-{tag}-") for name in os.listdir(dest))
+
+
+def test_prune_waits_for_a_complete_resolution(dep_config, sync, mirror_dir, dep_upstream):
+    assert sync(dep_config(resolution="pinned")).ok
+    dep_upstream.server.faults.fail_status["/simple/tiny/"] = 1000  # tiny's page is down for now
+    pruning = {"resolution": "pinned", "python_versions": ["3.12"], "prune": True, "prune_max_fraction": 1.0}
+    result = sync(dep_config(**pruning))
+    assert not result.ok and any("tiny" in f for f in result.failures)
+    assert any("prune skipped this run" in w for w in result.warnings)
+    assert "oldpy-1.0-py3-none-any.whl" in published(mirror_dir)  # 3.11 only, but nothing is pruned now
+    dep_upstream.server.faults.fail_status.clear()
+    assert sync(dep_config(**pruning)).ok
+    assert "oldpy-1.0-py3-none-any.whl" not in published(mirror_dir)

@@ -341,7 +341,7 @@ class SyncRun:
             outcome.downloaded = len(new_names)
             outcome.bytes = sum(f.size or 0 for f in selection.chosen if f.filename not in previous)
             chosen_names = {f.filename for f in selection.chosen}
-            if self.config.prune:
+            if self._pruning:
                 outcome.removals = [p for n, p in previous.items() if n not in chosen_names]
             outcome.status = "changed" if new_names or outcome.removals else "unchanged"
             outcome.published = list(previous.values())
@@ -367,7 +367,7 @@ class SyncRun:
         for filename, old in previous.items():
             if filename in published:
                 continue
-            if self.config.prune:
+            if self._pruning:
                 outcome.removals.append(old)
             elif os.path.isfile(os.path.join(self.state.web, old.path)):
                 published[filename] = old
@@ -436,6 +436,10 @@ class SyncRun:
         for warning in plan.warnings:
             warnings.append(warning)
             self.reporter.warning(warning)
+        if plan.errors and self.config.prune:
+            note = "prune skipped this run: the resolution has errors, so it may have missed releases still needed"
+            warnings.append(note)
+            self.reporter.warning(note)
         self.reporter.event("resolve", mode=self.config.resolution, targets=len(self.matrix.targets),
                             projects=len(plan.rules), errors=len(plan.errors),
                             requests=self._plan_requests + reader.requests,
@@ -444,11 +448,14 @@ class SyncRun:
             self.state.save_plan(plan.to_json())
 
     # -- prune ------------------------------------------------------------------------------
+    @property
+    def _pruning(self) -> bool:
+        """Prune only on a complete picture: a resolution with errors may have missed what is still needed."""
+        return self.config.prune and not (self._plan is not None and self._plan.errors)
+
     def _projects_to_drop(self, wanted: set[str]) -> list[str]:
-        if not self.config.prune or self.only_projects is not None:
+        if not self._pruning or self.only_projects is not None:
             return []
-        if self._plan is not None and self._plan.errors:
-            return []  # an incomplete resolution must not drop what it failed to reach
         return [name for name in self.state.recorded_projects() if name not in wanted]
 
     def _settle_removals(self, deferred: list[_ProjectOutcome], gone_projects: list[str], stats: SyncStats,
