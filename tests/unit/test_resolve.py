@@ -256,3 +256,12 @@ def test_prune_waits_for_a_complete_resolution(dep_config, sync, mirror_dir, dep
     dep_upstream.server.faults.fail_status.clear()
     assert sync(dep_config(**pruning)).ok
     assert "oldpy-1.0-py3-none-any.whl" not in published(mirror_dir)
+
+
+@pytest.mark.parametrize(("extras", "wanted"), [([], False), (["Fancy"], True)])
+def test_extras_option_applies_to_every_requested_project(dep_upstream, mirror_dir, sync, extras, wanted):
+    config = build_config({"upstream": dep_upstream.url, "directory": mirror_dir, "projects": ["app>=1.0"],
+                           "dependencies": True, "resolution": "pinned", "extras": extras, **TARGETS})
+    assert sync(config).ok
+    assert ("fancy_dep-1.0-py3-none-any.whl" in published(mirror_dir)) is wanted
+    assert "app-1.0-py3-none-any.whl" in published(mirror_dir)
