@@ -18,6 +18,7 @@ author:
 requirements:
   - packaging
   - urllib3
+  - resolvelib
 attributes:
   check_mode:
     support: full
@@ -257,7 +258,8 @@ def main():
         bypass_checks=argument_spec is None,
     )
     if ENGINE_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("packaging and urllib3 on Python >= 3.9 (the sync engine's)"),
+        module.fail_json(msg=missing_required_lib("packaging, urllib3 and resolvelib on Python >= 3.9 "
+                                                  "(the sync engine's)"),
                          exception=ENGINE_IMPORT_ERROR)
     try:
         config = build_config({key: value for key, value in module.params.items() if value is not None})
