@@ -86,9 +86,12 @@ class ProjectReleases:
                 self._releases[name] = self._usable(name, page.files)
             return self._releases[name]
 
+    def known(self, name: str) -> bool:
+        return name in self._releases or name in self._failures
+
     def prefetch(self, names: Iterable[str], pool: concurrent.futures.Executor) -> None:
         """Read the pages of names not read yet, concurrently; failures surface when the planner asks."""
-        missing = [n for n in set(names) if n not in self._releases and n not in self._failures]
+        missing = [n for n in set(names) if not self.known(n)]
         for future in [pool.submit(self.releases, name) for name in missing]:
             try:
                 future.result()
@@ -236,7 +239,8 @@ class Planner:
         queue = collections.deque((req, origin, frozenset(req.extras)) for req, origin in self.top_level(target))
         expanded: set[tuple[str, Version, frozenset[str]]] = set()
         while queue:
-            self._prefetch_pages(req for req, _, _ in queue)  # the frontier, concurrently
+            if not self.releases.known(canonicalize_name(queue[0][0].name)):
+                self._prefetch_pages(req for req, _, _ in queue)  # the frontier, concurrently
             requirement, by, extras = queue.popleft()
             name = canonicalize_name(requirement.name)
             if self.excluded(name, by):
