@@ -265,3 +265,12 @@ def test_extras_option_applies_to_every_requested_project(dep_upstream, mirror_d
     assert sync(config).ok
     assert ("fancy_dep-1.0-py3-none-any.whl" in published(mirror_dir)) is wanted
     assert "app-1.0-py3-none-any.whl" in published(mirror_dir)
+
+
+def test_a_yanked_release_is_picked_only_when_pinned_exactly(dep_catalog, dep_upstream, mirror_dir, sync):
+    dep_catalog.add_wheel("tiny", "0.9", yanked="broken build")
+    base = {"upstream": dep_upstream.url, "directory": mirror_dir, "dependencies": True, **TARGETS}
+    assert sync(build_config({**base, "projects": ["tiny==0.9"]})).ok
+    assert "tiny-0.9-py3-none-any.whl" in published(mirror_dir)
+    ranged = sync(build_config({**base, "projects": ["tiny<1"]}))
+    assert not ranged.ok and any("no release of tiny satisfies tiny<1" in f for f in ranged.failures)

@@ -66,6 +66,7 @@ class ProjectReleases:
         self._read_page = read_page
         self._config = config
         self._releases: dict[str, dict[Version, list[UpstreamFile]]] = {}
+        self._yanked: dict[str, dict[Version, list[UpstreamFile]]] = {}
         self._failures: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
@@ -83,8 +84,16 @@ class ProjectReleases:
                 except FetchError as exc:
                     self._failures[name] = str(exc)
                     raise
-                self._releases[name] = self._usable(name, page.files)
+                self._releases[name], self._yanked[name] = self._usable(name, page.files)
             return self._releases[name]
+
+    def files(self, name: str, version: Version) -> list[UpstreamFile]:
+        return self.releases(name).get(version) or self._yanked.get(name, {}).get(version, [])
+
+    def yanked(self, name: str) -> dict[Version, list[UpstreamFile]]:
+        """Yanked releases (with include_yanked): PEP 592 lets a resolver pick one only when pinned with ==."""
+        self.releases(name)
+        return self._yanked.get(name, {})
 
     def known(self, name: str) -> bool:
         return name in self._releases or name in self._failures
@@ -98,9 +107,11 @@ class ProjectReleases:
             except FetchError:
                 pass
 
-    def _usable(self, name: str, files: Iterable[UpstreamFile]) -> dict[Version, list[UpstreamFile]]:
+    def _usable(self, name: str, files: Iterable[UpstreamFile]) -> tuple[dict[Version, list[UpstreamFile]],
+                                                                          dict[Version, list[UpstreamFile]]]:
         config = self._config
         by_version: dict[Version, list[UpstreamFile]] = {}
+        yanked: dict[Version, list[UpstreamFile]] = {}
         for upstream_file in files:
             try:
                 check_filename(upstream_file.filename)
@@ -110,13 +121,16 @@ class ProjectReleases:
             if (
                 version is None
                 or package_type(upstream_file.filename) not in config.package_types
-                or upstream_file.yanked  # a resolver never picks a yanked release by a range
                 or not any(h in upstream_file.hashes for h in HASH_NAMES)
                 or (config.max_file_size is not None and (upstream_file.size or 0) > config.max_file_size)
             ):
                 continue
+            if upstream_file.yanked:  # never picked by a range
+                if config.include_yanked:
+                    yanked.setdefault(version, []).append(upstream_file)
+                continue
             by_version.setdefault(version, []).append(upstream_file)
-        return by_version
+        return by_version, yanked
 
 
 def _installs_on(upstream_file: UpstreamFile, target: Target) -> bool:
@@ -151,8 +165,8 @@ class Planner:
 
     def _prefetch_dependencies(self, name: str, versions: Iterable[Version], target: Target) -> None:
         """Read the metadata of several releases at once (the reader caches; the planner then asks in order)."""
-        releases = self.releases.releases(name)
-        futures = [self._pool.submit(self.reader.dependencies, releases[v], lambda f: _installs_on(f, target))
+        futures = [self._pool.submit(self.reader.dependencies, self.releases.files(name, v),
+                                     lambda f: _installs_on(f, target))
                    for v in versions]
         for future in futures:
             try:
@@ -177,7 +191,13 @@ class Planner:
         allow_pre = self.config.prereleases or any(spec.prereleases for spec in specifiers)
         constraints = self.config.constraints_for(name)
         chosen = []
-        for version, files in self.releases.releases(name).items():
+        candidates = dict(self.releases.releases(name))
+        pinned = {Version(s.version) for spec in specifiers for s in spec
+                  if s.operator in ("==", "===") and "*" not in s.version}
+        for version, files in self.releases.yanked(name).items():
+            if version in pinned:
+                candidates.setdefault(version, []).extend(files)
+        for version, files in candidates.items():
             if version.is_prerelease and not allow_pre:
                 continue
             if not all(spec.contains(version, prereleases=True) for spec in specifiers):
@@ -190,7 +210,7 @@ class Planner:
 
     def dependencies(self, name: str, version: Version, target: Target,
                      extras: Iterable[str]) -> list[Requirement]:
-        files = self.releases.releases(name)[version]
+        files = self.releases.files(name, version)
         found = self.reader.dependencies(files, prefer=lambda f: _installs_on(f, target))
         if found.source == "unknown":
             self._warn(f"{name} {version}: dependencies unknown, {found.note}; list what it needs in projects")
