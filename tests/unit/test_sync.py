@@ -275,3 +275,15 @@ def test_damaged_state_records_cost_a_reread_not_the_run(make_config, sync, mirr
     assert result.stats.files_downloaded == 0  # the files on disk are hashed and reused
     assert "alpha-2.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
     assert sync(make_config(projects=["alpha", "gamma"])).stats.upstream_requests == 2
+
+
+def test_archives_are_stored_as_served_even_when_labelled_gzip(make_config, sync, mirror_dir, upstream, catalog):
+    """An Apache with AddEncoding x-gzip .gz labels sdists Content-Encoding: gzip; the index's hash is of
+    the .tar.gz itself, so decoding would turn a good file into a hash mismatch."""
+    sdist = next(f for f in catalog.projects["alpha"] if f.filename.endswith("-2.0.tar.gz"))
+    upstream.server.faults.gzip_labelled.add(sdist.filename)
+    result = sync(make_config())
+    assert result.ok, result.failures
+    stored = os.path.join(mirror_dir, "web", sdist.url_path.lstrip("/"))
+    with open(stored, "rb") as stream:
+        assert hashlib.sha256(stream.read()).hexdigest() == sdist.sha256

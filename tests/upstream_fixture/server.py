@@ -38,6 +38,8 @@ class Faults:
     unsafe_listing: list[str] = dataclasses.field(default_factory=list)  # extra hostile filenames per page
     delay_files: float = 0.0
     latency: float = 0.0  # seconds every request waits first, like a distant index
+    # filenames served with "Content-Encoding: gzip" over their own bytes (Apache's AddEncoding for .gz)
+    gzip_labelled: set[str] = dataclasses.field(default_factory=set)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -264,6 +266,8 @@ class UpstreamHTTPServer(_Server):
         handler.send_response(200)
         handler.send_header("Content-Type", "application/octet-stream")
         handler.send_header("Content-Length", str(entry.size))
+        if entry.filename in self.faults.gzip_labelled:
+            handler.send_header("Content-Encoding", "gzip")
         if cut:
             handler.send_header("Connection", "close")
         handler.end_headers()
