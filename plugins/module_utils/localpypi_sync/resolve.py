@@ -29,9 +29,9 @@ from resolvelib.resolvers import ResolutionImpossible, ResolverException
 from .config import ProjectRule, SyncConfig
 from .http import FetchError
 from .metadata import MetadataReader
-from .names import UnsafeName, check_filename, file_version, package_type
-from .select import Target, TargetMatrix
-from .upstream import HASH_NAMES, ProjectPage, UpstreamFile
+from .names import package_type
+from .select import Target, TargetMatrix, screen_file
+from .upstream import ProjectPage, UpstreamFile
 
 MAX_ROUNDS = 2000
 
@@ -109,27 +109,16 @@ class ProjectReleases:
 
     def _usable(self, name: str, files: Iterable[UpstreamFile]) -> tuple[dict[Version, list[UpstreamFile]],
                                                                           dict[Version, list[UpstreamFile]]]:
-        config = self._config
+        """(releases, yanked releases) of the files the config lets in; refusals are reported at selection."""
         by_version: dict[Version, list[UpstreamFile]] = {}
         yanked: dict[Version, list[UpstreamFile]] = {}
         for upstream_file in files:
-            try:
-                check_filename(upstream_file.filename)
-            except UnsafeName:
-                continue  # refused and reported when the project's files are selected
-            version = file_version(upstream_file.filename, name)
-            if (
-                version is None
-                or package_type(upstream_file.filename) not in config.package_types
-                or not any(h in upstream_file.hashes for h in HASH_NAMES)
-                or (config.max_file_size is not None and (upstream_file.size or 0) > config.max_file_size)
-            ):
+            version, _ = screen_file(upstream_file, name, self._config)
+            if version is None:
                 continue
-            if upstream_file.yanked:  # never picked by a range
-                if config.include_yanked:
-                    yanked.setdefault(version, []).append(upstream_file)
-                continue
-            by_version.setdefault(version, []).append(upstream_file)
+            # never picked by a range; screen_file has dropped it already unless include_yanked
+            target = yanked if upstream_file.yanked else by_version
+            target.setdefault(version, []).append(upstream_file)
         return by_version, yanked
 
 

@@ -164,8 +164,6 @@ def _requirement_allows(rule: Optional[ProjectRule], version: Version, prereleas
                         environments: tuple[dict[str, str], ...]) -> bool:
     if rule is None:
         return prereleases or not version.is_prerelease
-    if rule.planned is not None:
-        return any(Version(planned) == version for planned, _ in rule.planned)
     for requirement in rule.requirements:
         if requirement.marker is not None and environments and not any(
                 requirement.marker.evaluate(env) for env in environments):
@@ -189,15 +187,36 @@ def target_environments(python_versions: Iterable[Version]) -> list[dict[str, st
     return environments
 
 
-def _planned_fits(rule: ProjectRule, version: Version, filename: str, kind: str, matrix: TargetMatrix) -> bool:
-    """A resolved version's file: an sdist, or a wheel that installs on a target the version was picked for."""
+def _planned_fits(target_ids: Optional[tuple[str, ...]], filename: str, kind: str, matrix: TargetMatrix) -> bool:
+    """A resolved version's file (target_ids None: the version was not resolved): an sdist, or a wheel that
+    installs on a target the version was picked for."""
+    if target_ids is None:
+        return False
     if kind != "wheel":
         return True
-    for planned, target_ids in rule.planned or ():
-        if Version(planned) == version:
-            return any(target is not None and target.matrix.wheel_fits(filename)
-                       for target in map(matrix.target, target_ids))
-    return False
+    return any(target is not None and target.matrix.wheel_fits(filename) for target in map(matrix.target, target_ids))
+
+
+def screen_file(upstream_file: UpstreamFile, project: str, config: SyncConfig) -> tuple[Optional[Version],
+                                                                                       Optional[str]]:
+    """(version, None) for a file the config's types, size and yanked rule let in. (None, reason) for a file
+    refused for safety (an unsafe name, no hash to verify by); (None, None) for one the config leaves out."""
+    try:
+        check_filename(upstream_file.filename)
+    except UnsafeName as exc:
+        return None, f"project {project}: {exc}"
+    if not any(name in upstream_file.hashes for name in HASH_NAMES):
+        return None, f"project {project}: {upstream_file.filename}: the index gives no sha256 to verify it by"
+    version = file_version(upstream_file.filename, project)
+    if (
+        package_type(upstream_file.filename) not in config.package_types
+        or version is None
+        or (upstream_file.yanked and not config.include_yanked)
+        or (config.max_file_size is not None and upstream_file.size is not None
+            and upstream_file.size > config.max_file_size)
+    ):
+        return None, None
+    return version, None
 
 
 def _constraints_allow(constraints: tuple, version: Version) -> bool:
@@ -208,37 +227,32 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
                  config: SyncConfig, matrix: TargetMatrix) -> Selection:
     refused: list[str] = []
     constraints = config.constraints_for(project)
-    planned = rule is not None and rule.planned is not None
+    # resolved versions -> the targets each was picked for; None when the rule's specifiers decide
+    planned = ({Version(v): ids for v, ids in rule.planned} if rule is not None and rule.planned is not None
+               else None)
     skipped = 0
     candidates: dict[Version, list[UpstreamFile]] = {}
     for upstream_file in files:
-        try:
-            check_filename(upstream_file.filename)
-        except UnsafeName as exc:
-            refused.append(f"project {project}: {exc}")
-            continue
-        if not any(name in upstream_file.hashes for name in HASH_NAMES):
-            refused.append(f"project {project}: {upstream_file.filename}: the index gives no sha256 to verify it by")
+        version, refusal = screen_file(upstream_file, project, config)
+        if refusal:
+            refused.append(refusal)
             continue
         kind = package_type(upstream_file.filename)
-        version = file_version(upstream_file.filename, project)
         if (
-            kind not in config.package_types
-            or version is None
-            or (upstream_file.yanked and not config.include_yanked)
-            or (config.max_file_size is not None and upstream_file.size is not None
-                and upstream_file.size > config.max_file_size)
-            or not _requirement_allows(rule, version, config.prereleases, matrix.marker_environments)
+            version is None
+            or (planned is None and not _requirement_allows(rule, version, config.prereleases,
+                                                             matrix.marker_environments))
+            or (planned is not None and not _planned_fits(planned.get(version), upstream_file.filename, kind,
+                                                          matrix))
             or not _constraints_allow(constraints, version)
             or not matrix.requires_python_fits(upstream_file.requires_python)
             or (kind == "wheel" and not matrix.wheel_fits(upstream_file.filename))
-            or (planned and not _planned_fits(rule, version, upstream_file.filename, kind, matrix))
         ):
             skipped += 1
             continue
         candidates.setdefault(version, []).append(upstream_file)
     versions = sorted(candidates, reverse=True)
-    if config.latest and not planned:  # resolution has applied latest already, per requirement
+    if config.latest and planned is None:  # resolution has applied latest already, per requirement
         skipped += sum(len(candidates[v]) for v in versions[config.latest:])
         versions = versions[: config.latest]
     chosen = [f for v in versions for f in candidates[v]]
