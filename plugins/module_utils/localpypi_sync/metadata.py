@@ -56,32 +56,28 @@ def parse_core_metadata(data: bytes, source: str) -> Dependencies:
     return Dependencies(requires, requires_python, source)
 
 
-def _member(names: list[str], wanted: Callable[[list[str]], bool]) -> Optional[str]:
-    return next((name for name in names if wanted(name.split("/"))), None)
+def _is_metadata_member(name: str, kind: str) -> bool:
+    """A wheel's <name>.dist-info/METADATA, or an sdist's top-level <dir>/PKG-INFO."""
+    parts = name.split("/")
+    if len(parts) != 2:
+        return False
+    return parts[1] == "PKG-INFO" if kind == "sdist" else parts[0].endswith(".dist-info") and parts[1] == "METADATA"
 
 
 def _read_archive_metadata(path: str, filename: str, kind: str) -> bytes:
-    if kind == "wheel":
+    if filename.endswith((".whl", ".zip")):
         with zipfile.ZipFile(path) as archive:
-            member = _member(archive.namelist(), lambda parts: (
-                len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA"))
-            if member is None or archive.getinfo(member).file_size > MAX_METADATA_BYTES:
-                raise ValueError("no readable .dist-info/METADATA")
-            return archive.read(member)
-    if filename.endswith(".zip"):
-        with zipfile.ZipFile(path) as archive:
-            member = _member(archive.namelist(), lambda parts: len(parts) == 2 and parts[1] == "PKG-INFO")
-            if member is None or archive.getinfo(member).file_size > MAX_METADATA_BYTES:
-                raise ValueError("no readable PKG-INFO")
-            return archive.read(member)
-    with tarfile.open(path) as archive:
-        for info in archive:
-            parts = info.name.split("/")
-            if len(parts) == 2 and parts[1] == "PKG-INFO" and info.isfile() and info.size <= MAX_METADATA_BYTES:
-                stream = archive.extractfile(info)
-                if stream is not None:
-                    return stream.read()
-    raise ValueError("no readable PKG-INFO")
+            for info in archive.infolist():
+                if _is_metadata_member(info.filename, kind) and info.file_size <= MAX_METADATA_BYTES:
+                    return archive.read(info)
+    else:
+        with tarfile.open(path) as archive:
+            for info in archive:
+                if _is_metadata_member(info.name, kind) and info.isfile() and info.size <= MAX_METADATA_BYTES:
+                    stream = archive.extractfile(info)
+                    if stream is not None:
+                        return stream.read()
+    raise ValueError(f"no readable {'PKG-INFO' if kind == 'sdist' else '.dist-info/METADATA'}")
 
 
 class MetadataReader:
