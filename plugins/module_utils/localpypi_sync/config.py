@@ -127,7 +127,6 @@ class SyncConfig:
     directory: str
     projects: tuple[ProjectRule, ...]
     mirror_all: bool
-    requirements_files: tuple[str, ...]
     constraints: tuple[RequirementLine, ...]
     dependencies: bool
     extras: tuple[str, ...]
@@ -263,12 +262,11 @@ def _parse_projects(lines: list[str], file_lines: list[RequirementLine]) -> tupl
     return rules, mirror_all
 
 
-def _read_requirements_files(paths: list[str], base_dir: str) -> tuple[list[str], list[RequirementLine],
+def _read_requirements_files(paths: list[str], base_dir: str) -> tuple[list[RequirementLine],
                                                                          list[RequirementLine], list[str]]:
-    absolute, requirements, constraints, notes = [], [], [], []
+    requirements, constraints, notes = [], [], []
     for written in paths:
         path = os.path.normpath(os.path.join(base_dir, os.path.expanduser(written)))  # join keeps absolute paths
-        absolute.append(path)
         try:
             found = read_requirements(path)
         except RequirementsFileError as exc:
@@ -276,7 +274,7 @@ def _read_requirements_files(paths: list[str], base_dir: str) -> tuple[list[str]
         requirements += found.requirements
         constraints += found.constraints
         notes += found.notes
-    return absolute, requirements, constraints, notes
+    return requirements, constraints, notes
 
 
 def _parse_python_versions(values: list[str]) -> tuple[Version, ...]:
@@ -324,12 +322,11 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
     upstream = values["upstream"] or default_upstream()
     if not re.match(r"^https?://[^/\s]+", upstream):
         raise ConfigError(f"upstream: {upstream!r} is not an http(s) URL")
-    files, file_lines, constraints, notes = _read_requirements_files(values["requirements_files"],
-                                                                      base_dir or os.getcwd())
+    file_lines, constraints, notes = _read_requirements_files(values["requirements_files"], base_dir or os.getcwd())
     rules, mirror_all = _parse_projects(values["projects"], file_lines)
     if not rules and not mirror_all:
         raise ConfigError("projects: empty; list requirement strings, or '*' for a full mirror"
-                          + (" (the requirements files name none)" if files else ""))
+                          + (" (the requirements files name none)" if values["requirements_files"] else ""))
     if values["dependencies"]:
         if mirror_all:
             raise ConfigError("dependencies: a full mirror ('*' in projects) already holds every dependency")
@@ -354,7 +351,6 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         directory=os.path.normpath(directory),
         projects=rules,
         mirror_all=mirror_all,
-        requirements_files=tuple(files),
         constraints=tuple(constraints),
         dependencies=values["dependencies"],
         extras=tuple(sorted({canonicalize_name(e) for e in values["extras"]})),

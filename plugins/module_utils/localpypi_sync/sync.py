@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import os
 import tempfile
@@ -417,10 +418,12 @@ class SyncRun:
 
     def _resolve(self, stats: SyncStats, failures: list[str], warnings: list[str]) -> None:
         self._plan_requests = 0
-        with tempfile.TemporaryDirectory(prefix="localpypi-check-") as scratch:
-            # check mode writes nothing under the mirror: metadata downloads go to a scratch directory
-            fetcher = Fetcher(self.http, self.state.web, scratch if self.check_mode else self.state.tmp, None)
-            cache_dir = None if self.check_mode else os.path.join(self.state.state, "metadata")
+        with contextlib.ExitStack() as scratch:
+            fetcher, cache_dir = self.fetcher, os.path.join(self.state.state, "metadata")
+            if self.check_mode:  # nothing under the mirror: metadata downloads go to a scratch directory
+                fetcher = Fetcher(self.http, self.state.web,
+                                  scratch.enter_context(tempfile.TemporaryDirectory(prefix="localpypi-check-")), None)
+                cache_dir = None
             reader = MetadataReader(self.http, fetcher, cache_dir)
             planner = Planner(self.config, self.matrix, ProjectReleases(self._read_page_for_plan, self.config),
                               reader)
