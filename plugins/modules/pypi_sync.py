@@ -79,6 +79,20 @@ options:
     type: list
     default: []
     elements: str
+  private_directory:
+    description:
+    - Package directory of a private index beside the mirror (pypiserver's). Every project with a file there is
+      claimed, never read from the upstream, never resolved there, and a page already mirrored for it is withdrawn,
+      so an upstream project of the same name never reaches clients. The run stops, syncing nothing, when the
+      directory cannot be listed.
+    type: path
+  private_projects:
+    description:
+    - Project names or globs claimed like those in I(private_directory), before anything is uploaded (C(acme-*)
+      reserves a prefix).
+    type: list
+    default: []
+    elements: str
   python_versions:
     description:
     - 'Target Python versions (C(3.11)); files that cannot install on any of them are skipped. Empty: all.'

@@ -70,6 +70,14 @@ OPTIONS: tuple[Option, ...] = (
            "specifiers and I(latest); C(pinned) keeps only the releases the resolver picks for each target.",
            choices=("candidates", "pinned"), selects=True),
     Option("exclude", "list", [], "Project names or globs never mirrored.", selects=True),
+    Option("private_directory", "path", None,
+           "Package directory of a private index beside the mirror (pypiserver's). Every project with a file "
+           "there is claimed: never read from the upstream, never resolved there, and a page already mirrored "
+           "for it is withdrawn, so an upstream project of the same name never reaches clients. The run stops, "
+           "syncing nothing, when the directory cannot be listed."),
+    Option("private_projects", "list", [],
+           "Project names or globs claimed like those in I(private_directory), before anything is uploaded "
+           "(C(acme-*) reserves a prefix)."),
     Option("python_versions", "list", [],
            "Target Python versions (C(3.11)); files that cannot install on any of them are skipped. Empty: all.",
            selects=True),
@@ -150,9 +158,24 @@ class SyncConfig:
     retries: int
     lock_timeout: float
     raw: Mapping[str, Any]
+    private_directory: str | None = None
+    private_projects: tuple[str, ...] = ()
+    claimed: frozenset[str] = frozenset()  # read from private_directory at the start of a run
 
     def is_excluded(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude)
+
+    def is_claimed(self, name: str) -> bool:
+        """True when a private index owns the name: the upstream's project of that name is never mirrored."""
+        return name in self.claimed or any(fnmatch.fnmatchcase(name, p) for p in self.private_projects)
+
+    def withheld(self, name: str) -> str | None:
+        """Why a project is never mirrored (claimed privately, or excluded), or None."""
+        if self.is_claimed(name):
+            return "claimed by the private index"
+        if self.is_excluded(name):
+            return "excluded by the config"
+        return None
 
     def rule_for(self, name: str) -> ProjectRule | None:
         for rule in self.projects:
@@ -356,8 +379,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         extras=tuple(sorted({canonicalize_name(e) for e in values["extras"]})),
         resolution=values["resolution"],
         notes=tuple(notes),
-        exclude=tuple(canonicalize_name(p) if not any(c in p for c in "*?[") else p.lower()
-                      for p in values["exclude"]),
+        exclude=_name_patterns(values["exclude"]),
         python_versions=_parse_python_versions(values["python_versions"]),
         platforms=_parse_platforms(values["platforms"]),
         package_types=frozenset(values["package_types"]),
@@ -375,7 +397,15 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         retries=values["retries"],
         lock_timeout=values["lock_timeout"],
         raw=canonical_raw,
+        private_directory=os.path.normpath(os.path.join(base_dir or os.getcwd(), values["private_directory"]))
+        if values["private_directory"] else None,
+        private_projects=_name_patterns(values["private_projects"]),
     )
+
+
+def _name_patterns(values: list[str]) -> tuple[str, ...]:
+    """Project names normalized; globs lower-cased and kept as globs."""
+    return tuple(canonicalize_name(p) if not any(c in p for c in "*?[") else p.lower() for p in values)
 
 
 def load_config_file(path: str) -> SyncConfig:

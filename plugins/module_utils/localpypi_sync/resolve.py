@@ -150,7 +150,7 @@ class Planner:
 
     def _prefetch_pages(self, requirements: Iterable[Requirement]) -> None:
         names = {canonicalize_name(r.name) for r in requirements}
-        self.releases.prefetch([n for n in names if not self.config.is_excluded(n)], self._pool)
+        self.releases.prefetch([n for n in names if not self.config.withheld(n)], self._pool)
 
     def _prefetch_dependencies(self, name: str, versions: Iterable[Version], target: Target) -> None:
         """Read the metadata of several releases at once (the reader caches; the planner then asks in order)."""
@@ -169,6 +169,8 @@ class Planner:
         for rule in self.config.projects:
             origins = rule.origins or ("projects",) * len(rule.requirements)
             for written, origin in zip(rule.requirements, origins):
+                if self.excluded(rule.name, origin):
+                    continue
                 if _marker_applies(written, target.environment, ()):
                     requirement = Requirement(str(written))  # a copy the resolver may tell apart by id
                     requirement.extras |= set(self.config.extras)
@@ -221,8 +223,10 @@ class Planner:
             self._pulls[name][str(version)].append(pull)
 
     def excluded(self, name: str, by: str) -> bool:
-        if self.config.is_excluded(name):
-            self._warn(f"{name} is excluded by the config, though {by} needs it")
+        """True for a name the mirror never takes from the upstream (excluded, or claimed privately)."""
+        reason = self.config.withheld(name)
+        if reason:
+            self._warn(f"{name} is {reason}, though {by} needs it; not mirrored")
             return True
         return False
 
@@ -362,6 +366,7 @@ class _Provider(AbstractProvider):
         needed = self.planner.dependencies(candidate.name, candidate.version, self.target, candidate.extras)
         if candidate.extras:  # name[x] pins the same release as name
             needed = [Requirement(f"{candidate.name}=={candidate.version}"), *needed]
-        needed = [r for r in needed if not self.planner.config.is_excluded(canonicalize_name(r.name))]
+        parent = _describe_parent(candidate)
+        needed = [r for r in needed if not self.planner.excluded(canonicalize_name(r.name), parent)]
         self.planner._prefetch_pages(needed)  # the resolver visits them next
         return needed

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 from packaging.utils import canonicalize_name
 
+from .claims import ClaimsUnreadable, read_claims
 from .config import ProjectRule, SyncConfig
 from .fetch import Fetcher, FetchOutcome, PublishedFile
 from .http import FetchError, HttpClient
@@ -180,6 +181,8 @@ class SyncRun:
         return result
 
     def _run_locked(self, stats: SyncStats, failures: list[str]) -> SyncResult:
+        warnings: list[str] = list(self.config.notes)
+        self._read_claims(warnings)  # first: nothing is asked of the upstream before its names are known
         try:
             self.upstream.check_reachable()
         except FetchError as exc:
@@ -188,9 +191,9 @@ class SyncRun:
             leftovers = self.state.clean_tmp()
             if leftovers:
                 self.reporter.event("cleanup", removed_partial_downloads=leftovers)
-        warnings: list[str] = list(self.config.notes)
-        for note in self.config.notes:
+        for note in warnings:
             self.reporter.warning(note)
+        withdrawn = self._withdraw_claimed(warnings)
         if self.config.dependencies:
             self._resolve(stats, failures, warnings)
         wanted = self._wanted_projects(warnings, stats)
@@ -199,7 +202,7 @@ class SyncRun:
         added: list[str] = []
         removed: list[str] = []
         deferred: list[_ProjectOutcome] = []
-        changed = False
+        changed = bool(withdrawn)
         with concurrent.futures.ThreadPoolExecutor(self.config.workers, "fetch") as file_pool:
             self._file_pool = file_pool
             for outcome in self._map_bounded(self._process_project, wanted):
@@ -262,10 +265,42 @@ class SyncRun:
                 except UnsafeName as exc:
                     warnings.append(f"upstream root index: {exc}")
         for name in self._rules:
+            if self.config.is_claimed(name):
+                note = f"{name} is claimed by the private index; not mirrored from the upstream"
+                warnings.append(note)
+                self.reporter.warning(note)
             wanted.setdefault(name, None)
         return {name: serial for name, serial in sorted(wanted.items())
-                if not self.config.is_excluded(name)
+                if not self.config.withheld(name)
                 and (self.only_projects is None or name in self.only_projects)}
+
+    # -- names a private index claims -------------------------------------------------------
+    def _read_claims(self, warnings: list[str]) -> None:
+        if not self.config.private_directory:
+            return
+        try:
+            claims = read_claims(self.config.private_directory)
+        except ClaimsUnreadable as exc:
+            raise SyncAbort(f"{exc}; nothing synced, since the names the private index claims are unknown") from None
+        for path in claims.unreadable_files:
+            warnings.append(f"private_directory: no project name in {path!r}; that file claims nothing")
+        self.config = dataclasses.replace(self.config, claimed=claims.names)
+        self.reporter.event("claims", private_projects=len(claims.names))
+
+    def _withdraw_claimed(self, warnings: list[str]) -> list[str]:
+        """Take down the mirrored pages of claimed names at once, prune or not: clients must never get them."""
+        simple = os.path.join(self.state.web, "simple")
+        if not (self.config.claimed or self.config.private_projects) or not os.path.isdir(simple):
+            return []
+        withdrawn = sorted(entry.name for entry in os.scandir(simple)
+                           if entry.is_dir() and self.config.is_claimed(entry.name))
+        for name in withdrawn:
+            note = f"{name}: withdrew the mirrored page; the private index claims the name"
+            warnings.append(note)
+            self.reporter.warning(note)
+            if not self.check_mode:
+                self.publisher.remove_project(name)
+        return withdrawn
 
     def _map_bounded(self, function, wanted: dict[str, Optional[int]]) -> Iterator[_ProjectOutcome]:
         """Run function over projects with at most `workers` in flight (no unbounded future list)."""
