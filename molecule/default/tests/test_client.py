@@ -40,13 +40,13 @@ def test_archives_are_served_whole_and_uncompressed(host):
     assert "immutable" in answer["headers"]["Cache-Control"]
 
 
-def test_pip_and_uv_name_the_https_url_site_yml_derived(host):
+def test_pip_and_uv_name_the_merged_https_url_site_yml_derived(host):
     pip_conf = host.file("/etc/pip.conf").content_string
-    assert f"index-url = {MIRROR}/simple/" in pip_conf
+    assert f"index-url = {MIRROR}/private/simple/" in pip_conf
     assert "trusted-host" not in pip_conf   # https: nothing weakens TLS
     assert "cert = /etc/ssl/certs/ca-certificates.crt" in pip_conf
     uv_toml = host.file("/etc/uv/uv.toml").content_string
-    assert f'url = "{MIRROR}/simple/"' in uv_toml
+    assert f'url = "{MIRROR}/private/simple/"' in uv_toml
     assert "native-tls = true" in uv_toml
 
 
