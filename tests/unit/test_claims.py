@@ -23,6 +23,11 @@ def root_listing(mirror_dir: str) -> set[str]:
         return {project["name"] for project in json.load(handle)["projects"]}
 
 
+def package_files(mirror_dir: str) -> list[str]:
+    packages = os.path.join(mirror_dir, "web", "packages")
+    return sorted(os.path.relpath(os.path.join(d, f), packages) for d, _, fs in os.walk(packages) for f in fs)
+
+
 def asked_for(upstream, project: str) -> bool:
     return any(path.rstrip("/").endswith(f"/simple/{project}") for _, path in upstream.server.requests)
 
@@ -79,8 +84,7 @@ def test_a_mirrored_page_is_withdrawn_once_the_name_is_claimed_and_back_when_rel
     config = make_config(projects=["alpha", "beta"], private_directory=private_dir)
     assert sync(config).ok
     assert os.path.exists(page_path(mirror_dir, "alpha"))
-    files_before = sorted(os.path.relpath(os.path.join(d, f), mirror_dir)
-                          for d, _, fs in os.walk(os.path.join(mirror_dir, "web", "packages")) for f in fs)
+    files_before = package_files(mirror_dir)
 
     upload(private_dir, "alpha-0.1.tar.gz")
     preview = sync(config, check_mode=True)
@@ -91,9 +95,7 @@ def test_a_mirrored_page_is_withdrawn_once_the_name_is_claimed_and_back_when_rel
     assert any("alpha: withdrew the mirrored page" in w for w in withdrawal.warnings)
     assert not os.path.exists(page_path(mirror_dir, "alpha"))
     assert root_listing(mirror_dir) == {"beta"}
-    files_after = sorted(os.path.relpath(os.path.join(d, f), mirror_dir)
-                         for d, _, fs in os.walk(os.path.join(mirror_dir, "web", "packages")) for f in fs)
-    assert files_after == files_before  # without prune the files stay, unreachable from any page
+    assert package_files(mirror_dir) == files_before  # without prune the files stay, unreachable from any page
 
     os.remove(os.path.join(private_dir, "alpha-0.1.tar.gz"))
     released = sync(config)
@@ -150,4 +152,7 @@ def test_private_directory_is_relative_to_the_config_file(tmp_path):
     config = build_config({"directory": "/srv/m", "upstream": "http://127.0.0.1:1/simple/", "projects": ["x"],
                            "private_directory": "private"}, base_dir=str(tmp_path))
     assert config.private_directory == str(tmp_path / "private")
+    home = build_config({"directory": "/srv/m", "upstream": "http://127.0.0.1:1/simple/", "projects": ["x"],
+                         "private_directory": "~/private"}, base_dir=str(tmp_path))
+    assert home.private_directory == os.path.expanduser("~/private")  # as directory and requirements_files
 

@@ -289,7 +289,7 @@ def _read_requirements_files(paths: list[str], base_dir: str) -> tuple[list[Requ
                                                                          list[RequirementLine], list[str]]:
     requirements, constraints, notes = [], [], []
     for written in paths:
-        path = os.path.normpath(os.path.join(base_dir, os.path.expanduser(written)))  # join keeps absolute paths
+        path = _config_path(written, base_dir)
         try:
             found = read_requirements(path)
         except RequirementsFileError as exc:
@@ -339,9 +339,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
             raise ConfigError(f"{option.name}: required option is missing")
         values[option.name] = _coerce(option, value)
 
-    directory = os.path.expanduser(values["directory"])
-    if not os.path.isabs(directory):
-        directory = os.path.join(base_dir or os.getcwd(), directory)
+    directory = _config_path(values["directory"], base_dir)
     upstream = values["upstream"] or default_upstream()
     if not re.match(r"^https?://[^/\s]+", upstream):
         raise ConfigError(f"upstream: {upstream!r} is not an http(s) URL")
@@ -371,7 +369,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
     canonical_raw["upstream"] = upstream
     return SyncConfig(
         upstream=upstream.rstrip("/") + "/",
-        directory=os.path.normpath(directory),
+        directory=directory,
         projects=rules,
         mirror_all=mirror_all,
         constraints=tuple(constraints),
@@ -397,10 +395,14 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         retries=values["retries"],
         lock_timeout=values["lock_timeout"],
         raw=canonical_raw,
-        private_directory=os.path.normpath(os.path.join(base_dir or os.getcwd(), values["private_directory"]))
-        if values["private_directory"] else None,
+        private_directory=_config_path(values["private_directory"], base_dir) if values["private_directory"] else None,
         private_projects=_name_patterns(values["private_projects"]),
     )
+
+
+def _config_path(written: str, base_dir: str | None) -> str:
+    """A path from the config: ~ expanded, relative to the config file's directory (absolute paths kept)."""
+    return os.path.normpath(os.path.join(base_dir or os.getcwd(), os.path.expanduser(written)))
 
 
 def _name_patterns(values: list[str]) -> tuple[str, ...]:
