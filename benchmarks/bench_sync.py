@@ -177,6 +177,7 @@ def serve_upstream_process(args: argparse.Namespace, work: str) -> None:
         facts = {"url": upstream.url, "ca": tls[0] if tls else None, "base": upstream.base, "names": names,
                  "small_bytes": small_bytes,
                  "large_bytes": large_bytes,
+                 "small_urls": [upstream.base + f.url_path for name in names for f in catalog.projects[name]],
                  "large_urls": [upstream.base + f.url_path for f in catalog.projects.get("bigproject", [])]}
         print(json.dumps(facts), flush=True)
         sys.stdin.read()
@@ -217,6 +218,10 @@ def main() -> int:
         print(f"cold small: {small_files} files in {seconds:.2f}s = {small_files / seconds:.0f} files/s, "
               f"{facts['small_bytes'] / seconds / 1e6:.1f} MB/s, peak RSS {rss} MiB, CPU {CPU_SECONDS[-1]:.1f}s "
               f"(workers {args.workers})")
+        curl_seconds = curl_all(facts["small_urls"], args.workers, os.path.join(work, "curl-small"), facts["ca"])
+        shutil.rmtree(os.path.join(work, "curl-small"), ignore_errors=True)
+        print(f"curl, same small files, same parallelism (the upstream's ceiling here): "
+              f"{small_files / curl_seconds:.0f} files/s")
         seconds, rss, result = engine(small)
         assert result["ok"] and not result["changed"]
         print(f"no-op small: {args.projects} projects in {seconds:.2f}s (process start included), "
