@@ -7,12 +7,14 @@ import json
 import os
 import shutil
 import socket
+import stat
 import threading
 import time
 import tracemalloc
 
 import pytest
 
+from localpypi_sync.fetch import Fetcher
 from localpypi_sync.state import MirrorState
 from localpypi_sync.sync import SyncAbort
 
@@ -287,3 +289,31 @@ def test_archives_are_stored_as_served_even_when_labelled_gzip(make_config, sync
     stored = os.path.join(mirror_dir, "web", sdist.url_path.lstrip("/"))
     with open(stored, "rb") as stream:
         assert hashlib.sha256(stream.read()).hexdigest() == sdist.sha256
+
+
+def test_published_files_are_world_readable_whatever_the_umask(make_config, sync, mirror_dir):
+    """The web server reads what a service with a strict umask wrote (the engine skips chmod only where the
+    umask already allows 0644)."""
+    previous = os.umask(0o077)
+    try:
+        result = sync(make_config(projects=["alpha", "gamma"]))
+    finally:
+        os.umask(previous)
+    assert result.ok, result.failures
+    web = os.path.join(mirror_dir, "web")
+    modes = {os.path.relpath(os.path.join(root, name), web): stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode)
+             for root, _, files in os.walk(os.path.join(web, "packages")) for name in files}
+    assert modes and set(modes.values()) == {0o644}, modes
+
+
+def test_a_hash_directory_removed_during_a_run_is_created_again(tmp_path):
+    """The engine remembers which packages/aa/bb directories exist; one deleted meanwhile is made again."""
+    web = tmp_path / "web"
+    fetcher = Fetcher(http=None, web_dir=str(web), tmp_dir=str(tmp_path), max_bytes=None)
+    first = web / "packages" / "ab" / "cd" / ("e" * 60) / "one-1.0.tar.gz"
+    fetcher._make_parent(str(first))
+    assert first.parent.is_dir()
+    shutil.rmtree(web / "packages" / "ab")
+    second = web / "packages" / "ab" / "cd" / ("f" * 60) / "two-1.0.tar.gz"
+    fetcher._make_parent(str(second))
+    assert second.parent.is_dir()

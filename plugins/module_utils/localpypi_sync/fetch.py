@@ -37,15 +37,34 @@ class Digest:
         return self._hash.hexdigest()
 
 
-def _make_parent(path: str) -> None:
-    """Create the file's own hash directory; its parents usually exist, so try the leaf first."""
-    parent = os.path.dirname(path)
+class _FdSink:
+    """The write end of a download: a raw descriptor, so a small file costs no more system calls than it needs
+    (no fstat, seek or tell per file as a file object makes; each call hands the GIL to another thread)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def restart(self) -> None:
+        """Start over for a retried download."""
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        os.ftruncate(self.fd, 0)
+
+
+def _process_umask() -> int:
+    """The umask, read without changing it (os.umask would, for a moment, for every thread)."""
     try:
-        os.mkdir(parent, 0o755)
-    except FileExistsError:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
         pass
-    except FileNotFoundError:
-        os.makedirs(parent, 0o755, exist_ok=True)
+    return 0o777  # unknown: assume the worst, so every file is chmod-ed explicitly
 
 
 def strongest_hash(hashes: dict[str, str]) -> tuple[str, str]:
@@ -91,6 +110,24 @@ class Fetcher:
         self.web_dir = web_dir
         self.tmp_dir = tmp_dir
         self.max_bytes = max_bytes
+        self._staged: dict[tuple[str, str], str] = {}  # (url, expected hash) -> file stage() verified this run
+        # packages/aa and packages/aa/bb known to exist: at most 65,536 entries, whatever the mirror's size.
+        self._hash_dirs: set[str] = set()
+        self._needs_chmod = bool(_process_umask() & 0o644)
+
+    def _make_parent(self, path: str) -> None:
+        """Create the file's own hash directory, and its two parents the first time one is needed."""
+        leaf = os.path.dirname(path)
+        parent = os.path.dirname(leaf)
+        if parent not in self._hash_dirs:
+            os.makedirs(parent, 0o755, exist_ok=True)
+            self._hash_dirs.add(parent)
+        try:
+            os.mkdir(leaf, 0o755)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # removed since (prune of an emptied directory): create it all again
+            os.makedirs(leaf, 0o755, exist_ok=True)
 
     def staged_path(self, url: str, expected: str) -> str:
         """Where a verified download waits to be published (see stage()); removed with tmp/ otherwise.
@@ -100,9 +137,11 @@ class Fetcher:
 
     def stage(self, url: str, algorithm: str, expected: str) -> str:
         """Download and verify a file now (to read its metadata) so that publishing it later costs nothing."""
-        staged = self.staged_path(url, expected)
-        if not os.path.isfile(staged):
+        staged = self._staged.get((url, expected))
+        if staged is None or not os.path.isfile(staged):
+            staged = self.staged_path(url, expected)
             self.download_verified(url, staged, algorithm, expected, None)
+            self._staged[(url, expected)] = staged
         return staged
 
     def download_verified(self, url: str, target: str, algorithm: str, expected: str,
@@ -110,28 +149,32 @@ class Fetcher:
         """Download url to target atomically; return (bytes, sha256). Raises VerifyError on mismatch.
 
         A file stage() fetched earlier in this run is moved into place instead of downloaded again."""
-        staged = self.staged_path(url, expected)
-        if target != staged and os.path.isfile(staged):
+        staged = self._staged.pop((url, expected), None)
+        if staged is not None and target != staged and os.path.isfile(staged):
             size = os.path.getsize(staged)
             if max_bytes is not None and size > max_bytes:
                 raise TooLarge(f"{os.path.basename(target)}: larger than {max_bytes} bytes")
             sha256 = expected if algorithm == "sha256" else hash_file(staged)
-            _make_parent(target)
+            self._make_parent(target)
             os.replace(staged, target)
             return size, sha256
         digests = [Digest("sha256")] if algorithm == "sha256" else [Digest("sha256"), Digest(algorithm)]
         temp_path = os.path.join(self.tmp_dir, f"{expected[:40]}.{threading.get_ident()}")
         fd = os.open(temp_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            with open(fd, "w+b", buffering=0) as sink:
-                size = self.http.download(url, sink, digests, max_bytes)
-                os.fchmod(fd, 0o644)  # readable by the web server whatever the service's umask
+            try:
+                size = self.http.download(url, _FdSink(fd), digests, max_bytes)
+                if self._needs_chmod:
+                    os.fchmod(fd, 0o644)  # readable by the web server whatever the service's umask
                 os.fsync(fd)  # the bytes are on disk before any page can name them
+            finally:
+                os.close(fd)
             actual = digests[-1].hexdigest()
             if actual != expected:
                 raise VerifyError(f"{os.path.basename(target)}: {algorithm} mismatch "
                                   f"(index says {expected[:16]}…, got {actual[:16]}…); not published")
-            _make_parent(target)
+            if not target.endswith(".metadata"):  # metadata lands beside its wheel: the directory exists
+                self._make_parent(target)
             os.replace(temp_path, target)
             return size, digests[0].hexdigest()
         except BaseException:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from typing import BinaryIO, Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Protocol
 from urllib.parse import urljoin
 
 import urllib3
@@ -24,6 +24,15 @@ class FetchError(Exception):
 
 class TooLarge(FetchError):
     """A download ran past the configured size limit."""
+
+
+class Sink(Protocol):
+    """Where a download's bytes go."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def restart(self) -> None:
+        """Drop what was written: the download is retried from its first byte."""
 
 
 @dataclasses.dataclass
@@ -118,17 +127,20 @@ class HttpClient:
     def download(
         self,
         url: str,
-        sink: BinaryIO,
+        sink: Sink,
         digesters: list,
         max_bytes: Optional[int] = None,
     ) -> int:
-        """Stream url into sink, feeding every digester; restart from zero on each retry."""
+        """Stream url into sink, feeding every digester; restart from zero on each retry. Returns the size."""
+        written = 0
 
-        def attempt(_: int) -> Response:
-            sink.seek(0)
-            sink.truncate()
-            for digester in digesters:
-                digester.reset()
+        def attempt(number: int) -> Response:
+            nonlocal written
+            written = 0
+            if number:
+                sink.restart()
+                for digester in digesters:
+                    digester.reset()
             response = self._pool.request("GET", url, preload_content=False, redirect=True)
             try:
                 if response.status in RETRY_STATUSES:
@@ -138,7 +150,6 @@ class HttpClient:
                 declared = response.headers.get("Content-Length")
                 if max_bytes is not None and declared and declared.isdigit() and int(declared) > max_bytes:
                     raise TooLarge(f"{url}: {declared} bytes is over max_file_size ({max_bytes})")
-                written = 0
                 # The bytes as served, like pip: the index's hash is of the file itself, even where a server
                 # labels a .tar.gz "Content-Encoding: gzip"; not decoding also halves the CPU per byte.
                 for chunk in response.stream(CHUNK_SIZE, decode_content=False):
@@ -155,7 +166,7 @@ class HttpClient:
                 response.release_conn()
 
         self._with_retries(url, attempt)
-        return sink.tell()
+        return written
 
 
 class _Retryable(Exception):
