@@ -141,6 +141,13 @@ options:
     - Concurrent downloads and index requests.
     type: int
     default: 8
+  processes:
+    description:
+    - Processes that share the I(workers) among them, each with its own interpreter lock, so that a sync of
+      many small files uses more than one CPU core; 0 means one per CPU core. 1 keeps the whole run in one
+      process.
+    type: int
+    default: 0
   prune:
     description:
     - Remove files that no longer match the selection or were deleted upstream.

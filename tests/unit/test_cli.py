@@ -85,7 +85,9 @@ def test_kill_9_mid_run_leaves_only_complete_pages_and_the_next_run_finishes(con
         catalog.add_wheel("alpha", f"5.{version}")
     upstream.server.faults.delay_files = 0.05
     env = dict(os.environ, PYTHONPATH=ENGINE_PATH)
-    process = subprocess.Popen([sys.executable, "-m", "localpypi_sync", "sync", "--config", config_file()],
+    # Two processes share the projects: the rerun below also proves that none outlived the killed parent,
+    # since a surviving child would still hold the mirror's lock.
+    process = subprocess.Popen([sys.executable, "-m", "localpypi_sync", "sync", "--config", config_file(processes=2)],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     packages = os.path.join(mirror_dir, "web", "packages")
     deadline = time.monotonic() + 30

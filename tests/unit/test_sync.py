@@ -16,7 +16,7 @@ import pytest
 
 from localpypi_sync.fetch import Fetcher
 from localpypi_sync.state import MirrorState
-from localpypi_sync.sync import SyncAbort
+from localpypi_sync.sync import SyncAbort, SyncRun
 
 
 def page(mirror_dir, project, name="index.v1_json"):
@@ -41,9 +41,11 @@ def assert_pages_point_at_complete_files(mirror_dir):
                 assert hashlib.sha256(stream.read()).hexdigest() == entry["hashes"]["sha256"], path
 
 
-def test_publishes_bandersnatch_layout_with_every_pep_field(make_config, sync, mirror_dir, catalog):
-    result = sync(make_config(projects=["alpha", "gamma", "Delta_Thing"]))
+@pytest.mark.parametrize("processes", [1, 2])
+def test_publishes_bandersnatch_layout_with_every_pep_field(make_config, sync, mirror_dir, catalog, processes):
+    result = sync(make_config(projects=["alpha", "gamma", "Delta_Thing"], processes=processes))
     assert result.ok, result.failures
+    assert ("event=processes processes=2" in result.log) == (processes == 2)
     assert result.changed
     alpha = page(mirror_dir, "alpha")
     assert alpha["meta"]["api-version"] == "1.1"
@@ -317,3 +319,31 @@ def test_a_hash_directory_removed_during_a_run_is_created_again(tmp_path):
     second = web / "packages" / "ab" / "cd" / ("f" * 60) / "two-1.0.tar.gz"
     fetcher._make_parent(str(second))
     assert second.parent.is_dir()
+
+
+def test_a_worker_process_that_dies_fails_its_projects_and_the_next_run_completes(make_config, sync, mirror_dir,
+                                                                                  monkeypatch):
+    """Projects are shared among forked processes; one that dies costs the projects it held, named, and nothing
+    it half-wrote is ever served."""
+    original = SyncRun._process_project
+    parent = os.getpid()
+
+    def dies_on_gamma(self, name, serial):
+        if name == "gamma" and os.getpid() != parent:
+            os._exit(3)
+        return original(self, name, serial)
+
+    monkeypatch.setattr(SyncRun, "_process_project", dies_on_gamma)
+    config = make_config(projects=["alpha", "gamma", "delta-thing", "beta"], processes=2)
+    result = sync(config)
+    assert not result.ok
+    lost = [failure for failure in result.failures if "not synced" in failure]
+    assert any(failure.startswith("project gamma: not synced: worker process") and "status 3" in failure
+               for failure in lost), result.failures
+    assert result.stats.projects_failed == len(lost) < 4
+    assert_pages_point_at_complete_files(mirror_dir)
+    monkeypatch.setattr(SyncRun, "_process_project", original)
+    again = sync(config)
+    assert again.ok, again.failures
+    assert listed(mirror_dir, "gamma")
+    assert_pages_point_at_complete_files(mirror_dir)

@@ -93,6 +93,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_file_size", "size", None,
            "Skip files larger than this (bytes, or with a K/M/G/T suffix). Empty: no limit.", selects=True),
     Option("workers", "int", 8, "Concurrent downloads and index requests."),
+    Option("processes", "int", 0,
+           "Processes that share the I(workers) among them, each with its own interpreter lock, so that a sync "
+           "of many small files uses more than one CPU core; 0: one per CPU core. 1 keeps the whole run in "
+           "one process."),
     Option("prune", "bool", False,
            "Remove files that no longer match the selection or were deleted upstream.", selects=True),
     Option("prune_max_fraction", "float", 0.2,
@@ -149,6 +153,7 @@ class SyncConfig:
     include_yanked: bool
     max_file_size: int | None
     workers: int
+    processes: int
     prune: bool
     prune_max_fraction: float
     force_prune: bool
@@ -353,7 +358,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
             raise ConfigError("dependencies: a full mirror ('*' in projects) already holds every dependency")
         if not values["python_versions"] or not values["platforms"]:
             raise ConfigError("dependencies: set python_versions and platforms, the targets to resolve for")
-    for name in ("workers", "retries", "latest"):
+    for name in ("workers", "retries", "latest", "processes"):
         if values[name] < (1 if name == "workers" else 0):
             raise ConfigError(f"{name}: must be at least {1 if name == 'workers' else 0}")
     if not 0 < values["prune_max_fraction"] <= 1:
@@ -386,6 +391,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         include_yanked=values["include_yanked"],
         max_file_size=parse_size(values["max_file_size"]),
         workers=values["workers"],
+        processes=values["processes"],
         prune=values["prune"],
         prune_max_fraction=values["prune_max_fraction"],
         force_prune=values["force_prune"],

@@ -55,6 +55,8 @@ class HttpClient:
         backoff: float = 0.5,
         backoff_max: float = 30.0,
     ) -> None:
+        self._settings = {"timeout": timeout, "retries": retries, "pool_size": pool_size, "ca_bundle": ca_bundle,
+                          "proxy": proxy, "backoff": backoff, "backoff_max": backoff_max}
         self.retries = retries
         self.backoff = backoff
         self.backoff_max = backoff_max
@@ -69,6 +71,10 @@ class HttpClient:
         if ca_bundle:
             options["ca_certs"] = ca_bundle
         self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+
+    def fresh(self) -> HttpClient:
+        """A client with the same settings and its own connections (for a forked process)."""
+        return type(self)(**self._settings)
 
     def close(self) -> None:
         self._pool.clear()

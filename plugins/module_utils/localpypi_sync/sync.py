@@ -23,6 +23,7 @@ from .publish import Publisher
 from .report import Reporter
 from .resolve import Plan, Planner, ProjectReleases
 from .select import Selection, TargetMatrix, select_files
+from .shards import Lost, map_in_processes, usable_cpus
 from .state import LockBusy, MirrorState, remove_if_present
 from .upstream import NotModified, ProjectPage, Upstream, UpstreamFile
 
@@ -203,39 +204,37 @@ class SyncRun:
         removed: list[str] = []
         deferred: list[_ProjectOutcome] = []
         changed = bool(withdrawn)
-        with concurrent.futures.ThreadPoolExecutor(self.config.workers, "fetch") as file_pool:
-            self._file_pool = file_pool
-            for outcome in self._map_bounded(self._process_project, wanted):
-                stats.upstream_requests += outcome.requests
-                stats.files_downloaded += outcome.downloaded
-                stats.files_reused += outcome.reused
-                stats.files_skipped += outcome.skipped
-                stats.files_refused += outcome.refused
-                stats.files_failed += outcome.failed
-                stats.bytes_downloaded += outcome.bytes
-                if outcome.serial is not None:
-                    stats.serial = max(stats.serial or 0, outcome.serial)
-                failures.extend(outcome.errors)
-                for error in outcome.errors:
-                    self.reporter.failure(error)
-                warnings.extend(outcome.warnings)
-                for warning in outcome.warnings:
-                    self.reporter.warning(warning)
-                added.extend(outcome.added)
-                if outcome.status == "failed":
-                    stats.projects_failed += 1
-                elif outcome.status == "changed":
-                    stats.projects_changed += 1
-                    changed = True
-                else:
-                    stats.projects_unchanged += 1
-                if outcome.removals:
-                    deferred.append(outcome)
-                else:
-                    stats.files_published += len(outcome.published)
-                self.reporter.project_done(outcome.name, outcome.status, files=len(outcome.published),
-                                           downloaded=outcome.downloaded, bytes=outcome.bytes,
-                                           failed=outcome.failed or None)
+        for outcome in self._project_outcomes(wanted):
+            stats.upstream_requests += outcome.requests
+            stats.files_downloaded += outcome.downloaded
+            stats.files_reused += outcome.reused
+            stats.files_skipped += outcome.skipped
+            stats.files_refused += outcome.refused
+            stats.files_failed += outcome.failed
+            stats.bytes_downloaded += outcome.bytes
+            if outcome.serial is not None:
+                stats.serial = max(stats.serial or 0, outcome.serial)
+            failures.extend(outcome.errors)
+            for error in outcome.errors:
+                self.reporter.failure(error)
+            warnings.extend(outcome.warnings)
+            for warning in outcome.warnings:
+                self.reporter.warning(warning)
+            added.extend(outcome.added)
+            if outcome.status == "failed":
+                stats.projects_failed += 1
+            elif outcome.status == "changed":
+                stats.projects_changed += 1
+                changed = True
+            else:
+                stats.projects_unchanged += 1
+            if outcome.removals:
+                deferred.append(outcome)
+            else:
+                stats.files_published += len(outcome.published)
+            self.reporter.project_done(outcome.name, outcome.status, files=len(outcome.published),
+                                       downloaded=outcome.downloaded, bytes=outcome.bytes,
+                                       failed=outcome.failed or None)
         self.reporter.finish()
         gone_projects = self._projects_to_drop(set(wanted))
         if self._settle_removals(deferred, gone_projects, stats, failures, removed):
@@ -302,14 +301,48 @@ class SyncRun:
                 self.publisher.remove_project(name)
         return withdrawn
 
-    def _map_bounded(self, function, wanted: dict[str, Optional[int]]) -> Iterator[_ProjectOutcome]:
+    def _project_outcomes(self, wanted: dict[str, Optional[int]]) -> Iterator[_ProjectOutcome]:
+        """Every wanted project's outcome, as each finishes: in this process, or shared among processes."""
+        processes = self._process_count(len(wanted))
+        if processes == 1:
+            yield from self._outcomes_here(iter(wanted), wanted, self.config.workers)
+            return
+        workers_each = -(-self.config.workers // processes)
+        self.reporter.event("processes", processes=processes, workers_each=workers_each)
+
+        def work(names: Iterator[str]) -> Iterator[tuple[str, _ProjectOutcome]]:
+            self._reconnect()  # the parent's pooled connections stay the parent's
+            return ((outcome.name, outcome) for outcome in self._outcomes_here(names, wanted, workers_each))
+
+        for name, result in map_in_processes(work, list(wanted), processes):
+            if isinstance(result, Lost):
+                yield _ProjectOutcome(name, "failed", errors=[f"project {name}: not synced: {result.reason}"])
+            else:
+                yield result
+
+    def _process_count(self, projects: int) -> int:
+        wanted = self.config.processes or usable_cpus()
+        return max(1, min(wanted, self.config.workers, projects))
+
+    def _reconnect(self) -> None:
+        self.http = self.http.fresh()
+        self.upstream = Upstream(self.http, self.config.upstream)
+        self.fetcher.http = self.http
+
+    def _outcomes_here(self, names: Iterator[str], wanted: dict[str, Optional[int]],
+                       workers: int) -> Iterator[_ProjectOutcome]:
+        with concurrent.futures.ThreadPoolExecutor(workers, "fetch") as file_pool:
+            self._file_pool = file_pool
+            yield from self._map_bounded(self._process_project, names, wanted, workers)
+
+    def _map_bounded(self, function, names: Iterator[str], wanted: dict[str, Optional[int]],
+                     workers: int) -> Iterator[_ProjectOutcome]:
         """Run function over projects with at most `workers` in flight (no unbounded future list)."""
-        items = iter(wanted.items())
-        with concurrent.futures.ThreadPoolExecutor(self.config.workers, "project") as pool:
+        with concurrent.futures.ThreadPoolExecutor(workers, "project") as pool:
             running: set[concurrent.futures.Future] = set()
-            for name, serial in items:
-                running.add(pool.submit(function, name, serial))
-                if len(running) >= self.config.workers * 2:
+            for name in names:
+                running.add(pool.submit(function, name, wanted[name]))
+                if len(running) >= workers * 2:
                     done, running = concurrent.futures.wait(running, return_when="FIRST_COMPLETED")
                     yield from (future.result() for future in done)
             for future in concurrent.futures.as_completed(running):
