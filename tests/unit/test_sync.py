@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import pytest
 from localpypi_sync.fetch import Fetcher
 from localpypi_sync.state import MirrorState
 from localpypi_sync.sync import SyncAbort, SyncRun
+from localpypi_sync.upstream import UpstreamFile
 
 
 def page(mirror_dir, project, name="index.v1_json"):
@@ -347,3 +349,13 @@ def test_a_worker_process_that_dies_fails_its_projects_and_the_next_run_complete
     assert again.ok, again.failures
     assert listed(mirror_dir, "gamma")
     assert_pages_point_at_complete_files(mirror_dir)
+
+
+def test_a_file_record_keeps_every_field_of_the_upstream_file():
+    """Records are written field by field (for speed); a field added to UpstreamFile must reach them too."""
+    original = UpstreamFile("alpha-1.0-py3-none-any.whl", "https://upstream.test/a/alpha-1.0-py3-none-any.whl",
+                            {"sha256": "ab" * 32}, ">=3.9", "broken", 123, "2026-01-01T00:00:00Z",
+                            {"sha256": "cd" * 32})
+    record = json.loads(json.dumps(original.to_json()))
+    assert list(record) == [field.name for field in dataclasses.fields(UpstreamFile)]
+    assert UpstreamFile.from_json(record) == original

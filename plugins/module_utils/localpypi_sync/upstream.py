@@ -30,7 +30,11 @@ class UpstreamFile:
     core_metadata: Union[bool, dict[str, str]] = False
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Field by field, not dataclasses.asdict: that deep-copies recursively, and a record holds every file.
+        core_metadata = dict(self.core_metadata) if isinstance(self.core_metadata, dict) else self.core_metadata
+        return {"filename": self.filename, "url": self.url, "hashes": dict(self.hashes),
+                "requires_python": self.requires_python, "yanked": self.yanked, "size": self.size,
+                "upload_time": self.upload_time, "core_metadata": core_metadata}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> UpstreamFile:
