@@ -11,16 +11,19 @@ import re
 import shutil
 import socket
 import stat
+import subprocess
 import threading
 import time
 import tracemalloc
 
 import pytest
 
+from localpypi_sync.config import build_config
 from localpypi_sync.fetch import Fetcher
 from localpypi_sync.state import MirrorState
 from localpypi_sync.sync import SyncAbort, SyncRun
 from localpypi_sync.upstream import UpstreamFile
+from upstream_fixture import serve_upstream
 
 
 def page(mirror_dir, project, name="index.v1_json"):
@@ -370,3 +373,47 @@ def test_a_file_record_keeps_every_field_of_the_upstream_file():
     record = json.loads(json.dumps(original.to_json()))
     assert list(record) == [field.name for field in dataclasses.fields(UpstreamFile)]
     assert UpstreamFile.from_json(record) == original
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_without_a_retry(make_config, sync, mirror_dir,
+                                                                                 upstream):
+    """Workers keep their connections between downloads; a server may close one meanwhile without a word."""
+    upstream.server.faults.drop_after_file = True
+    result = sync(make_config(projects=["alpha", "gamma"], retries=0, workers=1, processes=1))
+    assert result.ok, result.failures
+    assert result.stats.files_downloaded > 2
+    assert_pages_point_at_complete_files(mirror_dir)
+
+
+def test_a_redirected_file_is_followed_and_verified(make_config, sync, mirror_dir, upstream, catalog):
+    upstream.server.faults.redirect_files.add("alpha-2.0-py3-none-any.whl")
+    result = sync(make_config(retries=0))
+    assert result.ok, result.failures
+    assert ("GET", "/moved" + catalog.find("alpha-2.0-py3-none-any.whl").url_path) in upstream.server.requests
+    assert "alpha-2.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+    assert_pages_point_at_complete_files(mirror_dir)
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    """A self-signed certificate for 127.0.0.1: (certificate, key)."""
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_https_upstream_is_verified_against_the_ca_bundle(catalog, tls_files, sync, mirror_dir):
+    with serve_upstream(catalog, tls=tls_files) as secure:
+        trusted = build_config({"upstream": secure.url, "directory": mirror_dir, "projects": ["alpha", "gamma"],
+                                "ca_bundle": tls_files[0], "retries": 0})
+        result = sync(trusted)
+        assert result.ok, result.failures
+        assert result.stats.files_downloaded > 2
+        assert_pages_point_at_complete_files(mirror_dir)
+        # The same server with the system's CAs only: the run stops, naming the certificate.
+        untrusted = build_config({"upstream": secure.url, "directory": mirror_dir + "-2", "projects": ["alpha"],
+                                  "retries": 0})
+        with pytest.raises(SyncAbort, match=r"(?i)certificate"):
+            sync(untrusted)

@@ -40,6 +40,11 @@ class Faults:
     latency: float = 0.0  # seconds every request waits first, like a distant index
     # filenames served with "Content-Encoding: gzip" over their own bytes (Apache's AddEncoding for .gz)
     gzip_labelled: set[str] = dataclasses.field(default_factory=set)
+    # filenames whose /packages/ URL answers 302 to the same path under /moved/, where the file is served
+    redirect_files: set[str] = dataclasses.field(default_factory=set)
+    # close every connection after a file, without saying so ("Connection: close"): a server that drops
+    # idle keep-alive connections, which the client learns only on its next request
+    drop_after_file: bool = False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -201,7 +206,13 @@ class UpstreamHTTPServer(_Server):
             handler._send(200, body, JSON_TYPE if as_json else "text/html; charset=utf-8", headers, head)
             return
         if path.startswith("/packages/"):
+            if path.rsplit("/", 1)[-1] in self.faults.redirect_files:
+                handler._send(302, b"", "text/plain", {"Location": "/moved" + path}, head)
+                return
             self._serve_file(handler, path, head)
+            return
+        if path.startswith("/moved/packages/"):
+            self._serve_file(handler, path[len("/moved"):], head)
             return
         if path.startswith("/pypi/") and path.endswith("/json"):
             self._legacy_json(handler, canonicalize_name(path[len("/pypi/"):-len("/json")]), head)
@@ -286,12 +297,15 @@ class UpstreamHTTPServer(_Server):
                 return
             handler.wfile.flush()
             handler.connection.sendfile(stream)
+        if self.faults.drop_after_file:
+            handler.close_connection = True
 
 
 def handler_base(handler: _Handler) -> str:
+    """The origin the client asked for (the Host header: right behind a front server too)."""
     host, port = handler.server.server_address[:2]
     scheme = "https" if isinstance(handler.server.socket, ssl.SSLSocket) else "http"
-    return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{handler.headers.get('Host') or f'{host}:{port}'}"
 
 
 class MirrorHTTPServer(_Server):

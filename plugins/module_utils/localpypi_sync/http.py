@@ -1,21 +1,27 @@
-"""A pooled HTTP client with retries, backoff and streaming downloads (urllib3 underneath)."""
+"""A pooled HTTP client with retries, backoff and streaming downloads (urllib3 underneath; downloads on
+persistent http.client connections where no proxy is set, see connections.py)."""
 
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import random
 import time
-from typing import Callable, Mapping, Optional, Protocol
+from typing import Callable, Iterator, Mapping, Optional, Protocol
 from urllib.parse import urljoin
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from . import __version__
+from .connections import Connections, split_target
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 CHUNK_SIZE = 1 << 20
 MAX_PAGE_BYTES = 256 << 20
+# Retries are this module's own (with backoff, counted per download); urllib3 only follows redirects. The
+# pool's retries=False would also turn redirects off: a 3xx would come back as the answer.
+FOLLOW_REDIRECTS = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
 
 
 class FetchError(Exception):
@@ -71,6 +77,9 @@ class HttpClient:
         if ca_bundle:
             options["ca_certs"] = ca_bundle
         self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        self._user_agent = options["headers"]["User-Agent"]
+        # Through a proxy every request goes through urllib3, which speaks to proxies.
+        self._direct: Optional[Connections] = None if proxy else Connections(timeout, ca_bundle)
 
     def fresh(self) -> HttpClient:
         """A client with the same settings and its own connections (for a forked process)."""
@@ -78,6 +87,8 @@ class HttpClient:
 
     def close(self) -> None:
         self._pool.clear()
+        if self._direct is not None:
+            self._direct.close()
 
     def _sleep_before(self, attempt: int, retry_after: Optional[str] = None) -> None:
         delay = min(self.backoff_max, self.backoff * (2 ** attempt)) * (0.5 + random.random() / 2)
@@ -96,7 +107,7 @@ class HttpClient:
                 last_error = str(exc)
             except TooLarge:
                 raise
-            except (Urllib3Error, OSError) as exc:
+            except (Urllib3Error, http.client.HTTPException, OSError) as exc:
                 last_error = _describe(exc)
         raise FetchError(f"{url}: {last_error} (after {self.retries + 1} attempts)")
 
@@ -105,7 +116,7 @@ class HttpClient:
 
         def attempt(_: int) -> Response:
             response = self._pool.request(
-                "GET", url, headers=dict(headers or {}), preload_content=False, redirect=True,
+                "GET", url, headers=dict(headers or {}), preload_content=False, retries=FOLLOW_REDIRECTS,
             )
             try:
                 if response.status in RETRY_STATUSES:
@@ -125,7 +136,7 @@ class HttpClient:
     def head(self, url: str) -> int:
         """Status of a HEAD request, without retries: used to tell an unreachable upstream early."""
         try:
-            response = self._pool.request("HEAD", url, redirect=True)
+            response = self._pool.request("HEAD", url, retries=FOLLOW_REDIRECTS)
         except (Urllib3Error, OSError) as exc:
             raise FetchError(f"{url}: unreachable ({_describe(exc)})") from None
         return response.status
@@ -147,8 +158,7 @@ class HttpClient:
                 sink.restart()
                 for digester in digesters:
                     digester.reset()
-            response = self._pool.request("GET", url, preload_content=False, redirect=True)
-            try:
+            with self._open_file(url) as response:
                 if response.status in RETRY_STATUSES:
                     raise _Retryable(f"HTTP {response.status}")
                 if response.status != 200:
@@ -156,9 +166,7 @@ class HttpClient:
                 declared = response.headers.get("Content-Length")
                 if max_bytes is not None and declared and declared.isdigit() and int(declared) > max_bytes:
                     raise TooLarge(f"{url}: {declared} bytes is over max_file_size ({max_bytes})")
-                # The bytes as served, like pip: the index's hash is of the file itself, even where a server
-                # labels a .tar.gz "Content-Encoding: gzip"; not decoding also halves the CPU per byte.
-                for chunk in response.stream(CHUNK_SIZE, decode_content=False):
+                for chunk in response.chunks:
                     written += len(chunk)
                     if max_bytes is not None and written > max_bytes:
                         raise TooLarge(f"{url}: over max_file_size ({max_bytes} bytes)")
@@ -167,12 +175,75 @@ class HttpClient:
                         digester.update(chunk)
                 if declared and declared.isdigit() and written != int(declared):
                     raise _Retryable(f"truncated body ({written} of {declared} bytes)")
+                response.complete = True
                 return Response(200, response.headers, b"", url)
-            finally:
-                response.release_conn()
 
         self._with_retries(url, attempt)
         return written
+
+    def _open_file(self, url: str) -> _FileResponse:
+        """GET url for a download. The bytes are as served, like pip: the index's hash is of the file itself,
+        even where a server labels a .tar.gz "Content-Encoding: gzip" (not decoding also halves the CPU)."""
+        scheme, netloc, target = split_target(url)
+        if self._direct is not None and scheme in ("http", "https") and "@" not in netloc:
+            opened = self._open_direct(scheme, netloc, target)
+            if opened is not None:
+                return opened
+        response = self._pool.request("GET", url, preload_content=False, retries=FOLLOW_REDIRECTS)
+        return _FileResponse(response.status, response.headers,
+                             response.stream(CHUNK_SIZE, decode_content=False),
+                             lambda complete: response.release_conn())
+
+    def _open_direct(self, scheme: str, netloc: str, target: str) -> Optional[_FileResponse]:
+        """The response on this thread's own connection; None for a redirect, which urllib3 then follows."""
+        assert self._direct is not None
+        while True:
+            connection, reused = self._direct.connection(scheme, netloc)
+            try:
+                connection.request("GET", target, headers={"User-Agent": self._user_agent})
+                response = connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._direct.discard(scheme, netloc)
+                if reused:
+                    continue  # the server closed the idle connection meanwhile: not a failure, connect anew
+                raise
+            except BaseException:
+                self._direct.discard(scheme, netloc)
+                raise
+            if 300 <= response.status < 400 and response.getheader("Location"):
+                self._direct.discard(scheme, netloc)
+                return None
+
+            def finish(complete: bool, response: http.client.HTTPResponse = response) -> None:
+                if not complete or response.will_close:
+                    self._direct.discard(scheme, netloc)
+
+            return _FileResponse(response.status, response.headers, _read_chunks(response), finish)
+
+
+@dataclasses.dataclass
+class _FileResponse:
+    """A download's response, from either client: read its chunks inside `with`."""
+
+    status: int
+    headers: Mapping[str, str]
+    chunks: Iterator[bytes]
+    finish: Callable[[bool], None]  # called with whether the body was read to its end
+    complete: bool = False
+
+    def __enter__(self) -> _FileResponse:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.finish(self.complete)
+
+
+def _read_chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    while True:
+        chunk = response.read(CHUNK_SIZE)
+        if not chunk:
+            return
+        yield chunk
 
 
 class _Retryable(Exception):
