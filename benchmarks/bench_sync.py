@@ -5,44 +5,76 @@
 
 Phases: cold sync of many small files, no-op resync, cold sync of large files, and curl fetching the same
 large files with the same parallelism (the ceiling for that upstream). Each engine phase runs as its own
-process, so its peak RSS is its own. Where bandersnatch can be installed and supports this upstream, it is
-run on the same small-file set. Figures go to stdout; nothing here asserts a time.
+process, so its peak memory is its own (its worker processes included). Where bandersnatch can be installed
+and supports this upstream, it is run on the same small-file set. --nginx puts nginx in front of the Python
+upstream to serve the files, as a CDN would, leaving this machine's cores to the tools measured. Figures go to
+stdout; nothing here asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
+import pwd
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from typing import Iterator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(REPO, "tests"), os.path.join(REPO, "plugins", "module_utils")]
 
+from localpypi_sync.shards import usable_cpus  # noqa: E402
 from upstream_fixture import Catalog, serve_upstream  # noqa: E402
 
 CPU_SECONDS: list[float] = []
 
 
 def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """(seconds, peak RSS in MiB, stdout) of one child process; its CPU seconds go to CPU_SECONDS."""
+    """(seconds, peak memory in MiB, stdout) of one child process; its CPU seconds go to CPU_SECONDS.
+
+    Peak memory is the highest sum of PSS over the child and its worker processes, sampled every 50 ms
+    (forked workers share pages with their parent: PSS counts each shared page once in total), or the
+    child's own peak RSS where that is higher."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    errors = tempfile.TemporaryFile("w+")  # not a pipe: a full one would stall the child while stdout is read
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=env, text=True)
+    peak_pss = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak_pss[0] = max(peak_pss[0], sum(pss_kib(pid) for pid in descendants(process.pid)))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
+    done.set()
+    sampler.join()
     elapsed = time.perf_counter() - started
     CPU_SECONDS.append(usage.ru_utime + usage.ru_stime)
-    out = process.stdout.read()
-    err = process.stderr.read()
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        raise SystemExit(f"{command[:4]} failed ({process.returncode}):\n{err[-2000:]}")
-    return elapsed, usage.ru_maxrss // 1024, out
+        errors.seek(0)
+        raise SystemExit(f"{command[:4]} failed ({process.returncode}):\n{errors.read()[-2000:]}")
+    return elapsed, max(usage.ru_maxrss, peak_pss[0]) // 1024, out
+
+
+def pss_kib(pid: int) -> int:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as stream:
+        for line in stream:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
 
 
 def build_upstream(root: str, projects: int, files_per_project: int, small_kb: int, large_count: int,
@@ -73,8 +105,9 @@ def build_upstream(root: str, projects: int, files_per_project: int, small_kb: i
     return catalog, names, small_bytes, large_bytes
 
 
-def engine_config(path: str, facts: dict, directory: str, projects: list[str], workers: int) -> str:
-    config = {"upstream": facts["url"], "directory": directory, "projects": projects, "workers": workers}
+def engine_config(path: str, facts: dict, directory: str, projects: list[str], workers: int, processes: int) -> str:
+    config = {"upstream": facts["url"], "directory": directory, "projects": projects, "workers": workers,
+              "processes": processes}
     if facts["ca"]:
         config["ca_bundle"] = facts["ca"]
     with open(path, "w") as stream:
@@ -162,6 +195,75 @@ packages =
     return f"{version}: cold small-file sync of {mirrored} files in {elapsed:.2f}s = {mirrored / elapsed:.0f} files/s"
 
 
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+{user}
+events {{ }}
+http {{
+    access_log off;
+    upstream python_upstream {{
+        server {backend};
+        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        keepalive_requests 100000;
+        location /packages/ {{ root {static}; }}
+        location / {{
+            proxy_pass https://python_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+        }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def nginx_front(catalog: Catalog, work: str, backend: str, tls: tuple[str, str]) -> Iterator[str]:
+    """nginx serving /packages/ from disk and passing the rest to the Python upstream: its base URL.
+
+    The Python upstream spends CPU on every file; a real index serves files from a CDN on other machines.
+    With nginx (written in C) in front, the two tools measured get most of this machine's cores."""
+    static = os.path.join(work, "static")
+    for entry in catalog.by_url_path.values():
+        target = os.path.join(static, entry.url_path.lstrip("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.link(entry.disk_path, target)
+        if entry.metadata is not None:
+            with open(target + ".metadata", "wb") as stream:
+                stream.write(entry.metadata)
+    os.chmod(work, 0o755)  # nginx's worker reads the files
+    port = free_port()
+    user = f"user {pwd.getpwuid(os.getuid()).pw_name};" if os.getuid() == 0 else ""
+    config = os.path.join(work, "nginx.conf")
+    with open(config, "w") as stream:
+        stream.write(NGINX_CONF.format(work=work, user=user, port=port, cert=tls[0], key=tls[1], static=static,
+                                       backend=backend.split("://", 1)[1]))
+    server = subprocess.Popen(["nginx", "-p", work, "-c", config], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.05)
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def serve_upstream_process(args: argparse.Namespace, work: str) -> None:
     """Child mode: build the upstream, serve it, print its facts as one JSON line, serve until stdin closes."""
     catalog, names, small_bytes, large_bytes = build_upstream(
@@ -173,14 +275,42 @@ def serve_upstream_process(args: argparse.Namespace, work: str) -> None:
                         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
                        check=True, capture_output=True)
         tls = (cert, key)
-    with serve_upstream(catalog, tls=tls) as upstream:
-        facts = {"url": upstream.url, "ca": tls[0] if tls else None, "base": upstream.base, "names": names,
+    with contextlib.ExitStack() as stack:
+        upstream = stack.enter_context(serve_upstream(catalog, tls=tls))
+        base = upstream.base
+        if args.nginx:
+            base = stack.enter_context(nginx_front(catalog, work, upstream.base, tls))
+        facts = {"url": base + "/simple/", "ca": tls[0] if tls else None, "base": base, "names": names,
                  "small_bytes": small_bytes,
                  "large_bytes": large_bytes,
-                 "small_urls": [upstream.base + f.url_path for name in names for f in catalog.projects[name]],
-                 "large_urls": [upstream.base + f.url_path for f in catalog.projects.get("bigproject", [])]}
+                 "small_urls": [base + f.url_path for name in names for f in catalog.projects[name]],
+                 "large_urls": [base + f.url_path for f in catalog.projects.get("bigproject", [])]}
         print(json.dumps(facts), flush=True)
         sys.stdin.read()
+
+
+def descendants(root: int) -> list[int]:
+    """root and every process below it (the upstream, and the nginx it started)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as stream:
+                parents[int(entry)] = int(stream.read().rsplit(")", 1)[1].split()[1])
+    found = [root]
+    for pid in found:  # grows while it is walked
+        found += [child for child, parent in parents.items() if parent == pid]
+    return found
+
+
+def server_cpu_seconds(server_pid: int) -> float:
+    """CPU seconds the upstream's processes used so far (to show what the measured tool left of the machine)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in descendants(server_pid):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stream:
+            fields = stream.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def main() -> int:
@@ -191,12 +321,17 @@ def main() -> int:
     parser.add_argument("--large-count", type=int, default=4)
     parser.add_argument("--large-mb", type=int, default=256)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=0, help="the engine's processes option (0: one per core)")
+    parser.add_argument("--nginx", action="store_true",
+                        help="serve the files with nginx in front of the Python upstream (implies --tls)")
     parser.add_argument("--bandersnatch", action="store_true",
                         help="also run bandersnatch on the small set (implies --tls: it only accepts https)")
     parser.add_argument("--tls", action="store_true", help="serve the upstream over https (self-signed)")
     parser.add_argument("--serve-upstream", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.tls = args.tls or args.bandersnatch
+    args.tls = args.tls or args.bandersnatch or args.nginx
+    if args.nginx and not shutil.which("nginx"):
+        parser.error("--nginx: no nginx on PATH (Debian: apt-get install nginx-light)")
     if args.serve_upstream:
         serve_upstream_process(args, args.serve_upstream)
         return 0
@@ -212,23 +347,27 @@ def main() -> int:
         names = facts["names"]
         small_files = args.projects * args.files_per_project
         small = engine_config(os.path.join(work, "small.json"), facts, os.path.join(work, "m-small"),
-                              names, args.workers)
+                              names, args.workers, args.processes)
+        upstream_cpu = server_cpu_seconds(server.pid)
         seconds, rss, result = engine(small)
+        upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
         assert result["ok"] and result["stats"]["files_downloaded"] == small_files, result["failures"][:3]
         print(f"cold small: {small_files} files in {seconds:.2f}s = {small_files / seconds:.0f} files/s, "
-              f"{facts['small_bytes'] / seconds / 1e6:.1f} MB/s, peak RSS {rss} MiB, CPU {CPU_SECONDS[-1]:.1f}s "
-              f"(workers {args.workers})")
+              f"{facts['small_bytes'] / seconds / 1e6:.1f} MB/s, peak memory {rss} MiB, CPU {CPU_SECONDS[-1]:.1f}s "
+              f"(workers {args.workers}, processes {args.processes or 'one per core'}); "
+              f"the upstream meanwhile used {upstream_cpu:.1f} CPU-s of this machine's {usable_cpus()} cores")
+        # Kept until the end: a file system may make creating files slower right after many were deleted
+        # (ext4 without a journal skips recently freed inodes), and the tools after this phase would pay.
         curl_seconds = curl_all(facts["small_urls"], args.workers, os.path.join(work, "curl-small"), facts["ca"])
-        shutil.rmtree(os.path.join(work, "curl-small"), ignore_errors=True)
         print(f"curl, same small files, same parallelism (the upstream's ceiling here): "
               f"{small_files / curl_seconds:.0f} files/s")
         seconds, rss, result = engine(small)
         assert result["ok"] and not result["changed"]
         print(f"no-op small: {args.projects} projects in {seconds:.2f}s (process start included), "
-              f"engine {result['stats']['duration_seconds']:.2f}s, peak RSS {rss} MiB")
+              f"engine {result['stats']['duration_seconds']:.2f}s, peak memory {rss} MiB")
         if args.large_count:
             large = engine_config(os.path.join(work, "large.json"), facts, os.path.join(work, "m-large"),
-                                  ["bigproject"], args.workers)
+                                  ["bigproject"], args.workers, args.processes)
             # curl before and after the engine, each phase after a sync(): dirty pages left by one phase
             # would otherwise slow the next one's writes, and the ratio would measure the disk's writeback.
             curl_rates = []
@@ -247,12 +386,15 @@ def main() -> int:
             curl_rate = max(curl_rates)
             print(f"cold large: {args.large_count} x {args.large_mb} MiB in {seconds:.2f}s = {engine_rate:.0f} MB/s "
                   f"({inside_rate:.0f} MB/s without process start; sha256-verified, fsynced, published), "
-                  f"peak RSS {rss} MiB")
+                  f"peak memory {rss} MiB")
             print(f"curl, same files, same parallelism, to disk, before/after: "
                   f"{' / '.join(f'{rate:.0f}' for rate in curl_rates)} MB/s; "
                   f"engine/curl = {engine_rate / curl_rate:.0%} (against the faster curl run)")
         if args.bandersnatch:
-            print(try_bandersnatch(work, facts, names, args.workers))
+            upstream_cpu = server_cpu_seconds(server.pid)
+            outcome = try_bandersnatch(work, facts, names, args.workers)
+            upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
+            print(f"{outcome}; the upstream meanwhile used {upstream_cpu:.1f} CPU-s")
     finally:
         server.stdin.close()
         server.wait(timeout=60)
