@@ -23,6 +23,28 @@ def run_cli(*args, check=False, **kwargs):
                           env=env, check=check, timeout=120, **kwargs)
 
 
+def child_processes(parent: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stream:
+                    if int(stream.read().rsplit(")", 1)[1].split()[1]) == parent:
+                        children.append(int(entry))
+            except OSError:
+                continue
+    return children
+
+
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie waiting for whoever adopted it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def config_file(tmp_path, upstream, mirror_dir):
     def write(**options):
@@ -97,8 +119,15 @@ def test_kill_9_mid_run_leaves_only_complete_pages_and_the_next_run_finishes(con
             break
         time.sleep(0.02)
     assert process.poll() is None, "the run finished before it could be killed"
+    workers = child_processes(process.pid)
+    assert workers, "the run forked no worker process"
     process.send_signal(signal.SIGKILL)
     process.wait()
+    # The workers die with it at once (while files are still slow to come), so none keeps the lock or writes on.
+    deadline = time.monotonic() + 2
+    while any(is_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(is_running(pid) for pid in workers)
     if os.path.isdir(os.path.join(mirror_dir, "web", "simple")):
         assert_pages_point_at_complete_files(mirror_dir)
     upstream.server.faults.delay_files = 0

@@ -13,7 +13,6 @@ the mirror's lock or writes into it.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import multiprocessing
 import multiprocessing.connection
@@ -41,9 +40,11 @@ def usable_cpus() -> int:
 
 def _die_with_parent(parent_pid: int) -> None:
     try:
+        import ctypes  # noqa: PLC0415 - only a forked child needs it
+
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # not Linux: a killed parent leaves this child to finish its current keys
+    except Exception:  # best effort: not Linux, or ctypes unusable in a sandbox
+        pass  # a killed parent then leaves this child to finish the keys it holds
     if os.getppid() != parent_pid:  # the parent died before the line above took effect
         os._exit(1)
 
