@@ -348,6 +348,7 @@ def main() -> int:
         small_files = args.projects * args.files_per_project
         small = engine_config(os.path.join(work, "small.json"), facts, os.path.join(work, "m-small"),
                               names, args.workers, args.processes)
+        os.sync()  # the upstream's generated files are on disk: no writeback competes with the tools measured
         upstream_cpu = server_cpu_seconds(server.pid)
         seconds, rss, result = engine(small)
         upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
@@ -356,6 +357,12 @@ def main() -> int:
               f"{facts['small_bytes'] / seconds / 1e6:.1f} MB/s, peak memory {rss} MiB, CPU {CPU_SECONDS[-1]:.1f}s "
               f"(workers {args.workers}, processes {args.processes or 'one per core'}); "
               f"the upstream meanwhile used {upstream_cpu:.1f} CPU-s of this machine's {usable_cpus()} cores")
+        if args.bandersnatch:  # right after the engine: the same state of the disk and page cache for both
+            os.sync()
+            upstream_cpu = server_cpu_seconds(server.pid)
+            outcome = try_bandersnatch(work, facts, names, args.workers)
+            upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
+            print(f"{outcome}; the upstream meanwhile used {upstream_cpu:.1f} CPU-s")
         # Kept until the end: a file system may make creating files slower right after many were deleted
         # (ext4 without a journal skips recently freed inodes), and the tools after this phase would pay.
         curl_seconds = curl_all(facts["small_urls"], args.workers, os.path.join(work, "curl-small"), facts["ca"])
@@ -390,11 +397,6 @@ def main() -> int:
             print(f"curl, same files, same parallelism, to disk, before/after: "
                   f"{' / '.join(f'{rate:.0f}' for rate in curl_rates)} MB/s; "
                   f"engine/curl = {engine_rate / curl_rate:.0%} (against the faster curl run)")
-        if args.bandersnatch:
-            upstream_cpu = server_cpu_seconds(server.pid)
-            outcome = try_bandersnatch(work, facts, names, args.workers)
-            upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
-            print(f"{outcome}; the upstream meanwhile used {upstream_cpu:.1f} CPU-s")
     finally:
         server.stdin.close()
         server.wait(timeout=60)
