@@ -17,7 +17,9 @@ from . import __version__
 from .connections import Connections, split_target
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-CHUNK_SIZE = 1 << 20
+# 256 KiB: a chunk is decrypted, hashed and written while it is still in the CPU's cache; with 1 MiB chunks,
+# copying them into the page cache took twice the kernel time (measured with perf on 4 x 256 MiB).
+CHUNK_SIZE = 1 << 18
 MAX_PAGE_BYTES = 256 << 20
 # Retries are this module's own (with backoff, counted per download); urllib3 only follows redirects. The
 # pool's retries=False would also turn redirects off: a 3xx would come back as the answer.
