@@ -95,6 +95,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: more clients connecting at once (several processes of workers)
+    # overflowed it, and the dropped SYNs cost each a 1 s retransmission.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: type) -> None:
         super().__init__(address, handler)
