@@ -11,7 +11,7 @@ import time
 
 import pytest
 import yaml
-from test_sync import assert_pages_point_at_complete_files
+from test_sync import assert_pages_point_at_complete_files, temp_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENGINE_PATH = os.path.join(REPO, "plugins", "module_utils")
@@ -135,6 +135,7 @@ def test_kill_9_mid_run_leaves_only_complete_pages_and_the_next_run_finishes(con
     assert again.returncode == 0, again.stderr
     assert_pages_point_at_complete_files(mirror_dir)
     assert os.listdir(os.path.join(mirror_dir, "tmp")) == []
+    assert temp_files(mirror_dir) == []
     alpha = json.load(open(os.path.join(mirror_dir, "web", "simple", "alpha", "index.v1_json")))
     assert len(alpha["files"]) == 47
 

@@ -358,6 +358,7 @@ def test_a_worker_process_that_dies_fails_its_projects_and_the_next_run_complete
                for failure in lost), result.failures
     assert result.stats.projects_failed == len(lost) < 4
     assert_pages_point_at_complete_files(mirror_dir)
+    assert not temp_files(mirror_dir)  # whatever the dead process was writing, its temp files are gone
     monkeypatch.setattr(SyncRun, "_process_project", original)
     again = sync(config)
     assert again.ok, again.failures
@@ -417,3 +418,28 @@ def test_https_upstream_is_verified_against_the_ca_bundle(catalog, tls_files, sy
                                   "retries": 0})
         with pytest.raises(SyncAbort, match=r"(?i)certificate"):
             sync(untrusted)
+
+
+def temp_files(mirror_dir):
+    return sorted(os.path.relpath(os.path.join(root, name), mirror_dir)
+                  for root, _, files in os.walk(mirror_dir) for name in files if name.startswith(".tmp-"))
+
+
+def test_the_run_after_a_killed_one_removes_the_temp_files_of_its_pages(make_config, sync, mirror_dir):
+    assert sync(make_config()).ok
+    leftovers = [os.path.join(mirror_dir, "web", "simple", "alpha", ".tmp-page"),
+                 os.path.join(mirror_dir, "web", "simple", ".tmp-root"),
+                 os.path.join(mirror_dir, "state", "projects", ".tmp-record")]
+    for path in leftovers:
+        with open(path, "w") as stream:
+            stream.write("half")
+    # A run that ended normally emptied the lock file: nothing is swept (it would cost a scan of every project).
+    assert sync(make_config()).ok
+    assert temp_files(mirror_dir) == sorted(os.path.relpath(path, mirror_dir) for path in leftovers)
+    # A killed run leaves its holder's line in the lock file: the next run sweeps.
+    with open(os.path.join(mirror_dir, "state", "lock"), "w") as stream:
+        stream.write("pid 999999 since 2026-11-26T00:00:00Z")
+    result = sync(make_config())
+    assert result.ok, result.failures
+    assert temp_files(mirror_dir) == []
+    assert "removed_partial_pages=3" in result.log

@@ -13,6 +13,7 @@ from typing import Any, Optional
 STATE_DIR = "state"
 WEB_DIR = "web"
 TMP_DIR = "tmp"
+TEMP_PREFIX = ".tmp-"  # atomic_write's temp files, beside the file they replace
 
 
 class LockBusy(RuntimeError):
@@ -30,7 +31,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     """Write data beside path, fsync it, then rename over path: readers see old or new, never half."""
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    handle, temp_path = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -66,6 +67,9 @@ class MirrorState:
         self.state = os.path.join(root, STATE_DIR)
         self.tmp = os.path.join(root, TMP_DIR)
         self._lock_fd: Optional[int] = None
+        # The lock file still named its holder: that run ended without unlocking (killed), and may have left
+        # half-written pages' temp files beside the pages.
+        self.interrupted_before = False
 
     # -- layout -----------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -90,6 +94,23 @@ class MirrorState:
                 removed += 1
         return removed
 
+    def sweep_temp_files(self) -> int:
+        """Remove the temp files of pages and records a killed writer left beside them (atomic_write's)."""
+        simple = os.path.join(self.web, "simple")
+        directories = [self.web, simple, self.state, os.path.join(self.state, "projects"),
+                       os.path.join(self.state, "metadata")]
+        if os.path.isdir(simple):
+            directories += [entry.path for entry in os.scandir(simple) if entry.is_dir(follow_symlinks=False)]
+        removed = 0
+        for directory in directories:
+            if not os.path.isdir(directory):
+                continue
+            for entry in os.scandir(directory):
+                if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                    remove_if_present(entry.path)
+                    removed += 1
+        return removed
+
     # -- lock -------------------------------------------------------------------------------
     def lock(self, timeout: float) -> None:
         os.makedirs(self.state, exist_ok=True)
@@ -112,6 +133,7 @@ class MirrorState:
                         f"wait for it or set lock_timeout"
                     ) from None
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        self.interrupted_before = bool(os.pread(fd, 200, 0).strip())
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0)
         self._lock_fd = fd

@@ -155,6 +155,7 @@ class SyncRun:
         self._rules: dict[str, ProjectRule] = {rule.name: rule for rule in config.projects}
         self._answers: dict[str, ProjectPage | NotModified] = {}  # pages read while resolving, used once
         self._plan: Optional[Plan] = None
+        self._workers_lost = False
 
     # -- entry ------------------------------------------------------------------------------
     def run(self) -> SyncResult:
@@ -192,6 +193,8 @@ class SyncRun:
             leftovers = self.state.clean_tmp()
             if leftovers:
                 self.reporter.event("cleanup", removed_partial_downloads=leftovers)
+            if self.state.interrupted_before:
+                self._sweep_temp_files()
         for note in warnings:
             self.reporter.warning(note)
         withdrawn = self._withdraw_claimed(warnings)
@@ -245,6 +248,8 @@ class SyncRun:
             if changed or not os.path.exists(os.path.join(self.state.web, "last-modified")):
                 self.publisher.write_last_modified()
             self.state.clean_tmp()  # files staged for metadata that no selection kept
+            if self._workers_lost:  # a worker process that died may have been writing a page
+                self._sweep_temp_files()
         return SyncResult(stats, failures, warnings, changed, self.check_mode, sorted(added), sorted(removed),
                           plan=self._plan.to_json() if self._plan else None)
 
@@ -316,9 +321,15 @@ class SyncRun:
 
         for name, result in map_in_processes(work, list(wanted), processes):
             if isinstance(result, Lost):
+                self._workers_lost = True
                 yield _ProjectOutcome(name, "failed", errors=[f"project {name}: not synced: {result.reason}"])
             else:
                 yield result
+
+    def _sweep_temp_files(self) -> None:
+        removed = self.state.sweep_temp_files()
+        if removed:
+            self.reporter.event("cleanup", removed_partial_pages=removed)
 
     def _process_count(self, projects: int) -> int:
         wanted = self.config.processes or usable_cpus()
