@@ -173,8 +173,7 @@ class Fetcher:
             if actual != expected:
                 raise VerifyError(f"{os.path.basename(target)}: {algorithm} mismatch "
                                   f"(index says {expected[:16]}…, got {actual[:16]}…); not published")
-            if not target.endswith(".metadata"):  # metadata lands beside its wheel: the directory exists
-                self._make_parent(target)
+            self._make_parent(target)
             os.replace(temp_path, target)
             return size, digests[0].hexdigest()
         except BaseException:
