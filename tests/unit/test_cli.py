@@ -23,26 +23,23 @@ def run_cli(*args, check=False, **kwargs):
                           env=env, check=check, timeout=120, **kwargs)
 
 
+def proc_stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name (state, ppid, ...); [] once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def child_processes(parent: int) -> list[int]:
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stream:
-                    if int(stream.read().rsplit(")", 1)[1].split()[1]) == parent:
-                        children.append(int(entry))
-            except OSError:
-                continue
-    return children
+    return [int(entry) for entry in os.listdir("/proc")
+            if entry.isdigit() and proc_stat(int(entry))[1:2] == [str(parent)]]
 
 
 def is_running(pid: int) -> bool:
     """Alive and not a zombie waiting for whoever adopted it."""
-    try:
-        with open(f"/proc/{pid}/stat") as stream:
-            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return proc_stat(pid)[:1] not in ([], ["Z"])
 
 
 @pytest.fixture
@@ -107,8 +104,7 @@ def test_kill_9_mid_run_leaves_only_complete_pages_and_the_next_run_finishes(con
         catalog.add_wheel("alpha", f"5.{version}")
     upstream.server.faults.delay_files = 0.05
     env = dict(os.environ, PYTHONPATH=ENGINE_PATH)
-    # Two processes share the projects: the rerun below also proves that none outlived the killed parent,
-    # since a surviving child would still hold the mirror's lock.
+    # Two processes share the projects; a worker that outlived the killed parent would still hold the lock.
     process = subprocess.Popen([sys.executable, "-m", "localpypi_sync", "sync", "--config", config_file(processes=2)],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     packages = os.path.join(mirror_dir, "web", "packages")
