@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import html
+import itertools
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import tracemalloc
 
 import pytest
 
+from localpypi_sync import fetch
 from localpypi_sync.config import build_config
 from localpypi_sync.fetch import Fetcher
 from localpypi_sync.state import MirrorState
@@ -281,6 +283,37 @@ def test_download_memory_does_not_grow_with_file_size(make_config, sync, catalog
         tracemalloc.stop()
     assert result.ok and result.stats.bytes_downloaded == size
     assert peak < size // 4  # streamed in chunks, never held whole
+
+
+def test_a_large_download_is_handed_to_the_disk_as_it_comes(make_config, sync, catalog, mirror_dir, monkeypatch):
+    """Writeback of a large file starts every WRITEBACK_EVERY bytes, so the fsync before the rename waits only
+    for the tail: the ranges asked for are contiguous from the first byte."""
+    monkeypatch.setattr(fetch, "WRITEBACK_EVERY", 1 << 20)
+    requested: list[tuple[int, int]] = []
+    monkeypatch.setattr(fetch, "writeback_starter",
+                        lambda: lambda fd, offset, length: requested.append((offset, length)))
+    size = (7 << 19) + 123  # 3.5 MiB and a bit
+    catalog.add_bytes("alpha", "alpha-9.0-py3-none-any.whl", os.urandom(size))
+    result = sync(make_config(projects=["alpha==9.0"], workers=1))
+    assert result.ok and result.stats.bytes_downloaded == size
+    ends = list(itertools.accumulate(length for _, length in requested))
+    assert [offset for offset, _ in requested] == [0, *ends[:-1]]
+    assert len(requested) == 3 and all(length >= 1 << 20 for _, length in requested)
+    assert_pages_point_at_complete_files(mirror_dir)
+
+
+def test_the_writeback_call_is_accepted_by_the_kernel(tmp_path):
+    """sync_file_range is reached through ctypes: the kernel accepts the call as made (an unknown flag or a
+    wrong binding would come back as -1), and refuses a bad descriptor."""
+    start_writeback = fetch.writeback_starter()
+    if start_writeback is None:
+        pytest.skip("no sync_file_range on this system")
+    with open(tmp_path / "data", "wb") as stream:
+        stream.write(b"x" * 8192)
+        stream.flush()
+        assert start_writeback(stream.fileno(), 0, 8192) == 0
+        assert start_writeback(stream.fileno(), 1 << 40, 1 << 20) == 0  # past the end: nothing to write
+        assert start_writeback(-1, 0, 8192) == -1
 
 
 def test_damaged_state_records_cost_a_reread_not_the_run(make_config, sync, mirror_dir):
