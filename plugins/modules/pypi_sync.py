@@ -143,9 +143,10 @@ options:
     default: 8
   processes:
     description:
-    - Processes that share the I(workers) among them, each with its own interpreter lock, so that a sync of
-      many small files uses more than one CPU core; 0 means one per CPU core. 1 keeps the whole run in one
-      process.
+    - Processes that share the I(workers) among them, each with its own interpreter lock, so that a sync
+      uses more than one CPU core. They take the projects in turn, then the files of 64 MiB or more that any
+      project must download; such a project is published when its last one is in. 0 means one per CPU core.
+      1 keeps the whole run in one process.
     type: int
     default: 0
   prune:

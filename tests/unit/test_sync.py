@@ -20,6 +20,7 @@ import tracemalloc
 import pytest
 
 from localpypi_sync import fetch
+from localpypi_sync import sync as sync_module
 from localpypi_sync.config import build_config
 from localpypi_sync.fetch import Fetcher
 from localpypi_sync.state import MirrorState
@@ -396,6 +397,111 @@ def test_a_worker_process_that_dies_fails_its_projects_and_the_next_run_complete
     again = sync(config)
     assert again.ok, again.failures
     assert listed(mirror_dir, "gamma")
+    assert_pages_point_at_complete_files(mirror_dir)
+
+
+@pytest.fixture
+def large_project(catalog, monkeypatch, tmp_path):
+    """A project with four "large" files (over a lowered threshold) and one small one; fetches are logged with
+    the process that made them (forked workers inherit the patch)."""
+    monkeypatch.setattr(sync_module, "LARGE_FILE_BYTES", 40_000)
+    large = [catalog.add_bytes("huge", f"huge-{n}.0-py3-none-any.whl", os.urandom(50_000)).filename
+             for n in range(4)]
+    small = catalog.add_bytes("huge", "huge-0.1.tar.gz", os.urandom(1_000)).filename
+    log = tmp_path / "fetches.log"
+    original = Fetcher.fetch
+
+    def logged(self, upstream_file, trusted, rehash):
+        outcome = original(self, upstream_file, trusted, rehash)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, f"{os.getpid()} {upstream_file.filename}\n".encode())
+        finally:
+            os.close(fd)
+        return outcome
+
+    monkeypatch.setattr(Fetcher, "fetch", logged)
+
+    def fetched_by() -> dict[str, set[int]]:
+        found: dict[str, set[int]] = {}
+        for line in log.read_text().splitlines() if log.exists() else []:
+            pid, filename = line.split(" ", 1)
+            found.setdefault(filename, set()).add(int(pid))
+        return found
+
+    return large, small, fetched_by
+
+
+def test_one_projects_large_files_are_shared_among_processes(make_config, sync, mirror_dir, upstream, large_project,
+                                                            monkeypatch, tmp_path):
+    """A project's large downloads are not bound to the one process that read its page (and its interpreter
+    lock): they wait until every project is read, and then all processes take them, each its share at first
+    even when the other process is slow to start."""
+    large, small, fetched_by = large_project
+    upstream.server.faults.delay_files = 0.5  # the first process cannot finish its share before the other starts
+    reconnect = SyncRun._reconnect
+
+    def second_starts_late(self):
+        try:
+            os.mkdir(tmp_path / "first-started")
+        except FileExistsError:
+            time.sleep(0.3)
+        reconnect(self)
+
+    monkeypatch.setattr(SyncRun, "_reconnect", second_starts_late)
+    result = sync(make_config(projects=["huge"], processes=2, workers=8))
+    assert result.ok, result.failures
+    assert result.stats.files_downloaded == 5 and result.stats.projects_changed == 1
+    assert "event=large_files files=4 processes=2" in result.log
+    by = fetched_by()
+    assert by[small] == {os.getpid()}  # read and fetched in this process: one project needs no other
+    large_pids = set().union(*(by[name] for name in large))
+    assert len(large_pids) == 2 and os.getpid() not in large_pids, by
+    assert sorted(listed(mirror_dir, "huge")) == sorted([*large, small])
+    assert_pages_point_at_complete_files(mirror_dir)
+    upstream.server.faults.delay_files = 0
+    again = sync(make_config(projects=["huge"], processes=2, workers=4))
+    assert again.ok and again.stats.files_downloaded == 0 and not again.changed
+    assert "event=large_files" not in again.log  # files in place are not downloads: nothing to share
+
+
+def test_large_files_stay_in_the_project_with_one_process(make_config, sync, mirror_dir, large_project):
+    fetched_by = large_project[2]
+    result = sync(make_config(projects=["huge"], processes=1, workers=4))
+    assert result.ok, result.failures
+    assert "event=large_files" not in result.log
+    assert set().union(*fetched_by().values()) == {os.getpid()}
+    assert len(listed(mirror_dir, "huge")) == 5
+
+
+def test_a_process_that_dies_on_a_shared_large_file_costs_only_what_it_held(make_config, sync, mirror_dir, upstream,
+                                                                           large_project, monkeypatch):
+    large = large_project[0]
+    sharing = Fetcher.fetch
+    parent = os.getpid()
+
+    def dies_on_first(self, upstream_file, trusted, rehash):
+        if upstream_file.filename == large[0] and os.getpid() != parent:
+            os._exit(3)
+        return sharing(self, upstream_file, trusted, rehash)
+
+    monkeypatch.setattr(Fetcher, "fetch", dies_on_first)
+    upstream.server.faults.delay_files = 0.5
+    config = make_config(projects=["huge"], processes=2, workers=4)
+    result = sync(config)
+    assert not result.ok
+    lost = [failure for failure in result.failures if ": not fetched: worker process" in failure]
+    assert f"project huge: {large[0]}: not fetched: worker process" in " ".join(lost), result.failures
+    assert all("status 3" in failure for failure in lost) and len(lost) == len(result.failures) < 4
+    assert len(listed(mirror_dir, "huge")) == 5 - len(lost)  # the project is published with what came in
+    assert_pages_point_at_complete_files(mirror_dir)
+    assert not temp_files(mirror_dir)
+    monkeypatch.setattr(Fetcher, "fetch", sharing)
+    upstream.server.faults.delay_files = 0
+    again = sync(config)
+    assert again.ok, again.failures
+    assert again.stats.files_downloaded == len(lost)
+    assert len(listed(mirror_dir, "huge")) == 5
     assert_pages_point_at_complete_files(mirror_dir)
 
 

@@ -211,6 +211,23 @@ class Fetcher:
             remove_if_present(temp_path)
             raise
 
+    def _placement(self, upstream_file: UpstreamFile) -> tuple[str, str, str]:
+        """(hash algorithm, expected digest, path under web/) of a file."""
+        algorithm, expected = strongest_hash(upstream_file.hashes)
+        sha256 = upstream_file.hashes.get("sha256", "")
+        return algorithm, expected, package_path(upstream_file.url, sha256 or expected, upstream_file.filename)
+
+    def _believed(self, trusted: Optional[PublishedFile], rehash: bool, relative: str) -> bool:
+        return bool(trusted and not rehash and trusted.path == relative
+                    and os.path.isfile(os.path.join(self.web_dir, relative)))
+
+    def in_place(self, upstream_file: UpstreamFile, trusted: Optional[PublishedFile], rehash: bool) -> bool:
+        """Whether fetch() would take this file as it stands, without reading a byte of it."""
+        try:
+            return self._believed(trusted, rehash, self._placement(upstream_file)[2])
+        except (FetchError, ValueError):
+            return False  # fetch() reports it
+
     def _existing_matches(self, target: str, algorithm: str, expected: str) -> bool:
         return os.path.isfile(target) and hash_file(target, algorithm) == expected
 
@@ -223,11 +240,10 @@ class Fetcher:
         """
         outcome = FetchOutcome()
         try:
-            algorithm, expected = strongest_hash(upstream_file.hashes)
+            algorithm, expected, relative = self._placement(upstream_file)
             sha256 = upstream_file.hashes.get("sha256", "")
-            relative = package_path(upstream_file.url, sha256 or expected, upstream_file.filename)
             target = os.path.join(self.web_dir, relative)
-            if trusted and not rehash and trusted.path == relative and os.path.isfile(target):
+            if self._believed(trusted, rehash, relative):
                 size, actual_sha256 = trusted.size, trusted.sha256
             elif self._existing_matches(target, algorithm, expected):
                 size = os.path.getsize(target)

@@ -9,7 +9,7 @@ import os
 import tempfile
 import threading
 import time
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from packaging.utils import canonicalize_name
 
@@ -27,7 +27,14 @@ from .shards import Lost, map_in_processes, usable_cpus
 from .state import LockBusy, MirrorState, remove_if_present
 from .upstream import NotModified, ProjectPage, Upstream, UpstreamFile
 
+Key = TypeVar("Key")
+Result = TypeVar("Result")
+
 DETAIL_LIMIT = 200  # file names listed in results (diff, plan); counts are always complete
+# Files at least this large (by the size the index gives) that must be downloaded are shared among the
+# worker processes once every project has been read: one project's large files would otherwise all go
+# through one process, whose interpreter lock they share.
+LARGE_FILE_BYTES = 64 << 20
 
 
 class SyncAbort(RuntimeError):
@@ -131,6 +138,22 @@ class _ProjectOutcome:
     serial: Optional[int] = None
     added: list[str] = dataclasses.field(default_factory=list)
     page_written: bool = False
+    pending: Optional[_Pending] = None  # large files still to fetch before the project can be published
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A project whose selection is made and whose other files are fetched; results[i] is None where the
+    chosen file i is a large download left to the shared phase."""
+
+    chosen: list[UpstreamFile]
+    previous: dict[str, PublishedFile]
+    results: list[Optional[FetchOutcome]]
+    page: ProjectPage
+    fingerprint: str
+
+    def waiting(self) -> list[int]:
+        return [index for index, result in enumerate(self.results) if result is None]
 
 
 class SyncRun:
@@ -307,6 +330,18 @@ class SyncRun:
         return withdrawn
 
     def _project_outcomes(self, wanted: dict[str, Optional[int]]) -> Iterator[_ProjectOutcome]:
+        """Every wanted project's outcome, as each finishes; projects that left large files for later come
+        after the others, once those files are fetched by all processes together."""
+        pending: list[_ProjectOutcome] = []
+        for outcome in self._read_and_fetch(wanted):
+            if outcome.pending is None:
+                yield outcome
+            else:
+                pending.append(outcome)
+        if pending:
+            yield from self._finish_pending(pending)
+
+    def _read_and_fetch(self, wanted: dict[str, Optional[int]]) -> Iterator[_ProjectOutcome]:
         """Every wanted project's outcome, as each finishes: in this process, or shared among processes."""
         processes = self._process_count(len(wanted))
         if processes == 1:
@@ -331,9 +366,57 @@ class SyncRun:
         if removed:
             self.reporter.event("cleanup", removed_partial_pages=removed)
 
-    def _process_count(self, projects: int) -> int:
+    def _process_count(self, units: int) -> int:
         wanted = self.config.processes or usable_cpus()
-        return max(1, min(wanted, self.config.workers, projects))
+        return max(1, min(wanted, self.config.workers, units))
+
+    def _defers(self, upstream_file: UpstreamFile, trusted: Optional[PublishedFile]) -> bool:
+        """Whether a file is left for the shared phase: a large download, when there are processes to share."""
+        return ((upstream_file.size or 0) >= LARGE_FILE_BYTES and self._process_count(2) > 1
+                and not self.fetcher.in_place(upstream_file, trusted, self.rehash))
+
+    def _finish_pending(self, pending: list[_ProjectOutcome]) -> Iterator[_ProjectOutcome]:
+        """Fetch the large files the projects left, shared among processes, and publish each project as soon
+        as its last one is in. This process runs no thread when it forks: the first phase's pools are closed."""
+        jobs = [(number, index) for number, outcome in enumerate(pending) for index in outcome.pending.waiting()]
+        left = {number: len(outcome.pending.waiting()) for number, outcome in enumerate(pending)}
+        processes = self._process_count(len(jobs))
+        self.reporter.event("large_files", files=len(jobs), processes=processes)
+
+        def fetch(job: tuple[int, int]) -> tuple[tuple[int, int], FetchOutcome]:
+            state = pending[job[0]].pending
+            upstream_file = state.chosen[job[1]]
+            try:
+                return job, self.fetcher.fetch(upstream_file, state.previous.get(upstream_file.filename), self.rehash)
+            except Exception as exc:  # one file's surprise fails that file, not the run
+                return job, FetchOutcome(error=f"{upstream_file.filename}: internal error {type(exc).__name__}: {exc}")
+
+        if processes == 1:
+            fetched: Iterable[tuple[tuple[int, int], Any]] = _map_bounded(
+                fetch, iter(jobs), self.config.workers, self.config.workers)
+        else:
+            # Each process takes only its share at first, so the first to start does not take every file.
+            in_flight = min(-(-self.config.workers // processes), -(-len(jobs) // processes))
+
+            def work(keys: Iterator[tuple[int, int]]) -> Iterator[tuple[tuple[int, int], FetchOutcome]]:
+                self._reconnect()
+                return _map_bounded(fetch, keys, in_flight, in_flight)
+
+            fetched = map_in_processes(work, jobs, processes)
+        for (number, index), answer in fetched:
+            state = pending[number].pending
+            if isinstance(answer, Lost):
+                self._workers_lost = True
+                state.results[index] = FetchOutcome(error=f"{state.chosen[index].filename}: not fetched: "
+                                                          f"{answer.reason}")
+            else:
+                state.results[index] = answer
+            left[number] -= 1
+            if not left[number]:
+                outcome = pending[number]
+                outcome.pending = None
+                self._conclude_selection(outcome, state)
+                yield outcome
 
     def _reconnect(self) -> None:
         self.http = self.http.fresh()
@@ -344,20 +427,8 @@ class SyncRun:
                        workers: int) -> Iterator[_ProjectOutcome]:
         with concurrent.futures.ThreadPoolExecutor(workers, "fetch") as file_pool:
             self._file_pool = file_pool
-            yield from self._map_bounded(self._process_project, names, wanted, workers)
-
-    def _map_bounded(self, function, names: Iterator[str], wanted: dict[str, Optional[int]],
-                     workers: int) -> Iterator[_ProjectOutcome]:
-        """Run function over projects with at most `workers` in flight (no unbounded future list)."""
-        with concurrent.futures.ThreadPoolExecutor(workers, "project") as pool:
-            running: set[concurrent.futures.Future] = set()
-            for name in names:
-                running.add(pool.submit(function, name, wanted[name]))
-                if len(running) >= workers * 2:
-                    done, running = concurrent.futures.wait(running, return_when="FIRST_COMPLETED")
-                    yield from (future.result() for future in done)
-            for future in concurrent.futures.as_completed(running):
-                yield future.result()
+            yield from _map_bounded(lambda name: self._process_project(name, wanted[name]), names, workers,
+                                    workers * 2)
 
     def _process_project(self, name: str, listed_serial: Optional[int]) -> _ProjectOutcome:
         outcome = _ProjectOutcome(name, "unchanged")
@@ -426,9 +497,18 @@ class SyncRun:
             outcome.status = "changed" if new_names or outcome.removals else "unchanged"
             outcome.published = list(previous.values())
             return
-        results = self._fetch_all(selection.chosen, previous)
+        state = _Pending(selection.chosen, previous, self._fetch_all(selection.chosen, previous), page, fingerprint)
+        if state.waiting():
+            outcome.pending = state  # published when its large files are in (see _finish_pending)
+            return
+        self._conclude_selection(outcome, state)
+
+    def _conclude_selection(self, outcome: _ProjectOutcome, state: _Pending) -> None:
+        """Count the fetched files, keep what the project still serves, and publish its pages."""
+        name, previous, page = outcome.name, state.previous, state.page
         published: dict[str, PublishedFile] = {}
-        for upstream_file, result in zip(selection.chosen, results):
+        for upstream_file, result in zip(state.chosen, state.results):
+            assert result is not None
             if result.published:
                 published[upstream_file.filename] = result.published
                 if result.downloaded:
@@ -454,7 +534,7 @@ class SyncRun:
         outcome.published = list(published.values())
         complete = not outcome.failed
         outcome.record = {
-            "name": name, "fingerprint": fingerprint, "complete": complete, "serial": page.serial,
+            "name": name, "fingerprint": state.fingerprint, "complete": complete, "serial": page.serial,
             # A project with failures forgets its validators so the next run reads it again in full.
             "page": page.to_json() if complete else {**page.to_json(), "etag": None, "last_modified": None},
             "published": [_published_to_json(p) for p in outcome.published],
@@ -471,11 +551,14 @@ class SyncRun:
         outcome.page_written = self.publisher.write_project(name, outcome.published, serial)
         self.state.save_project(name, outcome.record)
 
-    def _fetch_all(self, chosen: list[UpstreamFile], previous: dict[str, PublishedFile]) -> list[FetchOutcome]:
+    def _fetch_all(self, chosen: list[UpstreamFile],
+                   previous: dict[str, PublishedFile]) -> list[Optional[FetchOutcome]]:
+        """Fetch the chosen files, except large downloads left for the shared phase (None)."""
         assert self._file_pool is not None
-        futures = [self._file_pool.submit(self.fetcher.fetch, f, previous.get(f.filename), self.rehash)
+        futures = [None if self._defers(f, previous.get(f.filename))
+                   else self._file_pool.submit(self.fetcher.fetch, f, previous.get(f.filename), self.rehash)
                    for f in chosen]
-        return [future.result() for future in futures]
+        return [future and future.result() for future in futures]
 
     def _load_record(self, name: str) -> Optional[dict[str, Any]]:
         return _usable_record(self.state.load_project(name), name)
@@ -617,6 +700,21 @@ class SyncRun:
         projects = [entry.name for entry in os.scandir(simple)
                     if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "index.html"))]
         return self.publisher.write_root(projects, serial)
+
+
+def _map_bounded(function: Callable[[Key], Result], keys: Iterator[Key], threads: int,
+                 in_flight: int) -> Iterator[Result]:
+    """function over keys on `threads` threads, with at most `in_flight` keys taken (no unbounded futures;
+    a key taken from a shared counter is one no other process can take)."""
+    with concurrent.futures.ThreadPoolExecutor(threads, "work") as pool:
+        running: set[concurrent.futures.Future] = set()
+        for key in keys:
+            running.add(pool.submit(function, key))
+            if len(running) >= in_flight:
+                done, running = concurrent.futures.wait(running, return_when="FIRST_COMPLETED")
+                yield from (future.result() for future in done)
+        for future in concurrent.futures.as_completed(running):
+            yield future.result()
 
 
 def run_sync(config: SyncConfig, reporter: Optional[Reporter] = None, **options: Any) -> SyncResult:
