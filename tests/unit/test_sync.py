@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import html
 import itertools
@@ -23,6 +24,7 @@ from localpypi_sync import fetch
 from localpypi_sync import sync as sync_module
 from localpypi_sync.config import build_config
 from localpypi_sync.fetch import Fetcher
+from localpypi_sync.publish import Publisher
 from localpypi_sync.state import MirrorState
 from localpypi_sync.sync import SyncAbort, SyncRun
 from localpypi_sync.upstream import UpstreamFile
@@ -503,6 +505,24 @@ def test_a_process_that_dies_on_a_shared_large_file_costs_only_what_it_held(make
     assert again.stats.files_downloaded == len(lost)
     assert len(listed(mirror_dir, "huge")) == 5
     assert_pages_point_at_complete_files(mirror_dir)
+
+
+def test_a_project_that_cannot_be_published_after_its_large_files_fails_alone(make_config, sync, mirror_dir,
+                                                                              large_project, monkeypatch):
+    """A project published after the shared phase fails like any other (a full disk, say): named, and the run
+    goes on to the others."""
+    write_project = Publisher.write_project
+
+    def full_for_huge(self, name, files, serial):
+        if name == "huge":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "index.html")
+        return write_project(self, name, files, serial)
+
+    monkeypatch.setattr(Publisher, "write_project", full_for_huge)
+    result = sync(make_config(projects=["huge", "alpha"], processes=2, workers=4))
+    assert result.failures == [f"project huge: {os.strerror(errno.ENOSPC)}: index.html"]
+    assert result.stats.projects_failed == 1 and listed(mirror_dir, "alpha")
+    assert "event=large_files files=4" in result.log
 
 
 def test_a_file_record_keeps_every_field_of_the_upstream_file():

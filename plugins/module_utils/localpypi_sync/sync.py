@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import os
 import tempfile
 import threading
@@ -415,7 +416,7 @@ class SyncRun:
             if not left[number]:
                 outcome = pending[number]
                 outcome.pending = None
-                self._conclude_selection(outcome, state)
+                _contained(outcome, functools.partial(self._conclude_selection, outcome, state))
                 yield outcome
 
     def _reconnect(self) -> None:
@@ -432,17 +433,7 @@ class SyncRun:
 
     def _process_project(self, name: str, listed_serial: Optional[int]) -> _ProjectOutcome:
         outcome = _ProjectOutcome(name, "unchanged")
-        try:
-            self._sync_project(name, listed_serial, outcome)
-        except FetchError as exc:
-            outcome.status = "failed"
-            outcome.errors.append(str(exc))
-        except OSError as exc:
-            outcome.status = "failed"
-            outcome.errors.append(f"project {name}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
-        except Exception as exc:  # one project's surprise must not stop the others; it is reported
-            outcome.status = "failed"
-            outcome.errors.append(f"project {name}: internal error {type(exc).__name__}: {exc}")
+        _contained(outcome, lambda: self._sync_project(name, listed_serial, outcome))
         return outcome
 
     def _sync_project(self, name: str, listed_serial: Optional[int], outcome: _ProjectOutcome) -> None:
@@ -700,6 +691,21 @@ class SyncRun:
         projects = [entry.name for entry in os.scandir(simple)
                     if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "index.html"))]
         return self.publisher.write_root(projects, serial)
+
+
+def _contained(outcome: _ProjectOutcome, action: Callable[[], None]) -> None:
+    """Run one project's work; whatever it raises fails that project, with a reason, and not the run."""
+    try:
+        action()
+    except FetchError as exc:
+        outcome.status = "failed"
+        outcome.errors.append(str(exc))
+    except OSError as exc:
+        outcome.status = "failed"
+        outcome.errors.append(f"project {outcome.name}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    except Exception as exc:  # one project's surprise must not stop the others; it is reported
+        outcome.status = "failed"
+        outcome.errors.append(f"project {outcome.name}: internal error {type(exc).__name__}: {exc}")
 
 
 def _map_bounded(function: Callable[[Key], Result], keys: Iterator[Key], threads: int,
