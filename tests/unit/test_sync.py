@@ -24,6 +24,7 @@ from localpypi_sync import fetch
 from localpypi_sync import sync as sync_module
 from localpypi_sync.config import build_config
 from localpypi_sync.fetch import Fetcher
+from localpypi_sync.http import HttpClient
 from localpypi_sync.publish import Publisher
 from localpypi_sync.state import MirrorState
 from localpypi_sync.sync import SyncAbort, SyncRun
@@ -523,6 +524,31 @@ def test_a_project_that_cannot_be_published_after_its_large_files_fails_alone(ma
     assert result.failures == [f"project huge: {os.strerror(errno.ENOSPC)}: index.html"]
     assert result.stats.projects_failed == 1 and listed(mirror_dir, "alpha")
     assert "event=large_files files=4" in result.log
+
+
+def test_byte_identical_files_fetched_at_once_by_two_processes_do_not_share_a_temp_file(upstream, catalog,
+                                                                                       tmp_path):
+    """Two names, one hash, two forked processes at the same moment: a forked process's thread has the same
+    identifier as its parent's, so the temp file's name must also carry the process."""
+    data = os.urandom(100_000)
+    twins = [catalog.add_bytes("twin", f"twin-{n}.0.tar.gz", data) for n in (1, 2)]
+    upstream.server.faults.delay_files = 0.3  # both downloads are in flight together
+    web, tmp = tmp_path / "web", tmp_path / "tmp"
+    tmp.mkdir()
+    fetcher = Fetcher(HttpClient(timeout=10, retries=0, pool_size=2), str(web), str(tmp), None)
+    targets = [str(web / twin.filename) for twin in twins]
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's outcome is its exit status
+        try:
+            fetcher.download_verified(upstream.base + twins[1].url_path, targets[1], "sha256", twins[1].sha256, None)
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    fetcher.download_verified(upstream.base + twins[0].url_path, targets[0], "sha256", twins[0].sha256, None)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    for target in targets:
+        with open(target, "rb") as stream:
+            assert stream.read() == data
 
 
 def test_a_file_record_keeps_every_field_of_the_upstream_file():

@@ -190,7 +190,9 @@ class Fetcher:
             os.replace(staged, target)
             return size, sha256
         digests = [Digest("sha256")] if algorithm == "sha256" else [Digest("sha256"), Digest(algorithm)]
-        temp_path = os.path.join(self.tmp_dir, f"{expected[:40]}.{threading.get_ident()}")
+        # Per process and thread: byte-identical files (two names, one hash) may be fetched at once, and thread
+        # identifiers repeat across forked worker processes.
+        temp_path = os.path.join(self.tmp_dir, f"{expected[:40]}.{os.getpid()}.{threading.get_ident()}")
         fd = os.open(temp_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
             try:
