@@ -526,6 +526,29 @@ def test_a_project_that_cannot_be_published_after_its_large_files_fails_alone(ma
     assert "event=large_files files=4" in result.log
 
 
+def test_large_files_are_shared_in_rounds_so_their_projects_are_published_along_the_way(
+        make_config, sync, mirror_dir, upstream, catalog, large_project, monkeypatch):
+    """Once the projects read have left SHARE_AFTER_BYTES of large files, no new project starts until those
+    are fetched and their projects published; the rest of the run goes on in a new round."""
+    monkeypatch.setattr(sync_module, "SHARE_AFTER_BYTES", 1)  # every project with a large file ends a round
+    later = catalog.add_bytes("zzlate", "zzlate-1.0-py3-none-any.whl", os.urandom(50_000)).filename
+    small_projects = [catalog.add_bytes(f"small{n}", f"small{n}-1.0.tar.gz", b"x" * 100).project for n in range(8)]
+    upstream.server.faults.delay_files = 0.2  # the round ends long before the last projects could be taken
+    names = ["huge", *small_projects, "zzlate"]  # taken in name order
+    result = sync(make_config(projects=names, processes=2, workers=2))
+    assert result.ok, result.failures
+    log = result.log.splitlines()
+    shared = [number for number, line in enumerate(log) if line.startswith("event=large_files")]
+    assert [log[number] for number in shared] == ["event=large_files files=4 processes=2",
+                                                  "event=large_files files=1 processes=1"], result.log
+    huge_done = next(number for number, line in enumerate(log) if line.startswith("event=project project=huge "))
+    assert shared[0] < huge_done < shared[1]  # published before the run went on to the last project
+    assert sum(line.startswith("event=processes") for line in log) >= 2
+    assert result.stats.files_downloaded == 5 + 1 + 8 and result.stats.projects_changed == len(names)
+    assert listed(mirror_dir, "zzlate") == [later]
+    assert_pages_point_at_complete_files(mirror_dir)
+
+
 def test_byte_identical_files_fetched_at_once_by_two_processes_do_not_share_a_temp_file(upstream, catalog,
                                                                                        tmp_path):
     """Two names, one hash, two forked processes at the same moment: a forked process's thread has the same

@@ -95,8 +95,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("workers", "int", 8, "Concurrent downloads and index requests."),
     Option("processes", "int", 0,
            "Processes that share the I(workers) among them, each with its own interpreter lock, so that a sync "
-           "uses more than one CPU core. They take the projects in turn, then the files of 64 MiB or more that "
-           "any project must download; such a project is published when its last one is in. 0: one per CPU "
+           "uses more than one CPU core. They take the projects in turn. Files of 64 MiB or more that a project "
+           "must download wait until the projects read have left 4 GiB of them, or all are read; then all "
+           "processes share them, and publish their projects, before they start new ones. 0: one per CPU "
            "core. 1 keeps the whole run in one process."),
     Option("prune", "bool", False,
            "Remove files that no longer match the selection or were deleted upstream.", selects=True),

@@ -19,7 +19,7 @@ import multiprocessing.connection
 import os
 import signal
 import traceback
-from typing import Any, Callable, Hashable, Iterator, Sequence
+from typing import Any, Callable, Hashable, Iterator, Optional, Sequence
 
 PR_SET_PDEATHSIG = 1
 
@@ -50,12 +50,15 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _child_main(work: Callable[[Iterator[Any]], Iterator[tuple[Any, Any]]], keys: Sequence[Any],
-                next_index: Any, results: multiprocessing.connection.Connection, parent_pid: int) -> None:
+                next_index: Any, stopped: Any, results: multiprocessing.connection.Connection,
+                parent_pid: int) -> None:
     _die_with_parent(parent_pid)
 
     def take() -> Iterator[Any]:
         while True:
-            with next_index.get_lock():
+            with next_index.get_lock():  # also guards `stopped`: a key is taken before the stop or never
+                if stopped.value:
+                    return
                 index = next_index.value
                 next_index.value = index + 1
             if index >= len(keys):
@@ -73,13 +76,18 @@ def _child_main(work: Callable[[Iterator[Any]], Iterator[tuple[Any, Any]]], keys
 
 
 def map_in_processes(work: Callable[[Iterator[Any]], Iterator[tuple[Hashable, Any]]], keys: Sequence[Hashable],
-                     processes: int) -> Iterator[tuple[Hashable, Any]]:
+                     processes: int, stop: Optional[Callable[[], bool]] = None,
+                     untaken: Optional[list[Hashable]] = None) -> Iterator[tuple[Hashable, Any]]:
     """Yield (key, result) as each finishes; work runs in each child over the keys that child takes.
 
-    Every key is yielded exactly once: a key whose process died first comes with a Lost result. The caller
-    must not have threads running (fork copies only the calling thread)."""
+    Every key is yielded exactly once: a key whose process died first comes with a Lost result. With `stop`,
+    asked after each result: once it is true, the children take no new key and finish the ones they hold,
+    and the keys no child took go to `untaken`, in their order. The caller must not have threads running
+    (fork copies only the calling thread)."""
+    assert (stop is None) == (untaken is None), "stop and untaken go together"
     context = multiprocessing.get_context("fork")
     next_index = context.Value("q", 0)
+    stopped = context.Value("b", 0, lock=False)  # read and written under next_index's lock
     readers: dict[multiprocessing.connection.Connection, Any] = {}
     failures: list[str] = []
     pending = set(keys)
@@ -87,7 +95,7 @@ def map_in_processes(work: Callable[[Iterator[Any]], Iterator[tuple[Hashable, An
         for number in range(processes):
             reader, writer = context.Pipe(duplex=False)
             process = context.Process(target=_child_main, name=f"localpypi-sync-{number + 1}",
-                                      args=(work, keys, next_index, writer, os.getpid()), daemon=True)
+                                      args=(work, keys, next_index, stopped, writer, os.getpid()), daemon=True)
             process.start()
             writer.close()  # the child's copy is the only writer: its exit reads as end of file here
             readers[reader] = process
@@ -106,13 +114,21 @@ def map_in_processes(work: Callable[[Iterator[Any]], Iterator[tuple[Hashable, An
                     continue
                 pending.discard(key)
                 yield key, result
+                if stop is not None and not stopped.value and stop():
+                    with next_index.get_lock():
+                        stopped.value = 1
     finally:
         for process in readers.values():
             if process.is_alive():
                 process.terminate()
             process.join()
+    taken = min(next_index.value, len(keys))
+    if stopped.value:
+        untaken.extend(keys[taken:])
+    else:
+        taken = len(keys)  # not stopped: a key no child took was lost with the children that died first
     reason = "; ".join(failures) or "no worker process reported it"
-    for key in keys:
+    for key in keys[:taken]:
         if key in pending:
             yield key, Lost(reason)
 

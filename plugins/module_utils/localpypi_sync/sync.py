@@ -36,6 +36,9 @@ DETAIL_LIMIT = 200  # file names listed in results (diff, plan); counts are alwa
 # worker processes once every project has been read: one project's large files would otherwise all go
 # through one process, whose interpreter lock they share.
 LARGE_FILE_BYTES = 64 << 20
+# Once the projects read have left this much in large files, processes start no new project until those
+# files are fetched and their projects published (a full mirror's would otherwise wait for every project).
+SHARE_AFTER_BYTES = 4 << 30
 
 
 class SyncAbort(RuntimeError):
@@ -155,6 +158,9 @@ class _Pending:
 
     def waiting(self) -> list[int]:
         return [index for index, result in enumerate(self.results) if result is None]
+
+    def waiting_bytes(self) -> int:
+        return sum(self.chosen[index].size or 0 for index in self.waiting())
 
 
 class SyncRun:
@@ -331,22 +337,39 @@ class SyncRun:
         return withdrawn
 
     def _project_outcomes(self, wanted: dict[str, Optional[int]]) -> Iterator[_ProjectOutcome]:
-        """Every wanted project's outcome, as each finishes; projects that left large files for later come
-        after the others, once those files are fetched by all processes together."""
+        """Every wanted project's outcome, as each finishes. Projects that left large files for later come once
+        those files are fetched by all processes together: after the projects read so far, in rounds of at
+        most SHARE_AFTER_BYTES of large files, so that none waits for the whole run."""
+        names = list(wanted)
+        while names:
+            untaken: list[str] = []
+            yield from self._round(names, wanted, untaken)
+            names = untaken
+
+    def _round(self, names: list[str], wanted: dict[str, Optional[int]],
+               untaken: list[str]) -> Iterator[_ProjectOutcome]:
         pending: list[_ProjectOutcome] = []
-        for outcome in self._read_and_fetch(wanted):
+        pending_bytes = 0
+
+        def enough() -> bool:
+            return pending_bytes >= SHARE_AFTER_BYTES
+
+        for outcome in self._read_and_fetch(names, wanted, enough, untaken):
             if outcome.pending is None:
                 yield outcome
             else:
                 pending.append(outcome)
+                pending_bytes += outcome.pending.waiting_bytes()
         if pending:
             yield from self._finish_pending(pending)
 
-    def _read_and_fetch(self, wanted: dict[str, Optional[int]]) -> Iterator[_ProjectOutcome]:
-        """Every wanted project's outcome, as each finishes: in this process, or shared among processes."""
-        processes = self._process_count(len(wanted))
+    def _read_and_fetch(self, names: list[str], wanted: dict[str, Optional[int]], stop: Callable[[], bool],
+                        untaken: list[str]) -> Iterator[_ProjectOutcome]:
+        """Outcomes of the named projects as each finishes: in this process, or shared among processes. In
+        processes, once stop() is true no new project is started; those never started go to untaken."""
+        processes = self._process_count(len(names))
         if processes == 1:
-            yield from self._outcomes_here(iter(wanted), wanted, self.config.workers)
+            yield from self._outcomes_here(iter(names), wanted, self.config.workers)
             return
         workers_each = -(-self.config.workers // processes)
         self.reporter.event("processes", processes=processes, workers_each=workers_each)
@@ -355,7 +378,7 @@ class SyncRun:
             self._reconnect()  # the parent's pooled connections stay the parent's
             return ((outcome.name, outcome) for outcome in self._outcomes_here(names, wanted, workers_each))
 
-        for name, result in map_in_processes(work, list(wanted), processes):
+        for name, result in map_in_processes(work, names, processes, stop, untaken):
             if isinstance(result, Lost):
                 self._workers_lost = True
                 yield _ProjectOutcome(name, "failed", errors=[f"project {name}: not synced: {result.reason}"])
