@@ -32,9 +32,9 @@ Key = TypeVar("Key")
 Result = TypeVar("Result")
 
 DETAIL_LIMIT = 200  # file names listed in results (diff, plan); counts are always complete
-# Files at least this large (by the size the index gives) that must be downloaded are shared among the
-# worker processes once every project has been read: one project's large files would otherwise all go
-# through one process, whose interpreter lock they share.
+# Files at least this large (by the size the index gives) that must be downloaded are left for all the worker
+# processes to share, in rounds (see SHARE_AFTER_BYTES): one project's large files would otherwise all go
+# through the one process that read its page, whose interpreter lock they share.
 LARGE_FILE_BYTES = 64 << 20
 # Once the projects read have left this much in large files, processes start no new project until those
 # files are fetched and their projects published (a full mirror's would otherwise wait for every project).
