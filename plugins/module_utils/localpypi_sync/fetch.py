@@ -243,13 +243,12 @@ class Fetcher:
         outcome = FetchOutcome()
         try:
             algorithm, expected, relative = self._placement(upstream_file)
-            sha256 = upstream_file.hashes.get("sha256", "")
             target = os.path.join(self.web_dir, relative)
             if self._believed(trusted, rehash, relative):
                 size, actual_sha256 = trusted.size, trusted.sha256
             elif self._existing_matches(target, algorithm, expected):
                 size = os.path.getsize(target)
-                actual_sha256 = sha256 if algorithm == "sha256" else hash_file(target)
+                actual_sha256 = expected if algorithm == "sha256" else hash_file(target)
             else:
                 size, actual_sha256 = self.download_verified(
                     upstream_file.url, target, algorithm, expected, self.max_bytes)
