@@ -438,7 +438,7 @@ def large_project(catalog, monkeypatch, tmp_path):
 def test_one_projects_large_files_are_shared_among_processes(make_config, sync, mirror_dir, upstream, large_project,
                                                             monkeypatch, tmp_path):
     """A project's large downloads are not bound to the one process that read its page (and its interpreter
-    lock): they wait until every project is read, and then all processes take them, each its share at first
+    lock): they wait for the end of the round, and then all processes take them, each its share at first
     even when the other process is slow to start."""
     large, small, fetched_by = large_project
     upstream.server.faults.delay_files = 0.5  # the first process cannot finish its share before the other starts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -403,7 +404,7 @@ class SyncRun:
         """Fetch the large files the projects left, shared among processes, and publish each project as soon
         as its last one is in. This process runs no thread when it forks: the first phase's pools are closed."""
         jobs = [(number, index) for number, outcome in enumerate(pending) for index in outcome.pending.waiting()]
-        left = {number: len(outcome.pending.waiting()) for number, outcome in enumerate(pending)}
+        left = collections.Counter(number for number, _ in jobs)  # files each project still waits for
         processes = self._process_count(len(jobs))
         self.reporter.event("large_files", files=len(jobs), processes=processes)
 
