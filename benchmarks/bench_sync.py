@@ -3,11 +3,12 @@
 
     python benchmarks/bench_sync.py [--projects 200 --files-per-project 35 --large-count 4 --large-mb 256]
 
-Phases: cold sync of many small files, no-op resync, cold sync of large files, and curl fetching the same
-large files with the same parallelism (the ceiling for that upstream). Each engine phase runs as its own
-process, so its peak memory is its own (its worker processes included). Where bandersnatch can be installed
-and supports this upstream, it is run on the same small-file set. --nginx puts nginx in front of the Python
-upstream to serve the files, as a CDN would, leaving this machine's cores to the tools measured. Figures go to
+The engine runs as the sync role installs it: its package copied and compiled to bytecode. Phases: cold
+sync of many small files, no-op resync, cold sync of large files, and curl fetching the same large files with
+the same parallelism (the ceiling for that upstream). Each engine phase runs as its own process, so its peak
+memory is its own (its worker processes included). Where bandersnatch can be installed and supports this
+upstream, it is run on the same small-file set. --nginx puts nginx in front of the Python upstream to serve
+the files, as a CDN would, leaving this machine's cores to the tools measured. Figures go to
 stdout; nothing here asserts a time.
 """
 
@@ -35,7 +36,9 @@ sys.path[:0] = [os.path.join(REPO, "tests"), os.path.join(REPO, "plugins", "modu
 from localpypi_sync.shards import usable_cpus  # noqa: E402
 from upstream_fixture import Catalog, serve_upstream  # noqa: E402
 
-CPU_SECONDS: list[float] = []
+CPU_SECONDS: list[float] = []  # user + system of each engine run
+CPU_SPLIT: list[tuple[float, float]] = []  # (user, system) of each engine run
+CURL_CPU_SECONDS: list[tuple[float, float]] = []  # (user, system) of each curl run
 
 
 def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
@@ -62,11 +65,16 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple
     sampler.join()
     elapsed = time.perf_counter() - started
     CPU_SECONDS.append(usage.ru_utime + usage.ru_stime)
+    CPU_SPLIT.append((usage.ru_utime, usage.ru_stime))
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         errors.seek(0)
         raise SystemExit(f"{command[:4]} failed ({process.returncode}):\n{errors.read()[-2000:]}")
     return elapsed, max(usage.ru_maxrss, peak_pss[0]) // 1024, out
+
+
+def cpu_text(split: tuple[float, float]) -> str:
+    return f"{split[0] + split[1]:.2f}s ({split[0]:.2f} user + {split[1]:.2f} system)"
 
 
 def pss_kib(pid: int) -> int:
@@ -115,8 +123,21 @@ def engine_config(path: str, facts: dict, directory: str, projects: list[str], w
     return path
 
 
-def engine(config: str) -> tuple[float, int, dict]:
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "plugins", "module_utils"))
+def install_engine(work: str) -> str:
+    """The engine's package copied under work and compiled to bytecode, as the sync role installs it: the
+    timed runs then import it as the service does, not compiling it first (this checkout may never have been
+    imported, or PYTHONDONTWRITEBYTECODE may be set). Returns the directory to put on PYTHONPATH."""
+    lib = os.path.join(work, "lib")
+    package = os.path.join(lib, "localpypi_sync")
+    shutil.copytree(os.path.join(REPO, "plugins", "module_utils", "localpypi_sync"), package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "timestamp", package],
+                   check=True)
+    return lib
+
+
+def engine(config: str, lib: str) -> tuple[float, int, dict]:
+    env = dict(os.environ, PYTHONPATH=lib)
     seconds, rss, out = run_measured([sys.executable, "-m", "localpypi_sync", "sync", "--config", config, "--json"],
                                      env)
     return seconds, rss, json.loads(out)
@@ -134,8 +155,13 @@ def curl_all(urls: list[str], workers: int, directory: str, ca: str | None) -> f
     for index, url in enumerate(urls):
         command += ["-o", os.path.join(directory, str(index)), url]
     started = time.perf_counter()
-    subprocess.run(command, check=True)
-    return time.perf_counter() - started
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"curl failed ({os.waitstatus_to_exitcode(status)})")
+    CURL_CPU_SECONDS.append((usage.ru_utime, usage.ru_stime))
+    return elapsed
 
 
 def python_for_bandersnatch() -> str:
@@ -344,13 +370,14 @@ def main() -> int:
         print(f"generating upstream: {args.projects} projects x {args.files_per_project} files of {args.small_kb} KiB,"
               f" {args.large_count} x {args.large_mb} MiB", flush=True)
         facts = json.loads(server.stdout.readline())
+        lib = install_engine(work)
         names = facts["names"]
         small_files = args.projects * args.files_per_project
         small = engine_config(os.path.join(work, "small.json"), facts, os.path.join(work, "m-small"),
                               names, args.workers, args.processes)
         os.sync()  # the upstream's generated files are on disk: no writeback competes with the tools measured
         upstream_cpu = server_cpu_seconds(server.pid)
-        seconds, rss, result = engine(small)
+        seconds, rss, result = engine(small, lib)
         upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
         assert result["ok"] and result["stats"]["files_downloaded"] == small_files, result["failures"][:3]
         print(f"cold small: {small_files} files in {seconds:.2f}s = {small_files / seconds:.0f} files/s, "
@@ -368,7 +395,7 @@ def main() -> int:
         curl_seconds = curl_all(facts["small_urls"], args.workers, os.path.join(work, "curl-small"), facts["ca"])
         print(f"curl, same small files, same parallelism (the upstream's ceiling here): "
               f"{small_files / curl_seconds:.0f} files/s")
-        seconds, rss, result = engine(small)
+        seconds, rss, result = engine(small, lib)
         assert result["ok"] and not result["changed"]
         print(f"no-op small: {args.projects} projects in {seconds:.2f}s (process start included), "
               f"engine {result['stats']['duration_seconds']:.2f}s, peak memory {rss} MiB")
@@ -377,25 +404,30 @@ def main() -> int:
                                   ["bigproject"], args.workers, args.processes)
             # curl before and after the engine, each phase after a sync(): dirty pages left by one phase
             # would otherwise slow the next one's writes, and the ratio would measure the disk's writeback.
-            curl_rates = []
+            curl_rates, curl_cpu = [], []
             for phase in ("before", "engine", "after"):
                 os.sync()
                 if phase == "engine":
-                    seconds, rss, result = engine(large)
+                    upstream_cpu = server_cpu_seconds(server.pid)
+                    seconds, rss, result = engine(large, lib)
+                    upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
                     assert result["ok"], result["failures"]
                     continue
                 curl_dir = os.path.join(work, "curl-" + phase)
                 curl_seconds = curl_all(facts["large_urls"], args.workers, curl_dir, facts["ca"])
                 curl_rates.append(facts["large_bytes"] / curl_seconds / 1e6)
+                curl_cpu.append(CURL_CPU_SECONDS[-1])
                 shutil.rmtree(curl_dir, ignore_errors=True)
             engine_rate = facts["large_bytes"] / seconds / 1e6
             inside_rate = facts["large_bytes"] / result["stats"]["duration_seconds"] / 1e6
             curl_rate = max(curl_rates)
             print(f"cold large: {args.large_count} x {args.large_mb} MiB in {seconds:.2f}s = {engine_rate:.0f} MB/s "
                   f"({inside_rate:.0f} MB/s without process start; sha256-verified, fsynced, published), "
-                  f"peak memory {rss} MiB")
+                  f"peak memory {rss} MiB, CPU {cpu_text(CPU_SPLIT[-1])}; the upstream meanwhile used "
+                  f"{upstream_cpu:.2f} CPU-s")
             print(f"curl, same files, same parallelism, to disk, before/after: "
-                  f"{' / '.join(f'{rate:.0f}' for rate in curl_rates)} MB/s; "
+                  f"{' / '.join(f'{rate:.0f}' for rate in curl_rates)} MB/s, "
+                  f"CPU {' / '.join(cpu_text(cpu) for cpu in curl_cpu)}; "
                   f"engine/curl = {engine_rate / curl_rate:.0%} (against the faster curl run)")
     finally:
         server.stdin.close()
