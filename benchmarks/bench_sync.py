@@ -8,8 +8,8 @@ sync of many small files, no-op resync, cold sync of large files, and curl fetch
 the same parallelism (the ceiling for that upstream). Each engine phase runs as its own process, so its peak
 memory is its own (its worker processes included). Where bandersnatch can be installed and supports this
 upstream, it is run on the same small-file set. --nginx puts nginx in front of the Python upstream to serve
-the files, as a CDN would, leaving this machine's cores to the tools measured. Figures go to
-stdout; nothing here asserts a time.
+the files, as a CDN would, leaving this machine's cores to the tools measured; --link-rate also makes them
+wait for a link of that rate, as a remote upstream would. Figures go to stdout; nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -290,6 +290,24 @@ def nginx_front(catalog: Catalog, work: str, backend: str, tls: tuple[str, str])
         server.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def loopback_link(mbit: int) -> Iterator[None]:
+    """Shape all of this host's loopback traffic to mbit Mbit/s (a kernel token bucket, tc-tbf), as a link to a
+    remote upstream would, and restore it afterwards. Needs root and tc; refuses if lo already has a qdisc."""
+    if not mbit:
+        yield
+        return
+    shown = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], check=True, capture_output=True, text=True).stdout
+    if not shown.startswith("qdisc noqueue"):
+        raise SystemExit(f"--link-rate: lo already has a queueing discipline, left alone: {shown.strip()}")
+    subprocess.run(["tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", f"{mbit}mbit", "burst", "8mb",
+                    "latency", "50ms"], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
+
+
 def serve_upstream_process(args: argparse.Namespace, work: str) -> None:
     """Child mode: build the upstream, serve it, print its facts as one JSON line, serve until stdin closes."""
     catalog, names, small_bytes, large_bytes = build_upstream(
@@ -350,6 +368,9 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=0, help="the engine's processes option (0: one per core)")
     parser.add_argument("--nginx", action="store_true",
                         help="serve the files with nginx in front of the Python upstream (implies --tls)")
+    parser.add_argument("--link-rate", type=int, default=0, metavar="MBIT",
+                        help="shape all of this host's loopback traffic to MBIT Mbit/s while the script runs (tc-tbf; "
+                             "root), so the tools wait for a link as they would for a remote upstream")
     parser.add_argument("--bandersnatch", action="store_true",
                         help="also run bandersnatch on the small set (implies --tls: it only accepts https)")
     parser.add_argument("--tls", action="store_true", help="serve the upstream over https (self-signed)")
@@ -361,6 +382,11 @@ def main() -> int:
     if args.serve_upstream:
         serve_upstream_process(args, args.serve_upstream)
         return 0
+    with loopback_link(args.link_rate):
+        return measure(args)
+
+
+def measure(args: argparse.Namespace) -> int:
     work = tempfile.mkdtemp(prefix="localpypi-bench-", dir=os.environ.get("BENCH_DIR"))
     # The upstream lives in its own process: its memory must not count in the engine's peak RSS, and it
     # should not share a GIL with anything measured here.
