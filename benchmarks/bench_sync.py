@@ -20,6 +20,7 @@ import glob
 import json
 import os
 import pwd
+import resource
 import shutil
 import socket
 import subprocess
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Iterator
+from typing import Iterator, NamedTuple, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -36,13 +37,27 @@ sys.path[:0] = [os.path.join(REPO, "tests"), os.path.join(REPO, "plugins", "modu
 from localpypi_sync.shards import usable_cpus  # noqa: E402
 from upstream_fixture import Catalog, serve_upstream  # noqa: E402
 
-CPU_SECONDS: list[float] = []  # user + system of each engine run
-CPU_SPLIT: list[tuple[float, float]] = []  # (user, system) of each engine run
-CURL_CPU_SECONDS: list[tuple[float, float]] = []  # (user, system) of each curl run
+
+class CpuTime(NamedTuple):
+    """CPU seconds a finished child process used (its own children included once they were waited for)."""
+
+    user: float
+    system: float
+
+    @classmethod
+    def of(cls, usage: resource.struct_rusage) -> CpuTime:
+        return cls(usage.ru_utime, usage.ru_stime)
+
+    @property
+    def total(self) -> float:
+        return self.user + self.system
+
+    def __str__(self) -> str:
+        return f"{self.total:.2f}s ({self.user:.2f} user + {self.system:.2f} system)"
 
 
-def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """(seconds, peak memory in MiB, stdout) of one child process; its CPU seconds go to CPU_SECONDS.
+def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str, CpuTime]:
+    """(seconds, peak memory in MiB, stdout, CPU time) of one child process.
 
     Peak memory is the highest sum of PSS over the child and its worker processes, sampled every 50 ms
     (forked workers share pages with their parent: PSS counts each shared page once in total), or the
@@ -64,17 +79,11 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple
     done.set()
     sampler.join()
     elapsed = time.perf_counter() - started
-    CPU_SECONDS.append(usage.ru_utime + usage.ru_stime)
-    CPU_SPLIT.append((usage.ru_utime, usage.ru_stime))
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         errors.seek(0)
         raise SystemExit(f"{command[:4]} failed ({process.returncode}):\n{errors.read()[-2000:]}")
-    return elapsed, max(usage.ru_maxrss, peak_pss[0]) // 1024, out
-
-
-def cpu_text(split: tuple[float, float]) -> str:
-    return f"{split[0] + split[1]:.2f}s ({split[0]:.2f} user + {split[1]:.2f} system)"
+    return elapsed, max(usage.ru_maxrss, peak_pss[0]) // 1024, out, CpuTime.of(usage)
 
 
 def pss_kib(pid: int) -> int:
@@ -136,17 +145,18 @@ def install_engine(work: str) -> str:
     return lib
 
 
-def engine(config: str, lib: str) -> tuple[float, int, dict]:
+def engine(config: str, lib: str) -> tuple[float, int, dict, CpuTime]:
     env = dict(os.environ, PYTHONPATH=lib)
-    seconds, rss, out = run_measured([sys.executable, "-m", "localpypi_sync", "sync", "--config", config, "--json"],
-                                     env)
-    return seconds, rss, json.loads(out)
+    seconds, rss, out, cpu = run_measured(
+        [sys.executable, "-m", "localpypi_sync", "sync", "--config", config, "--json"], env)
+    return seconds, rss, json.loads(out), cpu
 
 
-def curl_all(urls: list[str], workers: int, directory: str, ca: str | None) -> float:
-    """Seconds for curl to fetch urls into files (what a plain download to disk costs)."""
+def curl_all(urls: list[str], workers: int, directory: str, ca: str | None) -> tuple[float, Optional[CpuTime]]:
+    """Seconds and CPU time for curl to fetch urls into files (what a plain download to disk costs); NaN and
+    None where there is no curl."""
     if not shutil.which("curl"):
-        return float("nan")
+        return float("nan"), None
     os.makedirs(directory, exist_ok=True)
     command = ["curl", "--silent", "--no-progress-meter", "--show-error", "--fail", "--parallel",
                "--parallel-max", str(workers)]
@@ -160,8 +170,7 @@ def curl_all(urls: list[str], workers: int, directory: str, ca: str | None) -> f
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"curl failed ({os.waitstatus_to_exitcode(status)})")
-    CURL_CPU_SECONDS.append((usage.ru_utime, usage.ru_stime))
-    return elapsed
+    return elapsed, CpuTime.of(usage)
 
 
 def python_for_bandersnatch() -> str:
@@ -403,11 +412,11 @@ def measure(args: argparse.Namespace) -> int:
                               names, args.workers, args.processes)
         os.sync()  # the upstream's generated files are on disk: no writeback competes with the tools measured
         upstream_cpu = server_cpu_seconds(server.pid)
-        seconds, rss, result = engine(small, lib)
+        seconds, rss, result, cpu = engine(small, lib)
         upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
         assert result["ok"] and result["stats"]["files_downloaded"] == small_files, result["failures"][:3]
         print(f"cold small: {small_files} files in {seconds:.2f}s = {small_files / seconds:.0f} files/s, "
-              f"{facts['small_bytes'] / seconds / 1e6:.1f} MB/s, peak memory {rss} MiB, CPU {CPU_SECONDS[-1]:.1f}s "
+              f"{facts['small_bytes'] / seconds / 1e6:.1f} MB/s, peak memory {rss} MiB, CPU {cpu.total:.1f}s "
               f"(workers {args.workers}, processes {args.processes or 'one per core'}); "
               f"the upstream meanwhile used {upstream_cpu:.1f} CPU-s of this machine's {usable_cpus()} cores")
         if args.bandersnatch:  # right after the engine: the same state of the disk and page cache for both
@@ -418,10 +427,10 @@ def measure(args: argparse.Namespace) -> int:
             print(f"{outcome}; the upstream meanwhile used {upstream_cpu:.1f} CPU-s")
         # Kept until the end: a file system may make creating files slower right after many were deleted
         # (ext4 without a journal skips recently freed inodes), and the tools after this phase would pay.
-        curl_seconds = curl_all(facts["small_urls"], args.workers, os.path.join(work, "curl-small"), facts["ca"])
+        curl_seconds, _ = curl_all(facts["small_urls"], args.workers, os.path.join(work, "curl-small"), facts["ca"])
         print(f"curl, same small files, same parallelism (the upstream's ceiling here): "
               f"{small_files / curl_seconds:.0f} files/s")
-        seconds, rss, result = engine(small, lib)
+        seconds, rss, result, _ = engine(small, lib)
         assert result["ok"] and not result["changed"]
         print(f"no-op small: {args.projects} projects in {seconds:.2f}s (process start included), "
               f"engine {result['stats']['duration_seconds']:.2f}s, peak memory {rss} MiB")
@@ -435,25 +444,25 @@ def measure(args: argparse.Namespace) -> int:
                 os.sync()
                 if phase == "engine":
                     upstream_cpu = server_cpu_seconds(server.pid)
-                    seconds, rss, result = engine(large, lib)
+                    seconds, rss, result, cpu = engine(large, lib)
                     upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
                     assert result["ok"], result["failures"]
                     continue
                 curl_dir = os.path.join(work, "curl-" + phase)
-                curl_seconds = curl_all(facts["large_urls"], args.workers, curl_dir, facts["ca"])
+                curl_seconds, curl_phase_cpu = curl_all(facts["large_urls"], args.workers, curl_dir, facts["ca"])
                 curl_rates.append(facts["large_bytes"] / curl_seconds / 1e6)
-                curl_cpu.append(CURL_CPU_SECONDS[-1])
+                curl_cpu.append(str(curl_phase_cpu or "n/a"))
                 shutil.rmtree(curl_dir, ignore_errors=True)
             engine_rate = facts["large_bytes"] / seconds / 1e6
             inside_rate = facts["large_bytes"] / result["stats"]["duration_seconds"] / 1e6
             curl_rate = max(curl_rates)
             print(f"cold large: {args.large_count} x {args.large_mb} MiB in {seconds:.2f}s = {engine_rate:.0f} MB/s "
                   f"({inside_rate:.0f} MB/s without process start; sha256-verified, fsynced, published), "
-                  f"peak memory {rss} MiB, CPU {cpu_text(CPU_SPLIT[-1])}; the upstream meanwhile used "
+                  f"peak memory {rss} MiB, CPU {cpu}; the upstream meanwhile used "
                   f"{upstream_cpu:.2f} CPU-s")
             print(f"curl, same files, same parallelism, to disk, before/after: "
                   f"{' / '.join(f'{rate:.0f}' for rate in curl_rates)} MB/s, "
-                  f"CPU {' / '.join(cpu_text(cpu) for cpu in curl_cpu)}; "
+                  f"CPU {' / '.join(curl_cpu)}; "
                   f"engine/curl = {engine_rate / curl_rate:.0%} (against the faster curl run)")
     finally:
         server.stdin.close()
