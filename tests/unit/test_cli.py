@@ -152,3 +152,24 @@ def test_verify_finds_and_repairs_damage(config_file, mirror_dir, catalog):
     repaired = run_cli("verify", "--config", config_file(), "--repair", "--json")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert run_cli("verify", "--config", config_file()).returncode == 0
+
+
+def test_a_sync_without_dependencies_does_not_import_the_resolver(config_file):
+    """The timer's every run pays for what the command imports: resolvelib and packaging.metadata (the
+    resolver's) are left to runs that resolve, and such a run still finds them."""
+    probe = ("import runpy, sys; sys.argv = ['localpypi-sync', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('localpypi_sync', run_name='__main__')\n"
+             "finally:\n    print(sorted(m for m in sys.modules if m.split('.')[0] == 'resolvelib'"
+             " or m in ('packaging.metadata', 'localpypi_sync.resolve')), file=sys.stderr)")
+    env = dict(os.environ, PYTHONPATH=ENGINE_PATH)
+    plain = subprocess.run([sys.executable, "-c", probe, "sync", "--config", config_file()], capture_output=True,
+                           text=True, env=env, timeout=120, check=False)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stderr.strip().splitlines()[-1] == "[]"
+    resolving = subprocess.run([sys.executable, "-c", probe, "sync", "--config",
+                                config_file(projects=["gamma"], dependencies=True, python_versions=["3.12"],
+                                            platforms=["manylinux_2_28_x86_64"])],
+                               capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert resolving.returncode == 0, resolving.stderr
+    loaded = resolving.stderr.strip().splitlines()[-1]
+    assert "'localpypi_sync.resolve'" in loaded and "'resolvelib'" in loaded

@@ -80,3 +80,13 @@ def test_ansible_doc_renders_the_module(ansible_env):
                             env=ansible_env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "prune_max_fraction" in result.stdout
+
+
+def test_module_resolves_dependencies(ansible_env, upstream, mirror_dir):
+    """The resolver is imported only where a run resolves; the module's payload must carry it all the same."""
+    args = {"upstream": upstream.url, "directory": mirror_dir, "projects": ["gamma"], "dependencies": True,
+            "python_versions": ["3.12"], "platforms": ["manylinux_2_28_x86_64"], "workers": 2}
+    head, data, raw = run_module(ansible_env, args)
+    assert "CHANGED" in head, raw.stdout + raw.stderr
+    assert data["stats"]["projects_resolved"] == 2
+    assert os.path.isfile(os.path.join(mirror_dir, "web", "simple", "alpha", "index.html"))
