@@ -45,6 +45,11 @@ class Faults:
     # close every connection after a file, without saying so ("Connection: close"): a server that drops
     # idle keep-alive connections, which the client learns only on its next request
     drop_after_file: bool = False
+    # filename -> remaining bodies cut in half on a connection that said it would stay open
+    cut_silently: dict[str, int] = dataclasses.field(default_factory=dict)
+    # filenames whose body stops halfway for this many seconds, the connection left open
+    stall_files: set[str] = dataclasses.field(default_factory=set)
+    stall_seconds: float = 10.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -56,6 +61,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.count_connection()
 
     def do_HEAD(self) -> None:
         self._route(head=True)
@@ -103,9 +112,14 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.faults = Faults()
         self.requests: list[tuple[str, str]] = []
+        self.connections = 0  # accepted so far
         self.request_headers: list[dict[str, str]] = []
         self._log_lock = threading.Lock()
         self.fault_lock = threading.Lock()
+
+    def count_connection(self) -> None:
+        with self._log_lock:
+            self.connections += 1
 
     def record(self, method: str, path: str, headers) -> None:
         with self._log_lock:
@@ -275,6 +289,9 @@ class UpstreamHTTPServer(_Server):
             cut = self.faults.truncate.get(entry.filename, 0) > 0
             if cut:
                 self.faults.truncate[entry.filename] -= 1
+            cut_silently = self.faults.cut_silently.get(entry.filename, 0) > 0
+            if cut_silently:
+                self.faults.cut_silently[entry.filename] -= 1
         if self.faults.delay_files:
             threading.Event().wait(self.faults.delay_files)
         handler.send_response(200)
@@ -288,9 +305,15 @@ class UpstreamHTTPServer(_Server):
         if head:
             return
         with open(entry.disk_path, "rb") as stream:
-            if cut:
+            if cut or cut_silently:
                 handler.wfile.write(stream.read(max(1, entry.size // 2)))
                 handler.wfile.flush()
+                handler.close_connection = True
+                return
+            if entry.filename in self.faults.stall_files:
+                handler.wfile.write(stream.read(max(1, entry.size // 2)))
+                handler.wfile.flush()
+                threading.Event().wait(self.faults.stall_seconds)
                 handler.close_connection = True
                 return
             if entry.filename in self.faults.corrupt:

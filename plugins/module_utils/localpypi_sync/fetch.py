@@ -8,7 +8,7 @@ import os
 import threading
 from typing import Callable, Optional
 
-from .http import FetchError, HttpClient, TooLarge
+from .http import Chunk, FetchError, HttpClient, TooLarge
 from .names import package_path
 from .state import remove_if_present
 from .upstream import HASH_NAMES, UpstreamFile
@@ -30,7 +30,7 @@ class Digest:
     def reset(self) -> None:
         self._hash = hashlib.new(self.algorithm)
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: Chunk) -> None:
         self._hash.update(chunk)
 
     def hexdigest(self) -> str:
@@ -68,7 +68,7 @@ class _FdSink:
         self._written = 0
         self._unflushed_from = 0
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: Chunk) -> None:
         view = memoryview(chunk)
         while view:
             count = os.write(self.fd, view)
