@@ -317,6 +317,42 @@ def loopback_link(mbit: int) -> Iterator[None]:
         subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
 
 
+FRESH_FILESYSTEM_BYTES = 8 << 30  # a sparse image: the upstream's files, the engine's, curl's and bandersnatch's
+
+
+@contextlib.contextmanager
+def fresh_filesystem(kind: str) -> Iterator[Optional[str]]:
+    """Where the run keeps its files: with kind (xfs, ext4), a new file system of that kind on a loop device,
+    as the storage role gives a mirror its own volume; otherwise BENCH_DIR, or the system's temp directory.
+
+    A host's file system carries the history of earlier runs: ext4 without a journal skips the inodes freed in
+    the last minutes whenever it creates one, so a run that follows another run's deletes is slower for every
+    tool (see the README). A fresh file system is the same for every run. Needs root and mkfs.<kind>."""
+    if not kind:
+        yield os.environ.get("BENCH_DIR")
+        return
+    holder = tempfile.mkdtemp(prefix="localpypi-bench-fs-", dir=os.environ.get("BENCH_DIR"))
+    image, mountpoint = os.path.join(holder, "image"), os.path.join(holder, "mnt")
+    try:
+        os.mkdir(mountpoint)
+        with open(image, "wb") as stream:
+            stream.truncate(FRESH_FILESYSTEM_BYTES)
+        subprocess.run([f"mkfs.{kind}", "-q", "-F" if kind.startswith("ext") else "-f", image], check=True)
+        # Direct I/O: the loop device writes to the image's blocks, not through a second page cache.
+        device = subprocess.run(["losetup", "--direct-io=on", "--find", "--show", image], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        try:
+            subprocess.run(["mount", device, mountpoint], check=True)
+            try:
+                yield mountpoint
+            finally:
+                subprocess.run(["umount", mountpoint], check=False)
+        finally:
+            subprocess.run(["losetup", "--detach", device], check=False)
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)
+
+
 def serve_upstream_process(args: argparse.Namespace, work: str) -> None:
     """Child mode: build the upstream, serve it, print its facts as one JSON line, serve until stdin closes."""
     catalog, names, small_bytes, large_bytes = build_upstream(
@@ -380,23 +416,28 @@ def main() -> int:
     parser.add_argument("--link-rate", type=int, default=0, metavar="MBIT",
                         help="shape all of this host's loopback traffic to MBIT Mbit/s while the script runs (tc-tbf; "
                              "root), so the tools wait for a link as they would for a remote upstream")
+    parser.add_argument("--filesystem", choices=["xfs", "ext4"],
+                        help="keep the run's files on a new file system of this kind on a loop device, the same for "
+                             "every run (root; mkfs.xfs or mkfs.ext4)")
     parser.add_argument("--bandersnatch", action="store_true",
                         help="also run bandersnatch on the small set (implies --tls: it only accepts https)")
     parser.add_argument("--tls", action="store_true", help="serve the upstream over https (self-signed)")
     parser.add_argument("--serve-upstream", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.tls = args.tls or args.bandersnatch or args.nginx
+    if args.filesystem and (os.geteuid() != 0 or not shutil.which(f"mkfs.{args.filesystem}")):
+        parser.error(f"--filesystem: needs root and mkfs.{args.filesystem}")
     if args.nginx and not shutil.which("nginx"):
         parser.error("--nginx: no nginx on PATH (Debian: apt-get install nginx-light)")
     if args.serve_upstream:
         serve_upstream_process(args, args.serve_upstream)
         return 0
-    with loopback_link(args.link_rate):
-        return measure(args)
+    with loopback_link(args.link_rate), fresh_filesystem(args.filesystem) as directory:
+        return measure(args, directory)
 
 
-def measure(args: argparse.Namespace) -> int:
-    work = tempfile.mkdtemp(prefix="localpypi-bench-", dir=os.environ.get("BENCH_DIR"))
+def measure(args: argparse.Namespace, directory: Optional[str]) -> int:
+    work = tempfile.mkdtemp(prefix="localpypi-bench-", dir=directory)
     # The upstream lives in its own process: its memory must not count in the engine's peak RSS, and it
     # should not share a GIL with anything measured here.
     server = subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--serve-upstream", work],
