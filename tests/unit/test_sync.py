@@ -293,6 +293,7 @@ def test_a_large_download_is_handed_to_the_disk_as_it_comes(make_config, sync, c
     """Writeback of a large file starts every WRITEBACK_EVERY bytes, so the fsync before the rename waits only
     for the tail: the ranges asked for are contiguous from the first byte."""
     monkeypatch.setattr(fetch, "WRITEBACK_EVERY", 1 << 20)
+    monkeypatch.setattr(fetch, "SYNC_WITH_PROJECT_BELOW", 1 << 20)  # fsynced on its own, as a large file is
     requested: list[tuple[int, int]] = []
     monkeypatch.setattr(fetch, "writeback_starter",
                         lambda: lambda fd, offset, length: requested.append((offset, length)))

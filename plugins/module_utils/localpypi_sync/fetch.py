@@ -8,6 +8,7 @@ import os
 import threading
 from typing import Callable, Optional
 
+from .durable import SYNC_FILE_RANGE_WRITE, GroupSync, sync_file_range_function, syncfs_function
 from .http import Chunk, FetchError, HttpClient, TooLarge
 from .names import package_path
 from .state import remove_if_present
@@ -38,22 +39,20 @@ class Digest:
 
 
 WRITEBACK_EVERY = 8 << 20  # bytes written between two requests to start writing them to disk
-SYNC_FILE_RANGE_WRITE = 2
+# A download smaller than this is made durable with the rest of its project, just before the page that names
+# it (durable.py), not by an fsync of its own before its rename. A larger one is fsynced before its rename:
+# its writeback kept pace with it (WRITEBACK_EVERY), and a syncfs would wait for every download under way.
+SYNC_WITH_PROJECT_BELOW = WRITEBACK_EVERY
 
 
 def writeback_starter() -> Optional[Callable[[int, int, int], object]]:
     """Linux's sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE), or None where there is none.
 
     It starts writing a range to disk without waiting for it, so a large download's final fsync waits for
-    its last few MiB instead of all of it (the kernel would otherwise hold up to a tenth of memory dirty).
-    The ctypes call releases the GIL like any system call."""
-    try:
-        import ctypes  # noqa: PLC0415 - only where a large download needs it
-
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (ImportError, OSError, AttributeError):
+    its last few MiB instead of all of it (the kernel would otherwise hold up to a tenth of memory dirty)."""
+    function = sync_file_range_function()
+    if function is None:
         return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     return lambda fd, offset, length: function(fd, offset, length, SYNC_FILE_RANGE_WRITE)
 
 
@@ -132,6 +131,9 @@ class FetchOutcome:
     downloaded: bool = False
     skipped_reason: Optional[str] = None  # over max_file_size: not an error
     error: Optional[str] = None
+    # Files under web/ that this fetch renamed into place, or found there with no record, whose bytes the disk
+    # may not hold yet: Fetcher.make_durable() must have them before any page names them.
+    unsynced: list[str] = dataclasses.field(default_factory=list)
 
 
 class Fetcher:
@@ -145,6 +147,11 @@ class Fetcher:
         self._hash_dirs: set[str] = set()
         self._needs_chmod = bool(_process_umask() & 0o644)
         self._start_writeback = writeback_starter()
+        self._durability = GroupSync(syncfs_function(), sync_file_range_function())
+
+    def make_durable(self, paths: list[str]) -> None:
+        """Have the files the fetches listed as unsynced on disk (see durable.py); raises OSError."""
+        self._durability.make_durable(paths)
 
     def _make_parent(self, path: str) -> None:
         """Create the file's own hash directory, and its two parents the first time one is needed."""
@@ -176,10 +183,12 @@ class Fetcher:
         return staged
 
     def download_verified(self, url: str, target: str, algorithm: str, expected: str,
-                          max_bytes: Optional[int]) -> tuple[int, str]:
+                          max_bytes: Optional[int], unsynced: Optional[list[str]] = None) -> tuple[int, str]:
         """Download url to target atomically; return (bytes, sha256). Raises VerifyError on mismatch.
 
-        A file stage() fetched earlier in this run is moved into place instead of downloaded again."""
+        A file stage() fetched earlier in this run is moved into place instead of downloaded again. With
+        unsynced, a download below SYNC_WITH_PROJECT_BELOW is not fsynced here: its writeback is started, and
+        target is added to unsynced for make_durable(). Otherwise it is on disk before its rename."""
         staged = self._staged.pop((url, expected), None)
         if staged is not None and target != staged and os.path.isfile(staged):
             size = os.path.getsize(staged)
@@ -199,7 +208,11 @@ class Fetcher:
                 size = self.http.download(url, _FdSink(fd, self._start_writeback), digests, max_bytes)
                 if self._needs_chmod:
                     os.fchmod(fd, 0o644)  # readable by the web server whatever the service's umask
-                os.fsync(fd)  # the bytes are on disk before any page can name them
+                deferred = unsynced is not None and size < SYNC_WITH_PROJECT_BELOW
+                if not deferred:
+                    os.fsync(fd)  # the bytes are on disk before any page can name them
+                elif self._start_writeback:
+                    self._start_writeback(fd, 0, size)  # under way while the project's other files come in
             finally:
                 os.close(fd)
             actual = digests[-1].hexdigest()
@@ -208,6 +221,8 @@ class Fetcher:
                                   f"(index says {expected[:16]}…, got {actual[:16]}…); not published")
             self._make_parent(target)
             os.replace(temp_path, target)
+            if deferred:
+                unsynced.append(target)
             return size, digests[0].hexdigest()
         except BaseException:
             remove_if_present(temp_path)
@@ -249,9 +264,10 @@ class Fetcher:
             elif self._existing_matches(target, algorithm, expected):
                 size = os.path.getsize(target)
                 actual_sha256 = expected if algorithm == "sha256" else hash_file(target)
+                outcome.unsynced.append(target)  # a run killed after its rename may have left it unsynced
             else:
                 size, actual_sha256 = self.download_verified(
-                    upstream_file.url, target, algorithm, expected, self.max_bytes)
+                    upstream_file.url, target, algorithm, expected, self.max_bytes, outcome.unsynced)
                 outcome.downloaded = True
                 outcome.downloaded_bytes += size
             metadata_sha256 = self._fetch_metadata(upstream_file, target, trusted, rehash, outcome)
@@ -278,10 +294,11 @@ class Fetcher:
         if trusted and trusted.metadata_sha256 and not rehash and os.path.isfile(metadata_target):
             return trusted.metadata_sha256
         if expected and self._existing_matches(metadata_target, algorithm, expected):
+            outcome.unsynced.append(metadata_target)
             return hash_file(metadata_target)
         if not expected:
             return None  # the upstream offers metadata without a hash: nothing to verify it by
         size, sha256 = self.download_verified(upstream_file.url + ".metadata", metadata_target,
-                                               algorithm, expected, None)
+                                               algorithm, expected, None, outcome.unsynced)
         outcome.downloaded_bytes += size
         return sha256

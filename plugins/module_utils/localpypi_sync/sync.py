@@ -144,6 +144,7 @@ class _ProjectOutcome:
     serial: Optional[int] = None
     added: list[str] = dataclasses.field(default_factory=list)
     page_written: bool = False
+    unsynced: list[str] = dataclasses.field(default_factory=list)  # made durable before the page names them
     pending: Optional[_Pending] = None  # large files still to fetch before the project can be published
 
 
@@ -525,6 +526,7 @@ class SyncRun:
         published: dict[str, PublishedFile] = {}
         for upstream_file, result in zip(state.chosen, state.results):
             assert result is not None
+            outcome.unsynced.extend(result.unsynced)
             if result.published:
                 published[upstream_file.filename] = result.published
                 if result.downloaded:
@@ -564,6 +566,8 @@ class SyncRun:
         """Pages first (their files exist by now), then the record that says they are done."""
         if not outcome.published and outcome.failed:
             return  # nothing could be fetched: no empty page that would hide the project from clients
+        self.fetcher.make_durable(outcome.unsynced)
+        outcome.unsynced = []
         outcome.page_written = self.publisher.write_project(name, outcome.published, serial)
         self.state.save_project(name, outcome.record)
 

@@ -1,0 +1,172 @@
+"""Downloaded files made durable before a page names them: in groups, one syncfs for the projects waiting."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import threading
+
+import pytest
+
+from localpypi_sync import durable, fetch
+from localpypi_sync.durable import GroupSync, syncfs_function
+from localpypi_sync.publish import Publisher
+
+
+class GatedSyncfs:
+    """A syncfs that returns only when the test lets it; counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Semaphore(0)
+
+    def __call__(self, fd: int) -> int:
+        self.calls += 1
+        self.entered.release()
+        assert self.release.acquire(timeout=10)
+        return 0
+
+
+def files(tmp_path, count: int, prefix: str) -> list[str]:
+    paths = []
+    for number in range(count):
+        path = tmp_path / f"{prefix}{number}"
+        path.write_bytes(b"x")
+        paths.append(str(path))
+    return paths
+
+
+def test_projects_that_ask_while_a_syncfs_runs_share_the_next_one(tmp_path):
+    """A syncfs that started before a project asked may have missed its files: the project waits for the next
+    one, and the projects that asked meanwhile wait for that same one, so three projects cost one syncfs."""
+    syncfs = GatedSyncfs()
+    group = GroupSync(syncfs, durable.sync_file_range_function())
+    first = threading.Thread(target=group.make_durable, args=(files(tmp_path, 1, "a"),))
+    first.start()
+    assert syncfs.entered.acquire(timeout=10)  # the first syncfs runs
+    later = [threading.Thread(target=group.make_durable, args=(files(tmp_path, 2, f"b{n}-"),)) for n in range(3)]
+    for thread in later:
+        thread.start()
+    syncfs.release.release()  # the first returns
+    first.join(timeout=10)
+    assert not first.is_alive()
+    assert syncfs.entered.acquire(timeout=10)  # the second starts, for the three that waited
+    for thread in later:
+        thread.join(timeout=0.2)
+        assert thread.is_alive()  # not done before the syncfs that covers them
+    syncfs.release.release()
+    for thread in later:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+    assert syncfs.calls == 2
+
+
+def test_without_syncfs_each_file_is_fsynced_and_a_missing_one_fails(tmp_path):
+    group = GroupSync(None, None)
+    group.make_durable(files(tmp_path, 3, "c"))
+    with pytest.raises(FileNotFoundError):
+        group.make_durable([str(tmp_path / "gone")])
+
+
+def test_the_syncfs_call_is_accepted_by_the_kernel(tmp_path):
+    syncfs = syncfs_function()
+    if syncfs is None:
+        pytest.skip("no syncfs on this system")
+    fd = os.open(str(tmp_path), os.O_RDONLY)
+    try:
+        assert syncfs(fd) == 0
+    finally:
+        os.close(fd)
+    assert syncfs(-1) == -1
+
+
+def test_a_writeback_error_of_a_file_is_reported_naming_it(tmp_path):
+    def failing_sync_file_range(fd, offset, length, flags):
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    path = files(tmp_path, 1, "e")[0]
+    with pytest.raises(OSError) as raised:
+        durable.written_path(path, failing_sync_file_range)
+    assert raised.value.errno == errno.EIO and raised.value.filename == path
+
+
+def test_a_failed_syncfs_falls_back_to_an_fsync_per_file(tmp_path, monkeypatch):
+    waited = []
+    group = GroupSync(lambda fd: -1, lambda fd, offset, length, flags: waited.append(fd) or 0)
+    fsynced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: fsynced.append(fd) or real_fsync(fd))
+    group.make_durable(files(tmp_path, 3, "f"))
+    assert len(fsynced) == 3 and not waited
+
+
+def test_every_published_file_is_on_disk_before_its_page(make_config, sync, mirror_dir, monkeypatch):
+    """Small files are renamed into place without an fsync of their own, and made durable together just before
+    the page that names them: by a syncfs that started after their rename, and a wait for each file's writeback
+    (which reports its errors), or by an fsync. So are files found in place with no record (a run killed after
+    their rename)."""
+    events: list[tuple[str, object]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def recorded_fsync(fd: int) -> None:
+        real_fsync(fd)
+        events.append(("fsync", os.fstat(fd).st_ino))
+
+    def recorded_replace(source, target) -> None:
+        real_replace(source, target)
+        events.append(("renamed", os.stat(target).st_ino))
+
+    def recorded_syncfs():
+        real = durable.syncfs_function()
+        return lambda fd: events.append(("syncfs", None)) or real(fd)
+
+    def recorded_sync_file_range():
+        real = durable.sync_file_range_function()
+
+        def call(fd, offset, length, flags):
+            if flags & durable.SYNC_FILE_RANGE_WAIT_AFTER:
+                events.append(("waited", os.fstat(fd).st_ino))
+            return real(fd, offset, length, flags)
+
+        return call
+
+    real_write_project = Publisher.write_project
+
+    def recorded_write_project(self, project, published, serial):
+        events.append(("page", [os.stat(os.path.join(mirror_dir, "web", p.path)).st_ino for p in published]))
+        return real_write_project(self, project, published, serial)
+
+    monkeypatch.setattr(os, "fsync", recorded_fsync)
+    monkeypatch.setattr(os, "replace", recorded_replace)
+    monkeypatch.setattr(fetch, "syncfs_function", recorded_syncfs)
+    monkeypatch.setattr(fetch, "sync_file_range_function", recorded_sync_file_range)
+    monkeypatch.setattr(Publisher, "write_project", recorded_write_project)
+
+    def durable_before(index: int, inode: int) -> bool:
+        before = events[:index]
+        if ("fsync", inode) in before:
+            return True
+        renamed = max((at for at, event in enumerate(before) if event == ("renamed", inode)), default=-1)
+        synced = [at for at, event in enumerate(before) if event[0] == "syncfs" and at > renamed]
+        return bool(synced) and ("waited", inode) in before[synced[0]:]
+
+    def assert_durable_before_their_pages() -> None:
+        pages = [(index, inodes) for index, (kind, inodes) in enumerate(events) if kind == "page"]
+        assert pages
+        for index, inodes in pages:
+            assert all(durable_before(index, inode) for inode in inodes)
+
+    config = make_config(projects=["alpha", "beta", "gamma"], processes=1, workers=3)
+    assert sync(config).ok
+    assert_durable_before_their_pages()
+    assert any(kind == "syncfs" for kind, _ in events)
+    # The records gone, the files are found in place and must be on disk before the pages name them again.
+    records = os.path.join(mirror_dir, "state", "projects")
+    for name in os.listdir(records):
+        os.unlink(os.path.join(records, name))
+    events.clear()
+    assert sync(config).ok
+    assert_durable_before_their_pages()
