@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import tempfile
 import threading
 
 import pytest
@@ -93,6 +94,18 @@ def test_a_writeback_error_of_a_file_is_reported_naming_it(tmp_path):
     assert raised.value.errno == errno.EIO and raised.value.filename == path
 
 
+def test_a_file_system_without_sync_file_range_gets_an_fsync(tmp_path, monkeypatch):
+    def unsupported(fd, offset, length, flags):
+        ctypes.set_errno(errno.EINVAL)
+        return -1
+
+    fsynced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: fsynced.append(fd) or real_fsync(fd))
+    durable.written_path(files(tmp_path, 1, "h")[0], unsupported)
+    assert len(fsynced) == 1
+
+
 def test_a_failed_syncfs_falls_back_to_an_fsync_per_file(tmp_path, monkeypatch):
     waited = []
     group = GroupSync(lambda fd: -1, lambda fd, offset, length, flags: waited.append(fd) or 0)
@@ -101,6 +114,20 @@ def test_a_failed_syncfs_falls_back_to_an_fsync_per_file(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", lambda fd: fsynced.append(fd) or real_fsync(fd))
     group.make_durable(files(tmp_path, 3, "f"))
     assert len(fsynced) == 3 and not waited
+
+
+def test_files_on_two_file_systems_get_a_syncfs_each(tmp_path):
+    """packages/ may hold a mount point: a syncfs covers one file system only."""
+    other = "/dev/shm"
+    if not os.path.isdir(other) or os.stat(other).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second file system to write to")
+    synced_devices = []
+    real_syncfs = syncfs_function()
+    group = GroupSync(lambda fd: synced_devices.append(os.fstat(fd).st_dev) or real_syncfs(fd),
+                      durable.sync_file_range_function())
+    with tempfile.NamedTemporaryFile(dir=other) as elsewhere:
+        group.make_durable([*files(tmp_path, 2, "g"), elsewhere.name])
+    assert sorted(synced_devices) == sorted({os.stat(tmp_path).st_dev, os.stat(other).st_dev})
 
 
 def test_every_published_file_is_on_disk_before_its_page(make_config, sync, mirror_dir, monkeypatch):

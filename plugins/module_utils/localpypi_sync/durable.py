@@ -14,6 +14,8 @@ no syncfs, or it fails, each file is fsynced.
 
 from __future__ import annotations
 
+import collections
+import errno
 import os
 import threading
 from typing import Callable, Optional, Sequence
@@ -53,6 +55,10 @@ def fsync_path(path: str) -> None:
         os.close(fd)
 
 
+# sync_file_range's answers where a file system does not offer it: the file is fsynced instead.
+UNSUPPORTED = frozenset({errno.EINVAL, errno.ESPIPE, errno.EOPNOTSUPP, errno.ENOSYS})
+
+
 def written_path(path: str, sync_file_range: Callable[[int, int, int, int], int]) -> None:
     """Wait for path's data to be written, and raise OSError for a writeback error of that file."""
     import ctypes  # noqa: PLC0415 - there, since sync_file_range is
@@ -62,59 +68,69 @@ def written_path(path: str, sync_file_range: Callable[[int, int, int, int], int]
         flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER
         if sync_file_range(fd, 0, 0, flags) != 0:
             number = ctypes.get_errno()
-            raise OSError(number, os.strerror(number), path)
+            if number not in UNSUPPORTED:
+                raise OSError(number, os.strerror(number), path)
+            os.fsync(fd)
     finally:
         os.close(fd)
 
 
 class GroupSync:
-    """make_durable() for the threads of one process. A process forks only while none of its threads runs
-    (see sync.py), so a forked child starts with the lock free and no syncfs under way."""
+    """make_durable() for the threads of one process, with a syncfs for each file system the files are on
+    (packages/ may hold mount points). A process forks only while none of its threads runs (see sync.py), so a
+    forked child starts with the lock free and no syncfs under way."""
 
     def __init__(self, syncfs: Optional[Callable[[int], int]],
                  sync_file_range: Optional[Callable[[int, int, int, int], int]]) -> None:
         self._syncfs = syncfs if sync_file_range is not None else None
         self._sync_file_range = sync_file_range
         self._condition = threading.Condition()
-        self._started = 0  # syncfs calls started in this process, counted
-        self._finished = 0  # of which this many have returned
-        self._failed = 0  # the last one that failed
-        self.syncfs_calls = 0  # for the tests: how many were made
+        # Per file system (st_dev): syncfs calls started in this process, counted; how many of them have
+        # returned; the last one that failed.
+        self._started: dict[int, int] = collections.defaultdict(int)
+        self._finished: dict[int, int] = collections.defaultdict(int)
+        self._failed: dict[int, int] = collections.defaultdict(int)
 
     def make_durable(self, paths: Sequence[str]) -> None:
         """Return once every path's data is on disk. Raises OSError (a file gone, EIO): then a page must not
         name them."""
-        if not paths:
-            return
-        if self._syncfs is not None and self._sync_file_system(paths[0]):
-            assert self._sync_file_range is not None
+        if self._syncfs is None:
             for path in paths:
-                written_path(path, self._sync_file_range)
+                fsync_path(path)
             return
+        by_device: dict[int, list[str]] = collections.defaultdict(list)
         for path in paths:
-            fsync_path(path)
+            by_device[os.stat(path).st_dev].append(path)
+        assert self._sync_file_range is not None
+        for device, on_device in by_device.items():
+            if self._sync_file_system(device, on_device[0]):
+                for path in on_device:
+                    written_path(path, self._sync_file_range)
+            else:
+                for path in on_device:
+                    fsync_path(path)
 
-    def _sync_file_system(self, path: str) -> bool:
-        """Wait for a syncfs that starts after this call: start it, or wait for the one another thread starts.
-        Whether it succeeded."""
+    def _sync_file_system(self, device: int, path: str) -> bool:
+        """Wait for a syncfs of device that starts after this call: start it, or wait for the one another
+        thread starts. Whether it succeeded."""
         with self._condition:
-            needed = self._started + 1
-            while self._finished < needed:
-                if self._started > self._finished or self._started >= needed:  # one runs: wait for it
-                    self._condition.wait()
+            needed = self._started[device] + 1
+            while self._finished[device] < needed:
+                if self._started[device] > self._finished[device] or self._started[device] >= needed:
+                    self._condition.wait()  # one runs: wait for it
                     continue
-                self._started = needed  # none runs: this thread starts the one the others wait for
+                self._started[device] = needed  # none runs: this thread starts the one the others wait for
                 self._condition.release()
                 succeeded = False
                 try:
                     succeeded = self._run_syncfs(path)
                 finally:
                     self._condition.acquire()
-                    self._finished = needed
+                    self._finished[device] = needed
                     if not succeeded:
-                        self._failed = needed
+                        self._failed[device] = needed
                     self._condition.notify_all()
-            return self._failed != needed
+            return self._failed[device] != needed
 
     def _run_syncfs(self, path: str) -> bool:
         """One syncfs of path's file system; False if it failed (the fsyncs that follow then name the file)."""
@@ -124,7 +140,6 @@ class GroupSync:
         except OSError:
             return False
         try:
-            self.syncfs_calls += 1
             return self._syncfs(fd) == 0
         finally:
             os.close(fd)
