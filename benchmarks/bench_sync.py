@@ -35,7 +35,7 @@ REPO = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(REPO, "tests"), os.path.join(REPO, "plugins", "module_utils")]
 
 from localpypi_sync.shards import usable_cpus  # noqa: E402
-from upstream_fixture import Catalog, serve_upstream  # noqa: E402
+from upstream_fixture import Catalog, self_signed_certificate, serve_upstream  # noqa: E402
 
 
 class CpuTime(NamedTuple):
@@ -359,11 +359,7 @@ def serve_upstream_process(args: argparse.Namespace, work: str) -> None:
         work, args.projects, args.files_per_project, args.small_kb, args.large_count, args.large_mb)
     tls = None
     if args.tls:
-        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
-                       check=True, capture_output=True)
-        tls = (cert, key)
+        tls = self_signed_certificate(work)
     with contextlib.ExitStack() as stack:
         upstream = stack.enter_context(serve_upstream(catalog, tls=tls))
         base = upstream.base

@@ -18,7 +18,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,7 +28,7 @@ from bench_sync import CpuTime, build_upstream, nginx_front
 
 from localpypi_sync import http
 from localpypi_sync.fetch import Digest, _FdSink, writeback_starter
-from upstream_fixture import serve_upstream
+from upstream_fixture import self_signed_certificate, serve_upstream
 
 READERS: dict[str, Callable] = {
     "from the TLS connection (the engine)": http._body_chunks,
@@ -75,10 +74,7 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="localpypi-bench-tls-", dir=os.environ.get("BENCH_DIR"))
     try:
         catalog, _, _, total_bytes = build_upstream(work, 0, 0, 0, args.count, args.mb)
-        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
-                       check=True, capture_output=True)
+        cert, key = self_signed_certificate(work)
         with contextlib.ExitStack() as stack:
             upstream = stack.enter_context(serve_upstream(catalog, tls=(cert, key)))
             base = stack.enter_context(nginx_front(catalog, work, upstream.base, (cert, key)))

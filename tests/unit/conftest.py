@@ -10,7 +10,7 @@ import pytest
 from localpypi_sync.config import SyncConfig, build_config
 from localpypi_sync.report import Reporter
 from localpypi_sync.sync import SyncResult, SyncRun
-from upstream_fixture import Catalog, serve_upstream, standard_catalog
+from upstream_fixture import Catalog, self_signed_certificate, serve_upstream, standard_catalog
 
 
 @pytest.fixture
@@ -22,6 +22,12 @@ def catalog(tmp_path) -> Catalog:
 def upstream(catalog):
     with serve_upstream(catalog) as running:
         yield running
+
+
+@pytest.fixture
+def tls_files(tmp_path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: (certificate, key)."""
+    return self_signed_certificate(str(tmp_path))
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import ssl
 import threading
 
 import pytest
-from test_sync import tls_files  # noqa: F401 - a fixture
 
 from localpypi_sync import http
 from localpypi_sync.fetch import Digest
@@ -65,7 +64,7 @@ def test_every_body_size_arrives_whole_in_full_chunks_on_one_connection(served):
     assert running.server.connections == 1
 
 
-def test_a_tls_body_is_read_from_the_tls_connection_not_through_http_client(catalog, tls_files, monkeypatch):  # noqa: F811
+def test_a_tls_body_is_read_from_the_tls_connection_not_through_http_client(catalog, tls_files, monkeypatch):
     """Through http.client, each TLS record (16 KiB at most) costs a call of SSLSocket.recv_into and three more
     Python calls; the body is read below them (the reads ahead of the body aside)."""
     url_path, data = add_file(catalog, 4 << 20)

@@ -13,7 +13,6 @@ import re
 import shutil
 import socket
 import stat
-import subprocess
 import threading
 import time
 import tracemalloc
@@ -602,16 +601,6 @@ def test_a_redirected_file_is_followed_and_verified(make_config, sync, mirror_di
     assert ("GET", "/moved" + catalog.find("alpha-2.0-py3-none-any.whl").url_path) in upstream.server.requests
     assert "alpha-2.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
     assert_pages_point_at_complete_files(mirror_dir)
-
-
-@pytest.fixture
-def tls_files(tmp_path):
-    """A self-signed certificate for 127.0.0.1: (certificate, key)."""
-    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
-    return cert, key
 
 
 def test_https_upstream_is_verified_against_the_ca_bundle(catalog, tls_files, sync, mirror_dir):

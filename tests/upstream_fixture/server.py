@@ -12,6 +12,7 @@ import html
 import json
 import os
 import ssl
+import subprocess
 import threading
 import xmlrpc.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -403,3 +404,13 @@ def serve_upstream(catalog: Catalog, port: int = 0, host: str = "127.0.0.1",
 
 def serve_mirror(web_dir: str, port: int = 0, host: str = "127.0.0.1") -> Running:
     return Running(MirrorHTTPServer(web_dir, (host, port)))
+
+
+def self_signed_certificate(directory: str) -> tuple[str, str]:
+    """Write a certificate for 127.0.0.1, valid a day, and its key into directory: (certificate, key) paths,
+    for serve_upstream(tls=...) and as the client's CA bundle."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
