@@ -27,6 +27,7 @@ from typing import Callable
 from bench_sync import CpuTime, build_upstream, nginx_front
 
 from localpypi_sync import http
+from localpypi_sync.durable import sync_file_range_function
 from localpypi_sync.fetch import Digest, _FdSink, writeback_starter
 from upstream_fixture import self_signed_certificate, serve_upstream
 
@@ -38,7 +39,7 @@ READERS: dict[str, Callable] = {
 
 def download_all(client: http.HttpClient, urls: list[str], directory: str) -> tuple[float, CpuTime]:
     """Wall seconds and this process's CPU time to download urls at once, as fetch.py does."""
-    start_writeback = writeback_starter()
+    start_writeback = writeback_starter(sync_file_range_function())
     errors: list[BaseException] = []
 
     def one(index: int, url: str) -> None:

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from localpypi_sync import durable, fetch
-from localpypi_sync.durable import GroupSync, syncfs_function
+from localpypi_sync.durable import GroupSync, Unsynced, syncfs_function
 from localpypi_sync.publish import Publisher
 
 
@@ -30,13 +30,13 @@ class GatedSyncfs:
         return 0
 
 
-def files(tmp_path, count: int, prefix: str) -> list[str]:
-    paths = []
+def files(tmp_path, count: int, prefix: str) -> list[Unsynced]:
+    written = []
     for number in range(count):
         path = tmp_path / f"{prefix}{number}"
         path.write_bytes(b"x")
-        paths.append(str(path))
-    return paths
+        written.append(Unsynced(str(path), path.stat().st_dev))
+    return written
 
 
 def test_projects_that_ask_while_a_syncfs_runs_share_the_next_one(tmp_path):
@@ -68,7 +68,7 @@ def test_without_syncfs_each_file_is_fsynced_and_a_missing_one_fails(tmp_path):
     group = GroupSync(None, None)
     group.make_durable(files(tmp_path, 3, "c"))
     with pytest.raises(FileNotFoundError):
-        group.make_durable([str(tmp_path / "gone")])
+        group.make_durable([Unsynced(str(tmp_path / "gone"), os.stat(tmp_path).st_dev)])
 
 
 def test_the_syncfs_call_is_accepted_by_the_kernel(tmp_path):
@@ -88,7 +88,7 @@ def test_a_writeback_error_of_a_file_is_reported_naming_it(tmp_path):
         ctypes.set_errno(errno.EIO)
         return -1
 
-    path = files(tmp_path, 1, "e")[0]
+    path = files(tmp_path, 1, "e")[0].path
     with pytest.raises(OSError) as raised:
         durable.written_path(path, failing_sync_file_range)
     assert raised.value.errno == errno.EIO and raised.value.filename == path
@@ -102,7 +102,7 @@ def test_a_file_system_without_sync_file_range_gets_an_fsync(tmp_path, monkeypat
     fsynced = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: fsynced.append(fd) or real_fsync(fd))
-    durable.written_path(files(tmp_path, 1, "h")[0], unsupported)
+    durable.written_path(files(tmp_path, 1, "h")[0].path, unsupported)
     assert len(fsynced) == 1
 
 
@@ -126,7 +126,7 @@ def test_files_on_two_file_systems_get_a_syncfs_each(tmp_path):
     group = GroupSync(lambda fd: synced_devices.append(os.fstat(fd).st_dev) or real_syncfs(fd),
                       durable.sync_file_range_function())
     with tempfile.NamedTemporaryFile(dir=other) as elsewhere:
-        group.make_durable([*files(tmp_path, 2, "g"), elsewhere.name])
+        group.make_durable([*files(tmp_path, 2, "g"), Unsynced(elsewhere.name, os.stat(other).st_dev)])
     assert sorted(synced_devices) == sorted({os.stat(tmp_path).st_dev, os.stat(other).st_dev})
 
 
@@ -171,6 +171,13 @@ def test_every_published_file_is_on_disk_before_its_page(make_config, sync, mirr
     monkeypatch.setattr(fetch, "syncfs_function", recorded_syncfs)
     monkeypatch.setattr(fetch, "sync_file_range_function", recorded_sync_file_range)
     monkeypatch.setattr(Publisher, "write_project", recorded_write_project)
+    real_make_durable = fetch.Fetcher.make_durable
+
+    def checked_make_durable(self, files):  # each file named with its own file system, for its syncfs
+        assert all(unsynced.device == os.stat(unsynced.path).st_dev for unsynced in files)
+        return real_make_durable(self, files)
+
+    monkeypatch.setattr(fetch.Fetcher, "make_durable", checked_make_durable)
 
     def durable_before(index: int, inode: int) -> bool:
         before = events[:index]

@@ -19,7 +19,7 @@ import tracemalloc
 
 import pytest
 
-from localpypi_sync import fetch
+from localpypi_sync import durable, fetch
 from localpypi_sync import sync as sync_module
 from localpypi_sync.config import build_config
 from localpypi_sync.fetch import Fetcher
@@ -295,7 +295,7 @@ def test_a_large_download_is_handed_to_the_disk_as_it_comes(make_config, sync, c
     monkeypatch.setattr(fetch, "SYNC_WITH_PROJECT_BELOW", 1 << 20)  # fsynced on its own, as a large file is
     requested: list[tuple[int, int]] = []
     monkeypatch.setattr(fetch, "writeback_starter",
-                        lambda: lambda fd, offset, length: requested.append((offset, length)))
+                        lambda sync_file_range: lambda fd, offset, length: requested.append((offset, length)))
     size = (7 << 19) + 123  # 3.5 MiB and a bit
     catalog.add_bytes("alpha", "alpha-9.0-py3-none-any.whl", os.urandom(size))
     result = sync(make_config(projects=["alpha==9.0"], workers=1))
@@ -309,7 +309,7 @@ def test_a_large_download_is_handed_to_the_disk_as_it_comes(make_config, sync, c
 def test_the_writeback_call_is_accepted_by_the_kernel(tmp_path):
     """sync_file_range is reached through ctypes: the kernel accepts the call as made (an unknown flag or a
     wrong binding would come back as -1), and refuses a bad descriptor."""
-    start_writeback = fetch.writeback_starter()
+    start_writeback = fetch.writeback_starter(durable.sync_file_range_function())
     if start_writeback is None:
         pytest.skip("no sync_file_range on this system")
     with open(tmp_path / "data", "wb") as stream:

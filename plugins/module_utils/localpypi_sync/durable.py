@@ -18,9 +18,17 @@ import collections
 import errno
 import os
 import threading
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 SYNC_FILE_RANGE_WAIT_BEFORE, SYNC_FILE_RANGE_WRITE, SYNC_FILE_RANGE_WAIT_AFTER = 1, 2, 4
+
+
+class Unsynced(NamedTuple):
+    """A file whose bytes the disk may not hold yet, and the file system it is on (st_dev), which the writer
+    knows without a stat of its own."""
+
+    path: str
+    device: int
 
 
 def libc_function(name: str, argument_types: list[str]) -> Optional[Callable[..., int]]:
@@ -91,16 +99,16 @@ class GroupSync:
         self._finished: dict[int, int] = collections.defaultdict(int)
         self._failed: dict[int, int] = collections.defaultdict(int)
 
-    def make_durable(self, paths: Sequence[str]) -> None:
-        """Return once every path's data is on disk. Raises OSError (a file gone, EIO): then a page must not
+    def make_durable(self, files: Sequence[Unsynced]) -> None:
+        """Return once every file's data is on disk. Raises OSError (a file gone, EIO): then a page must not
         name them."""
         if self._syncfs is None:
-            for path in paths:
-                fsync_path(path)
+            for unsynced in files:
+                fsync_path(unsynced.path)
             return
         by_device: dict[int, list[str]] = collections.defaultdict(list)
-        for path in paths:
-            by_device[os.stat(path).st_dev].append(path)
+        for unsynced in files:
+            by_device[unsynced.device].append(unsynced.path)
         assert self._sync_file_range is not None
         for device, on_device in by_device.items():
             if self._sync_file_system(device, on_device[0]):

@@ -8,7 +8,7 @@ import os
 import threading
 from typing import Callable, Optional
 
-from .durable import SYNC_FILE_RANGE_WRITE, GroupSync, sync_file_range_function, syncfs_function
+from .durable import SYNC_FILE_RANGE_WRITE, GroupSync, Unsynced, sync_file_range_function, syncfs_function
 from .http import Chunk, FetchError, HttpClient, TooLarge
 from .names import package_path
 from .state import remove_if_present
@@ -45,15 +45,16 @@ WRITEBACK_EVERY = 8 << 20  # bytes written between two requests to start writing
 SYNC_WITH_PROJECT_BELOW = WRITEBACK_EVERY
 
 
-def writeback_starter() -> Optional[Callable[[int, int, int], object]]:
-    """Linux's sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE), or None where there is none.
+def writeback_starter(sync_file_range: Optional[Callable[[int, int, int, int], int]],
+                      ) -> Optional[Callable[[int, int, int], object]]:
+    """sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE) (see durable.sync_file_range_function), or
+    None where there is none.
 
     It starts writing a range to disk without waiting for it, so a large download's final fsync waits for
     its last few MiB instead of all of it (the kernel would otherwise hold up to a tenth of memory dirty)."""
-    function = sync_file_range_function()
-    if function is None:
+    if sync_file_range is None:
         return None
-    return lambda fd, offset, length: function(fd, offset, length, SYNC_FILE_RANGE_WRITE)
+    return lambda fd, offset, length: sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)
 
 
 class _FdSink:
@@ -133,7 +134,7 @@ class FetchOutcome:
     error: Optional[str] = None
     # Files under web/ that this fetch renamed into place, or found there with no record, whose bytes the disk
     # may not hold yet: Fetcher.make_durable() must have them before any page names them.
-    unsynced: list[str] = dataclasses.field(default_factory=list)
+    unsynced: list[Unsynced] = dataclasses.field(default_factory=list)
 
 
 class Fetcher:
@@ -146,12 +147,20 @@ class Fetcher:
         # packages/aa and packages/aa/bb known to exist: at most 65,536 entries, whatever the mirror's size.
         self._hash_dirs: set[str] = set()
         self._needs_chmod = bool(_process_umask() & 0o644)
-        self._start_writeback = writeback_starter()
-        self._durability = GroupSync(syncfs_function(), sync_file_range_function())
+        sync_file_range = sync_file_range_function()
+        self._start_writeback = writeback_starter(sync_file_range)
+        self._durability = GroupSync(syncfs_function(), sync_file_range)
+        self._tmp_device: Optional[int] = None  # st_dev of tmp_dir, which may not exist yet
 
-    def make_durable(self, paths: list[str]) -> None:
+    def make_durable(self, files: list[Unsynced]) -> None:
         """Have the files the fetches listed as unsynced on disk (see durable.py); raises OSError."""
-        self._durability.make_durable(paths)
+        self._durability.make_durable(files)
+
+    def _renamed_from_tmp(self, target: str) -> Unsynced:
+        """A file just renamed from tmp_dir: on tmp_dir's file system, since a rename never crosses one."""
+        if self._tmp_device is None:
+            self._tmp_device = os.stat(self.tmp_dir).st_dev
+        return Unsynced(target, self._tmp_device)
 
     def _make_parent(self, path: str) -> None:
         """Create the file's own hash directory, and its two parents the first time one is needed."""
@@ -183,7 +192,7 @@ class Fetcher:
         return staged
 
     def download_verified(self, url: str, target: str, algorithm: str, expected: str,
-                          max_bytes: Optional[int], unsynced: Optional[list[str]] = None) -> tuple[int, str]:
+                          max_bytes: Optional[int], unsynced: Optional[list[Unsynced]] = None) -> tuple[int, str]:
         """Download url to target atomically; return (bytes, sha256). Raises VerifyError on mismatch.
 
         A file stage() fetched earlier in this run is moved into place instead of downloaded again. With
@@ -222,7 +231,7 @@ class Fetcher:
             self._make_parent(target)
             os.replace(temp_path, target)
             if deferred:
-                unsynced.append(target)
+                unsynced.append(self._renamed_from_tmp(target))
             return size, digests[0].hexdigest()
         except BaseException:
             remove_if_present(temp_path)
@@ -264,7 +273,8 @@ class Fetcher:
             elif self._existing_matches(target, algorithm, expected):
                 size = os.path.getsize(target)
                 actual_sha256 = expected if algorithm == "sha256" else hash_file(target)
-                outcome.unsynced.append(target)  # a run killed after its rename may have left it unsynced
+                # A run killed after its rename may have left it unsynced.
+                outcome.unsynced.append(Unsynced(target, os.stat(target).st_dev))
             else:
                 size, actual_sha256 = self.download_verified(
                     upstream_file.url, target, algorithm, expected, self.max_bytes, outcome.unsynced)
@@ -294,7 +304,7 @@ class Fetcher:
         if trusted and trusted.metadata_sha256 and not rehash and os.path.isfile(metadata_target):
             return trusted.metadata_sha256
         if expected and self._existing_matches(metadata_target, algorithm, expected):
-            outcome.unsynced.append(metadata_target)
+            outcome.unsynced.append(Unsynced(metadata_target, os.stat(metadata_target).st_dev))
             return hash_file(metadata_target)
         if not expected:
             return None  # the upstream offers metadata without a hash: nothing to verify it by

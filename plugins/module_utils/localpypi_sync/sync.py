@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 
 from .claims import ClaimsUnreadable, read_claims
 from .config import ProjectRule, SyncConfig
+from .durable import Unsynced
 from .fetch import Fetcher, FetchOutcome, PublishedFile
 from .http import FetchError, HttpClient
 from .names import UnsafeName, normalize_project
@@ -144,7 +145,7 @@ class _ProjectOutcome:
     serial: Optional[int] = None
     added: list[str] = dataclasses.field(default_factory=list)
     page_written: bool = False
-    unsynced: list[str] = dataclasses.field(default_factory=list)  # made durable before the page names them
+    unsynced: list[Unsynced] = dataclasses.field(default_factory=list)  # made durable before the page names them
     pending: Optional[_Pending] = None  # large files still to fetch before the project can be published
 
 
