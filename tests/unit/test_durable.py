@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import shutil
 import tempfile
 import threading
 
@@ -13,6 +14,7 @@ import pytest
 from localpypi_sync import durable, fetch
 from localpypi_sync.durable import GroupSync, Unsynced, syncfs_function
 from localpypi_sync.publish import Publisher
+from localpypi_sync.state import MirrorState
 
 
 class GatedSyncfs:
@@ -130,47 +132,57 @@ def test_files_on_two_file_systems_get_a_syncfs_each(tmp_path):
     assert sorted(synced_devices) == sorted({os.stat(tmp_path).st_dev, os.stat(other).st_dev})
 
 
-def test_every_published_file_is_on_disk_before_its_page(make_config, sync, mirror_dir, monkeypatch):
-    """Small files are renamed into place without an fsync of their own, and made durable together just before
-    the page that names them: by a syncfs that started after their rename, and a wait for each file's writeback
-    (which reports its errors), or by an fsync. So are files found in place with no record (a run killed after
-    their rename)."""
-    events: list[tuple[str, object]] = []
+def test_files_pages_and_records_are_on_disk_before_their_renames(make_config, sync, mirror_dir, monkeypatch):
+    """Small files are renamed into place without an fsync of their own; a project's new pages and record are
+    written beside the old ones without one too. All are made durable together before the first page is
+    renamed: by a syncfs that started after they were written, and a wait for each file's writeback (which
+    reports its errors), or by an fsync. Then the pages are renamed, then the record that says they are done.
+    So are files found in place with no record (a run killed after their rename)."""
+    events: list[tuple[str, object, str]] = []  # (what, inode, path)
+    files_named: dict[str, list[int]] = {}  # project -> inodes of the files its new pages name
     real_fsync, real_replace = os.fsync, os.replace
 
     def recorded_fsync(fd: int) -> None:
         real_fsync(fd)
-        events.append(("fsync", os.fstat(fd).st_ino))
+        events.append(("fsync", os.fstat(fd).st_ino, ""))
 
     def recorded_replace(source, target) -> None:
         real_replace(source, target)
-        events.append(("renamed", os.stat(target).st_ino))
+        events.append(("renamed", os.stat(target).st_ino, str(target)))
 
     def recorded_syncfs():
         real = durable.syncfs_function()
-        return lambda fd: events.append(("syncfs", None)) or real(fd)
+        return lambda fd: events.append(("syncfs", None, "")) or real(fd)
 
     def recorded_sync_file_range():
         real = durable.sync_file_range_function()
 
         def call(fd, offset, length, flags):
             if flags & durable.SYNC_FILE_RANGE_WAIT_AFTER:
-                events.append(("waited", os.fstat(fd).st_ino))
+                events.append(("waited", os.fstat(fd).st_ino, ""))
             return real(fd, offset, length, flags)
 
         return call
 
-    real_write_project = Publisher.write_project
+    real_stage_pages, real_stage_record = Publisher.stage_project, MirrorState.stage_project
 
-    def recorded_write_project(self, project, published, serial):
-        events.append(("page", [os.stat(os.path.join(mirror_dir, "web", p.path)).st_ino for p in published]))
-        return real_write_project(self, project, published, serial)
+    def recorded_stage_pages(self, project, published, serial):
+        files_named[project] = [os.stat(os.path.join(mirror_dir, "web", p.path)).st_ino for p in published]
+        staged = real_stage_pages(self, project, published, serial)
+        events.extend(("staged", os.stat(write.temp).st_ino, write.target) for write in staged)
+        return staged
+
+    def recorded_stage_record(self, name, record):
+        staged = real_stage_record(self, name, record)
+        events.append(("staged", os.stat(staged.temp).st_ino, staged.target))
+        return staged
 
     monkeypatch.setattr(os, "fsync", recorded_fsync)
     monkeypatch.setattr(os, "replace", recorded_replace)
     monkeypatch.setattr(fetch, "syncfs_function", recorded_syncfs)
     monkeypatch.setattr(fetch, "sync_file_range_function", recorded_sync_file_range)
-    monkeypatch.setattr(Publisher, "write_project", recorded_write_project)
+    monkeypatch.setattr(Publisher, "stage_project", recorded_stage_pages)
+    monkeypatch.setattr(MirrorState, "stage_project", recorded_stage_record)
     real_make_durable = fetch.Fetcher.make_durable
 
     def checked_make_durable(self, files):  # each file named with its own file system, for its syncfs
@@ -181,26 +193,63 @@ def test_every_published_file_is_on_disk_before_its_page(make_config, sync, mirr
 
     def durable_before(index: int, inode: int) -> bool:
         before = events[:index]
-        if ("fsync", inode) in before:
+        if ("fsync", inode) in [(kind, number) for kind, number, _ in before]:
             return True
-        renamed = max((at for at, event in enumerate(before) if event == ("renamed", inode)), default=-1)
-        synced = [at for at, event in enumerate(before) if event[0] == "syncfs" and at > renamed]
-        return bool(synced) and ("waited", inode) in before[synced[0]:]
+        written = max((at for at, (kind, number, _) in enumerate(before)
+                       if kind in ("renamed", "staged") and number == inode), default=-1)
+        synced = [at for at, (kind, _, _) in enumerate(before) if kind == "syncfs" and at > written]
+        return bool(synced) and any(kind == "waited" and number == inode for kind, number, _ in before[synced[0]:])
 
-    def assert_durable_before_their_pages() -> None:
-        pages = [(index, inodes) for index, (kind, inodes) in enumerate(events) if kind == "page"]
-        assert pages
-        for index, inodes in pages:
-            assert all(durable_before(index, inode) for inode in inodes)
+    def renames_of(directory: str) -> list[tuple[int, int, str]]:
+        return [(at, number, path) for at, (kind, number, path) in enumerate(events)
+                if kind == "renamed" and os.path.dirname(path) == directory]
+
+    def assert_durable_before_their_renames() -> None:
+        assert files_named
+        for project, inodes in files_named.items():
+            pages = renames_of(os.path.join(mirror_dir, "web", "simple", project))
+            records = [(at, number, path) for at, number, path in renames_of(os.path.join(mirror_dir, "state",
+                                                                                          "projects"))
+                       if os.path.basename(path) == f"{project}.json"]
+            assert pages and len(records) == 1
+            for at, own_inode, _ in [*pages, *records]:
+                assert durable_before(at, own_inode)
+                assert all(durable_before(at, inode) for inode in inodes)
+            assert max(at for at, _, _ in pages) < records[0][0]
 
     config = make_config(projects=["alpha", "beta", "gamma"], processes=1, workers=3)
     assert sync(config).ok
-    assert_durable_before_their_pages()
-    assert any(kind == "syncfs" for kind, _ in events)
+    assert_durable_before_their_renames()
+    assert any(kind == "syncfs" for kind, _, _ in events)
     # The records gone, the files are found in place and must be on disk before the pages name them again.
     records = os.path.join(mirror_dir, "state", "projects")
     for name in os.listdir(records):
         os.unlink(os.path.join(records, name))
+    shutil.rmtree(os.path.join(mirror_dir, "web", "simple"))
     events.clear()
+    files_named.clear()
     assert sync(config).ok
-    assert_durable_before_their_pages()
+    assert_durable_before_their_renames()
+
+
+def test_a_write_error_before_a_commit_publishes_nothing_of_the_project(make_config, sync, mirror_dir, monkeypatch):
+    """The disk reports an error for a project's files or pages: its pages and record stay as they were, no
+    temp file is left, the project is named as failed, and the others are published."""
+    real_make_durable = fetch.Fetcher.make_durable
+
+    def failing_for_beta(self, files):
+        if any(os.path.basename(os.path.dirname(unsynced.path)) == "beta" for unsynced in files):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), files[0].path)
+        return real_make_durable(self, files)
+
+    monkeypatch.setattr(fetch.Fetcher, "make_durable", failing_for_beta)
+    result = sync(make_config(projects=["alpha", "beta"]))
+    assert not result.ok and result.stats.projects_failed == 1
+    assert [failure.split(":")[0] for failure in result.failures] == ["project beta"]
+    beta_pages = os.path.join(mirror_dir, "web", "simple", "beta")
+    assert not os.path.isdir(beta_pages) or not os.listdir(beta_pages)
+    assert not os.path.exists(os.path.join(mirror_dir, "state", "projects", "beta.json"))
+    assert os.path.exists(os.path.join(mirror_dir, "web", "simple", "alpha", "index.v1_json"))
+    leftovers = [os.path.join(root, name) for root, _, names in os.walk(mirror_dir) for name in names
+                 if name.startswith(".tmp-")]
+    assert not leftovers

@@ -19,7 +19,7 @@ import tracemalloc
 
 import pytest
 
-from localpypi_sync import durable, fetch
+from localpypi_sync import durable, fetch, publish
 from localpypi_sync import sync as sync_module
 from localpypi_sync.config import build_config
 from localpypi_sync.fetch import Fetcher
@@ -512,18 +512,36 @@ def test_a_project_that_cannot_be_published_after_its_large_files_fails_alone(ma
                                                                               large_project, monkeypatch):
     """A project published after the shared phase fails like any other (a full disk, say): named, and the run
     goes on to the others."""
-    write_project = Publisher.write_project
+    stage_project = Publisher.stage_project
 
     def full_for_huge(self, name, files, serial):
         if name == "huge":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "index.html")
-        return write_project(self, name, files, serial)
+        return stage_project(self, name, files, serial)
 
-    monkeypatch.setattr(Publisher, "write_project", full_for_huge)
+    monkeypatch.setattr(Publisher, "stage_project", full_for_huge)
     result = sync(make_config(projects=["huge", "alpha"], processes=2, workers=4))
     assert result.failures == [f"project huge: {os.strerror(errno.ENOSPC)}: index.html"]
     assert result.stats.projects_failed == 1 and listed(mirror_dir, "alpha")
     assert "event=large_files files=4" in result.log
+
+
+def test_a_page_that_cannot_be_written_leaves_no_temp_file_of_the_others(make_config, sync, mirror_dir,
+                                                                         monkeypatch):
+    """A project's pages are written beside the old ones before any is renamed: the disk full at its second
+    page, the first is removed again and the project fails, named."""
+    real_stage_write, staged = publish.stage_write, []
+
+    def full_at_the_second(path, data, mode=0o644):
+        staged.append(path)
+        if len(staged) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.path.basename(path))
+        return real_stage_write(path, data, mode)
+
+    monkeypatch.setattr(publish, "stage_write", full_at_the_second)
+    result = sync(make_config(projects=["alpha"]))
+    assert result.failures == [f"project alpha: {os.strerror(errno.ENOSPC)}: index.v1_html"]
+    assert not temp_files(mirror_dir)
 
 
 def test_large_files_are_shared_in_rounds_so_their_projects_are_published_along_the_way(

@@ -14,7 +14,7 @@ from packaging.version import Version
 
 from .fetch import PublishedFile
 from .names import file_version
-from .state import atomic_write
+from .state import StagedWrite, atomic_write, discard_staged, stage_write
 
 API_VERSION = "1.1"
 PAGE_NAMES = ("index.html", "index.v1_html", "index.v1_json")
@@ -116,28 +116,36 @@ class Publisher:
     def project_dir(self, project: str) -> str:
         return os.path.join(self.simple_dir, project)
 
-    def write_project(self, project: str, files: list[PublishedFile], serial: Optional[int]) -> bool:
-        """Write the project's pages; every file they name must already be in place. True if changed."""
+    def stage_project(self, project: str, files: list[PublishedFile], serial: Optional[int]) -> list[StagedWrite]:
+        """The project's pages that change, written beside the old ones, not yet durable: the caller makes
+        them durable with the files they name, then renames them in order (state.rename_staged)."""
         ordered = sorted(files, key=_sort_key)
         html = project_html(project, ordered)
         pages = {"index.html": html, "index.v1_html": html, "index.v1_json": project_json(project, ordered, serial)}
-        return self._write_pages(self.project_dir(project), pages)
+        staged: list[StagedWrite] = []
+        try:
+            for path, page in self._changed_pages(self.project_dir(project), pages):
+                staged.append(stage_write(path, page))
+        except BaseException:
+            discard_staged(staged)
+            raise
+        return staged
 
     def write_root(self, projects: list[str], serial: Optional[int]) -> bool:
         html = root_html(sorted(projects))
         pages = {"index.html": html, "index.v1_html": html, "index.v1_json": root_json(sorted(projects), serial)}
-        return self._write_pages(self.simple_dir, pages)
+        changed = self._changed_pages(self.simple_dir, pages)
+        for path, page in changed:
+            atomic_write(path, page)
+        return bool(changed)
 
-    def _write_pages(self, directory: str, pages: dict[str, bytes]) -> bool:
-        changed = False
-        # JSON last: a client negotiating JSON sees the new page only once the HTML one is there too.
-        for name in ("index.html", "index.v1_html", "index.v1_json"):
-            path = os.path.join(directory, name)
-            if _same_content(path, pages[name]):
-                continue
-            atomic_write(path, pages[name])
-            changed = True
-        return changed
+    @staticmethod
+    def _changed_pages(directory: str, pages: dict[str, bytes]) -> list[tuple[str, bytes]]:
+        """(path, content) of the pages whose content changes, JSON last: a client negotiating JSON sees the new
+        page only once the HTML one is there too."""
+        names = ("index.html", "index.v1_html", "index.v1_json")
+        return [(os.path.join(directory, name), pages[name]) for name in names
+                if not _same_content(os.path.join(directory, name), pages[name])]
 
     def remove_project(self, project: str) -> None:
         shutil.rmtree(self.project_dir(project), ignore_errors=True)

@@ -8,7 +8,9 @@ import json
 import os
 import tempfile
 import time
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional, Sequence
+
+from .durable import Unsynced
 
 STATE_DIR = "state"
 WEB_DIR = "web"
@@ -27,8 +29,18 @@ def remove_if_present(path: str) -> None:
         pass
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write data beside path, fsync it, then rename over path: readers see old or new, never half."""
+class StagedWrite(NamedTuple):
+    """A file's new content, written beside it and not yet renamed over it."""
+
+    temp: str
+    target: str
+    device: int  # st_dev of the temp file's file system
+
+    def unsynced(self) -> Unsynced:
+        return Unsynced(self.temp, self.device)
+
+
+def _write_beside(path: str, data: bytes, mode: int, durable: bool) -> StagedWrite:
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     handle, temp_path = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
@@ -36,16 +48,49 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
+            device = os.fstat(stream.fileno()).st_dev
         os.chmod(temp_path, mode)
-        os.replace(temp_path, path)
     except BaseException:
         remove_if_present(temp_path)
         raise
+    return StagedWrite(temp_path, path, device)
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write data beside path, fsync it, then rename over path: readers see old or new, never half."""
+    staged = _write_beside(path, data, mode, durable=True)
+    rename_staged([staged])
+
+
+def stage_write(path: str, data: bytes, mode: int = 0o644) -> StagedWrite:
+    """Write data beside path, without an fsync: it must be made durable (durable.py) before rename_staged(),
+    and renamed or discard_staged() by the caller."""
+    return _write_beside(path, data, mode, durable=False)
+
+
+def rename_staged(staged: Sequence[StagedWrite]) -> None:
+    """Rename each staged write over its target, in order; on failure, none of the rest is left behind."""
+    try:
+        for write in staged:
+            os.replace(write.temp, write.target)
+    except BaseException:
+        discard_staged(staged)
+        raise
+
+
+def discard_staged(staged: Sequence[StagedWrite]) -> None:
+    for write in staged:
+        remove_if_present(write.temp)  # gone already where it was renamed
+
+
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
 def write_json(path: str, data: Any) -> None:
-    atomic_write(path, json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+    atomic_write(path, _json_bytes(data))
 
 
 def read_json(path: str) -> Optional[Any]:
@@ -154,6 +199,10 @@ class MirrorState:
 
     def save_project(self, name: str, record: dict[str, Any]) -> None:
         write_json(self.project_record_path(name), record)
+
+    def stage_project(self, name: str, record: dict[str, Any]) -> StagedWrite:
+        """save_project() up to the rename, left to the caller (see stage_write)."""
+        return stage_write(self.project_record_path(name), _json_bytes(record))
 
     def forget_project(self, name: str) -> None:
         remove_if_present(self.project_record_path(name))

@@ -25,7 +25,7 @@ from .publish import Publisher
 from .report import Reporter
 from .select import Selection, TargetMatrix, select_files
 from .shards import Lost, map_in_processes, usable_cpus
-from .state import LockBusy, MirrorState, remove_if_present
+from .state import LockBusy, MirrorState, discard_staged, remove_if_present, rename_staged
 from .upstream import NotModified, ProjectPage, Upstream, UpstreamFile
 
 if TYPE_CHECKING:
@@ -564,13 +564,24 @@ class SyncRun:
             "changed" if outcome.page_written or outcome.removals or outcome.added else "unchanged")
 
     def _commit_project(self, name: str, outcome: _ProjectOutcome, serial: Optional[int]) -> None:
-        """Pages first (their files exist by now), then the record that says they are done."""
+        """Pages first (their files exist by now), then the record that says they are done.
+
+        The files, the new pages and the record are made durable together, by one group sync (durable.py),
+        before the first rename: a journal commit for the project and the others committing meanwhile, not
+        one for each page."""
         if not outcome.published and outcome.failed:
             return  # nothing could be fetched: no empty page that would hide the project from clients
-        self.fetcher.make_durable(outcome.unsynced)
-        outcome.unsynced = []
-        outcome.page_written = self.publisher.write_project(name, outcome.published, serial)
-        self.state.save_project(name, outcome.record)
+        pages = self.publisher.stage_project(name, outcome.published, serial)
+        staged = [*pages]
+        try:
+            staged.append(self.state.stage_project(name, outcome.record))
+            self.fetcher.make_durable([*outcome.unsynced, *(write.unsynced() for write in staged)])
+            outcome.unsynced = []
+            rename_staged(staged)
+        except BaseException:
+            discard_staged(staged)
+            raise
+        outcome.page_written = bool(pages)
 
     def _fetch_all(self, chosen: list[UpstreamFile],
                    previous: dict[str, PublishedFile]) -> list[Optional[FetchOutcome]]:
