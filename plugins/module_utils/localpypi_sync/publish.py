@@ -17,6 +17,8 @@ from .names import file_version
 from .state import StagedWrite, atomic_write, discard_staged, stage_write
 
 API_VERSION = "1.1"
+# In the order they are renamed into place, JSON last: a client negotiating JSON sees a new page only once the
+# HTML one is there too.
 PAGE_NAMES = ("index.html", "index.v1_html", "index.v1_json")
 
 
@@ -141,10 +143,8 @@ class Publisher:
 
     @staticmethod
     def _changed_pages(directory: str, pages: dict[str, bytes]) -> list[tuple[str, bytes]]:
-        """(path, content) of the pages whose content changes, JSON last: a client negotiating JSON sees the new
-        page only once the HTML one is there too."""
-        names = ("index.html", "index.v1_html", "index.v1_json")
-        return [(os.path.join(directory, name), pages[name]) for name in names
+        """(path, content) of the pages whose content changes, in PAGE_NAMES' order."""
+        return [(os.path.join(directory, name), pages[name]) for name in PAGE_NAMES
                 if not _same_content(os.path.join(directory, name), pages[name])]
 
     def remove_project(self, project: str) -> None:
