@@ -306,15 +306,12 @@ class UpstreamHTTPServer(_Server):
         if head:
             return
         with open(entry.disk_path, "rb") as stream:
-            if cut or cut_silently:
+            stall = entry.filename in self.faults.stall_files
+            if cut or cut_silently or stall:  # half the body, then (after the stall) the connection closed
                 handler.wfile.write(stream.read(max(1, entry.size // 2)))
                 handler.wfile.flush()
-                handler.close_connection = True
-                return
-            if entry.filename in self.faults.stall_files:
-                handler.wfile.write(stream.read(max(1, entry.size // 2)))
-                handler.wfile.flush()
-                threading.Event().wait(self.faults.stall_seconds)
+                if stall:
+                    threading.Event().wait(self.faults.stall_seconds)
                 handler.close_connection = True
                 return
             if entry.filename in self.faults.corrupt:
