@@ -576,11 +576,11 @@ class SyncRun:
         try:
             staged.append(self.state.stage_project(name, outcome.record))
             self.fetcher.make_durable([*outcome.unsynced, *(write.unsynced() for write in staged)])
-            outcome.unsynced = []
-            rename_staged(staged)
         except BaseException:
             discard_staged(staged)
             raise
+        outcome.unsynced = []
+        rename_staged(staged)  # removes the rest itself if one fails
         outcome.page_written = bool(pages)
 
     def _fetch_all(self, chosen: list[UpstreamFile],
