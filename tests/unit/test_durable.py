@@ -10,6 +10,7 @@ import tempfile
 import threading
 
 import pytest
+from test_sync import temp_files
 
 from localpypi_sync import durable, fetch
 from localpypi_sync.durable import GroupSync, Unsynced, syncfs_function
@@ -250,6 +251,4 @@ def test_a_write_error_before_a_commit_publishes_nothing_of_the_project(make_con
     assert not os.path.isdir(beta_pages) or not os.listdir(beta_pages)
     assert not os.path.exists(os.path.join(mirror_dir, "state", "projects", "beta.json"))
     assert os.path.exists(os.path.join(mirror_dir, "web", "simple", "alpha", "index.v1_json"))
-    leftovers = [os.path.join(root, name) for root, _, names in os.walk(mirror_dir) for name in names
-                 if name.startswith(".tmp-")]
-    assert not leftovers
+    assert not temp_files(mirror_dir)
