@@ -248,7 +248,7 @@ def test_a_write_error_before_a_commit_publishes_nothing_of_the_project(make_con
     assert not result.ok and result.stats.projects_failed == 1
     assert [failure.split(":")[0] for failure in result.failures] == ["project beta"]
     beta_pages = os.path.join(mirror_dir, "web", "simple", "beta")
-    assert not os.path.isdir(beta_pages) or not os.listdir(beta_pages)
+    assert not os.path.exists(beta_pages)  # not even an empty directory from its failed first commit
     assert not os.path.exists(os.path.join(mirror_dir, "state", "projects", "beta.json"))
     assert os.path.exists(os.path.join(mirror_dir, "web", "simple", "alpha", "index.v1_json"))
     assert not temp_files(mirror_dir)

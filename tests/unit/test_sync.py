@@ -542,6 +542,29 @@ def test_a_page_that_cannot_be_written_leaves_no_temp_file_of_the_others(make_co
     result = sync(make_config(projects=["alpha"]))
     assert result.failures == [f"project alpha: {os.strerror(errno.ENOSPC)}: index.v1_html"]
     assert not temp_files(mirror_dir)
+    assert not os.path.exists(os.path.join(mirror_dir, "web", "simple", "alpha"))
+
+
+def test_a_failed_rename_keeps_the_pages_of_the_run_before(make_config, sync, mirror_dir, catalog, monkeypatch):
+    """A page that cannot be renamed into place: a new project leaves no directory in simple/, and a project
+    published before keeps its pages; neither leaves a temp file."""
+    assert sync(make_config(projects=["alpha"])).ok
+    alpha_page = os.path.join(mirror_dir, "web", "simple", "alpha", "index.html")
+    before = open(alpha_page, "rb").read()
+    catalog.add_bytes("alpha", "alpha-9.0.tar.gz", b"new release")
+    real_replace = os.replace
+
+    def refusing_pages(source, target):
+        if os.path.basename(target) == "index.html" and os.path.basename(os.path.dirname(target)) != "simple":
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), target)
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", refusing_pages)
+    result = sync(make_config(projects=["alpha", "beta"]))
+    assert sorted(failure.split(":")[0] for failure in result.failures) == ["project alpha", "project beta"]
+    assert open(alpha_page, "rb").read() == before
+    assert not os.path.exists(os.path.join(mirror_dir, "web", "simple", "beta"))
+    assert not temp_files(mirror_dir)
 
 
 def test_large_files_are_shared_in_rounds_so_their_projects_are_published_along_the_way(

@@ -150,6 +150,13 @@ class Publisher:
     def remove_project(self, project: str) -> None:
         shutil.rmtree(self.project_dir(project), ignore_errors=True)
 
+    def remove_empty_project_dir(self, project: str) -> None:
+        """Remove the project's directory if nothing is in it, as after a failed first commit."""
+        try:
+            os.rmdir(self.project_dir(project))
+        except OSError:
+            pass  # absent, or it holds the pages of an earlier run
+
     def write_last_modified(self) -> None:
         atomic_write(os.path.join(self.web_dir, "last-modified"),
                      time.strftime("%Y%m%dT%H:%M:%S\n", time.gmtime()).encode())

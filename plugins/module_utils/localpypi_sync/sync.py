@@ -571,6 +571,14 @@ class SyncRun:
         one for each page."""
         if not outcome.published and outcome.failed:
             return  # nothing could be fetched: no empty page that would hide the project from clients
+        try:
+            self._stage_and_rename(name, outcome, serial)
+        except BaseException:
+            self.publisher.remove_empty_project_dir(name)  # a first commit that failed leaves no trace
+            raise
+
+    def _stage_and_rename(self, name: str, outcome: _ProjectOutcome, serial: Optional[int]) -> None:
+        """Stage the pages and the record, make them durable with the files, then rename them in order."""
         pages = self.publisher.stage_project(name, outcome.published, serial)
         staged = [*pages]
         try:
