@@ -188,14 +188,22 @@ def python_for_bandersnatch() -> str:
     return sys.executable  # pip will then install the newest bandersnatch this Python supports
 
 
-def try_bandersnatch(work: str, facts: dict, projects: list[str], workers: int) -> str:
+class BandersnatchOutcome(NamedTuple):
+    """What the bandersnatch phase printed, and its rate where it mirrored (None where it could not)."""
+
+    message: str
+    files_per_second: Optional[float]
+
+
+def try_bandersnatch(work: str, facts: dict, projects: list[str], workers: int) -> BandersnatchOutcome:
     venv = os.path.join(REPO, ".bench", "bandersnatch-venv")
     if not os.path.exists(os.path.join(venv, "bin", "bandersnatch")):
         subprocess.run([python_for_bandersnatch(), "-m", "venv", venv], check=True)
         installed = subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "bandersnatch"], check=False,
                                    capture_output=True, text=True)
         if installed.returncode != 0:
-            return "bandersnatch: not installable here: " + installed.stderr.strip().splitlines()[-1]
+            return BandersnatchOutcome(
+                "bandersnatch: not installable here: " + installed.stderr.strip().splitlines()[-1], None)
     version = subprocess.run([os.path.join(venv, "bin", "bandersnatch"), "--version"], check=False,
                              capture_output=True, text=True).stdout.strip()
     config = os.path.join(work, "bandersnatch.conf")
@@ -225,9 +233,11 @@ packages =
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        return f"bandersnatch {version}: could not mirror this upstream ({tail[0][:200]})"
+        return BandersnatchOutcome(f"bandersnatch {version}: could not mirror this upstream ({tail[0][:200]})", None)
     mirrored = sum(len(files) for _, _, files in os.walk(os.path.join(work, "bandersnatch", "web", "packages")))
-    return f"{version}: cold small-file sync of {mirrored} files in {elapsed:.2f}s = {mirrored / elapsed:.0f} files/s"
+    return BandersnatchOutcome(
+        f"{version}: cold small-file sync of {mirrored} files in {elapsed:.2f}s = {mirrored / elapsed:.0f} files/s",
+        mirrored / elapsed)
 
 
 NGINX_CONF = """worker_processes 1;
@@ -461,7 +471,10 @@ def measure(args: argparse.Namespace, directory: Optional[str]) -> int:
             upstream_cpu = server_cpu_seconds(server.pid)
             outcome = try_bandersnatch(work, facts, names, args.workers)
             upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
-            print(f"{outcome}; the upstream meanwhile used {upstream_cpu:.1f} CPU-s")
+            print(f"{outcome.message}; the upstream meanwhile used {upstream_cpu:.1f} CPU-s")
+            if outcome.files_per_second:
+                print(f"engine/bandersnatch = {small_files / seconds / outcome.files_per_second:.2f}x "
+                      f"(files/s, same files, same workers; target: 2x)")
         # Kept until the end: a file system may make creating files slower right after many were deleted
         # (ext4 without a journal skips recently freed inodes), and the tools after this phase would pay.
         curl_seconds, _ = curl_all(facts["small_urls"], args.workers, os.path.join(work, "curl-small"), facts["ca"])
