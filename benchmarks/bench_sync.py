@@ -327,6 +327,7 @@ def loopback_link(mbit: int) -> Iterator[None]:
         subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
 
 
+UNSTEADY_CURL_SHARE = 0.85  # curl's two large-file runs further apart than this: the disk was not steady
 FRESH_FILESYSTEM_BYTES = 8 << 30  # a sparse image: the upstream's files, the engine's, curl's and bandersnatch's
 
 
@@ -514,6 +515,10 @@ def measure(args: argparse.Namespace, directory: Optional[str]) -> int:
                   f"{' / '.join(f'{rate:.0f}' for rate in curl_rates)} MB/s, "
                   f"CPU {' / '.join(curl_cpu)}; "
                   f"engine/curl = {engine_rate / curl_rate:.0%} (against the faster curl run)")
+            if min(curl_rates) < UNSTEADY_CURL_SHARE * curl_rate:
+                print(f"warning: curl's slower run got {min(curl_rates) / curl_rate:.0%} of its faster one: the "
+                      f"disk's writeback was not steady during this run (often the writes of a run that ended "
+                      f"less than a minute ago), so engine/curl is not a fair figure; wait and run again")
     finally:
         server.stdin.close()
         server.wait(timeout=60)
