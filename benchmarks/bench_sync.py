@@ -516,9 +516,10 @@ def measure(args: argparse.Namespace, directory: Optional[str]) -> int:
                   f"CPU {' / '.join(curl_cpu)}; "
                   f"engine/curl = {engine_rate / curl_rate:.0%} (against the faster curl run)")
             if min(curl_rates) < UNSTEADY_CURL_SHARE * curl_rate:
-                print(f"warning: curl's slower run got {min(curl_rates) / curl_rate:.0%} of its faster one: the "
-                      f"disk's writeback was not steady during this run (often the writes of a run that ended "
-                      f"less than a minute ago), so engine/curl is not a fair figure; wait and run again")
+                print(f"warning: curl's slower run got {min(curl_rates) / curl_rate:.0%} of its faster one: "
+                      f"writing to this disk did not cost the same through the run (another run's writeback, or "
+                      f"a VM's page cache; see the README's caveats), so engine/curl is not a fair figure; "
+                      f"run again after a pause")
     finally:
         server.stdin.close()
         server.wait(timeout=60)
