@@ -327,7 +327,6 @@ def loopback_link(mbit: int) -> Iterator[None]:
         subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
 
 
-UNSTEADY_CURL_SHARE = 0.85  # curl's two large-file runs further apart than this: the disk was not steady
 FRESH_FILESYSTEM_BYTES = 8 << 30  # a sparse image: the upstream's files, the engine's, curl's and bandersnatch's
 
 
@@ -443,6 +442,11 @@ def main() -> int:
         return measure(args, directory)
 
 
+# curl's slower large-file run getting less than this share of its faster one: writing did not cost the same
+# through the run, and the engine/curl ratio is not a fair figure.
+UNSTEADY_CURL_SHARE = 0.85
+
+
 def measure(args: argparse.Namespace, directory: Optional[str]) -> int:
     work = tempfile.mkdtemp(prefix="localpypi-bench-", dir=directory)
     # The upstream lives in its own process: its memory must not count in the engine's peak RSS, and it
@@ -463,7 +467,8 @@ def measure(args: argparse.Namespace, directory: Optional[str]) -> int:
         seconds, rss, result, cpu = engine(small, lib)
         upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
         assert result["ok"] and result["stats"]["files_downloaded"] == small_files, result["failures"][:3]
-        print(f"cold small: {small_files} files in {seconds:.2f}s = {small_files / seconds:.0f} files/s, "
+        small_rate = small_files / seconds
+        print(f"cold small: {small_files} files in {seconds:.2f}s = {small_rate:.0f} files/s, "
               f"{facts['small_bytes'] / seconds / 1e6:.1f} MB/s, peak memory {rss} MiB, CPU {cpu.total:.1f}s "
               f"(workers {args.workers}, processes {args.processes or 'one per core'}); "
               f"the upstream meanwhile used {upstream_cpu:.1f} CPU-s of this machine's {usable_cpus()} cores")
@@ -474,7 +479,7 @@ def measure(args: argparse.Namespace, directory: Optional[str]) -> int:
             upstream_cpu = server_cpu_seconds(server.pid) - upstream_cpu
             print(f"{outcome.message}; the upstream meanwhile used {upstream_cpu:.1f} CPU-s")
             if outcome.files_per_second:
-                print(f"engine/bandersnatch = {small_files / seconds / outcome.files_per_second:.2f}x "
+                print(f"engine/bandersnatch = {small_rate / outcome.files_per_second:.2f}x "
                       f"(files/s, same files, same workers; target: 2x)")
         # Kept until the end: a file system may make creating files slower right after many were deleted
         # (ext4 without a journal skips recently freed inodes), and the tools after this phase would pay.
@@ -515,8 +520,9 @@ def measure(args: argparse.Namespace, directory: Optional[str]) -> int:
                   f"{' / '.join(f'{rate:.0f}' for rate in curl_rates)} MB/s, "
                   f"CPU {' / '.join(curl_cpu)}; "
                   f"engine/curl = {engine_rate / curl_rate:.0%} (against the faster curl run)")
-            if min(curl_rates) < UNSTEADY_CURL_SHARE * curl_rate:
-                print(f"warning: curl's slower run got {min(curl_rates) / curl_rate:.0%} of its faster one: "
+            slower_share = min(curl_rates) / curl_rate
+            if slower_share < UNSTEADY_CURL_SHARE:
+                print(f"warning: curl's slower run got {slower_share:.0%} of its faster one: "
                       f"writing to this disk did not cost the same through the run (another run's writeback, or "
                       f"a VM's page cache; see the README's caveats), so engine/curl is not a fair figure; "
                       f"run again after a pause")
