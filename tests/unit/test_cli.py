@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -152,6 +153,17 @@ def test_verify_finds_and_repairs_damage(config_file, mirror_dir, catalog):
     repaired = run_cli("verify", "--config", config_file(), "--repair", "--json")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert run_cli("verify", "--config", config_file()).returncode == 0
+
+
+def test_a_python_without_the_engines_requirements_gets_one_line_not_a_traceback(config_file):
+    probe = ("import runpy, sys; sys.modules['packaging'] = None; sys.argv = ['localpypi-sync', *sys.argv[1:]]\n"
+             "runpy.run_module('localpypi_sync', run_name='__main__')")
+    run = subprocess.run([sys.executable, "-c", probe, "status", "--config", config_file()], capture_output=True,
+                         text=True, env=dict(os.environ, PYTHONPATH=ENGINE_PATH), timeout=120, check=False)
+    assert run.returncode == 2
+    [line] = run.stderr.splitlines()
+    assert re.fullmatch(r"localpypi-sync: the engine needs packaging(\.\w+)?, which \S+ cannot import \(.+\); "
+                        r"install the engine's requirements\.txt into that environment", line), line
 
 
 def test_a_sync_without_dependencies_does_not_import_the_resolver(config_file):

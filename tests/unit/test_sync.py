@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import stat
+import sys
 import threading
 import time
 import tracemalloc
@@ -203,6 +204,22 @@ def test_unreachable_upstream_and_unusable_directory_abort_before_writing(make_c
     blocker.write_text("")
     with pytest.raises(SyncAbort, match="cannot create"):
         sync(make_config(directory=str(blocker / "mirror")))
+
+
+def test_a_resolving_run_without_resolvelib_stops_before_writing(make_config, sync, mirror_dir, monkeypatch):
+    """resolvelib is imported only by runs that resolve: a Python without it (a checkout's) must get one line
+    naming what to install, before the run creates anything, not a traceback half-way through."""
+    import localpypi_sync  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "resolvelib", None)  # what an interpreter without it raises on import
+    for submodule in ("resolve", "metadata"):
+        monkeypatch.delitem(sys.modules, f"localpypi_sync.{submodule}", raising=False)
+        monkeypatch.delattr(localpypi_sync, submodule, raising=False)
+    with pytest.raises(SyncAbort, match=r"^dependencies: true needs resolvelib, which .* "
+                                        r"cannot import .*requirements\.txt.*; nothing written$"):
+        sync(make_config(projects=["gamma"], dependencies=True, python_versions=["3.12"],
+                         platforms=["manylinux_2_28_x86_64"]))
+    assert not os.path.exists(mirror_dir)
 
 
 def test_check_mode_reports_the_plan_and_writes_nothing(make_config, sync, mirror_dir, upstream):

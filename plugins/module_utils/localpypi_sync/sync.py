@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, T
 
 from packaging.utils import canonicalize_name
 
+from . import missing_requirement
 from .claims import ClaimsUnreadable, read_claims
 from .config import ProjectRule, SyncConfig
 from .durable import Unsynced
@@ -46,6 +47,15 @@ SHARE_AFTER_BYTES = 4 << 30
 
 class SyncAbort(RuntimeError):
     """The run could not start (bad directory, busy lock, unreachable upstream); nothing was written."""
+
+
+def _import_resolver() -> None:
+    """Import what resolving needs (only runs that resolve import it), so that its absence stops the run before
+    anything is written instead of failing half-way with a traceback."""
+    try:
+        from . import metadata, resolve  # noqa: F401, PLC0415
+    except ImportError as exc:
+        raise SyncAbort(f"{missing_requirement(exc, 'dependencies: true')}; nothing written") from None
 
 
 @dataclasses.dataclass
@@ -196,6 +206,8 @@ class SyncRun:
         started = time.time()
         stats = SyncStats()
         failures: list[str] = []
+        if self.config.dependencies:
+            _import_resolver()
         if not self.check_mode:
             try:
                 self.state.prepare()
