@@ -122,6 +122,40 @@ def test_unchanged_upstream_costs_one_conditional_request_per_project(make_confi
     assert not any(path.startswith("/packages/") for _, path in requests)
 
 
+def project_page_gets(server, since: int) -> list[str]:
+    return [path for method, path in server.requests[since:] if method == "GET" and path.startswith("/simple/")
+            and path != "/simple/"]
+
+
+@pytest.mark.parametrize("proxy_serials", [False, True], ids=["serial-header", "serial-in-page-only"])
+def test_a_full_mirror_reads_only_the_projects_whose_root_serial_moved(make_config, sync, mirror_dir, upstream,
+                                                                      catalog, proxy_serials):
+    """projects: ["*"] mirrors what the root index lists, less the exclusions; a no-op run then costs the root
+    index alone, and a moved serial one page. A proxy that drops X-PyPI-Last-Serial still gives the serial in the
+    page's JSON meta, which serves as well."""
+    server = upstream.server
+    server.faults.proxy_serials = proxy_serials
+    config = make_config(projects=["*"], exclude=["delta-*"])
+    first = sync(config)
+    assert first.ok, first.failures
+    assert sorted(os.listdir(os.path.join(mirror_dir, "web", "simple"))) == [
+        "alpha", "beta", "gamma", "index.html", "index.v1_html", "index.v1_json"]
+    mirrored_serial = max(catalog.serials[name] for name in ("alpha", "beta", "gamma"))
+    assert first.stats.serial == mirrored_serial  # the newest of what it mirrors; delta-thing's is newer
+    before = len(server.requests)
+    again = sync(config)
+    assert again.ok and not again.changed
+    assert [path for method, path in server.requests[before:] if method == "GET"] == ["/simple/"]
+    catalog.add_wheel("alpha", "3.0")
+    before = len(server.requests)
+    moved = sync(config)
+    assert moved.ok and moved.added == ["alpha-3.0-py3-none-any.whl"]
+    assert project_page_gets(server, before) == ["/simple/alpha/"]
+    assert moved.stats.serial == catalog.serials["alpha"] > mirrored_serial
+    assert json.loads(open(os.path.join(mirror_dir, "web", "simple", "alpha", "index.v1_json")).read())[
+        "meta"].get("_last-serial") == catalog.serials["alpha"]
+
+
 def test_config_change_takes_effect_without_force(make_config, sync, mirror_dir, upstream):
     assert sync(make_config(projects=["alpha<2"])).ok
     assert "alpha-2.0-py3-none-any.whl" not in listed(mirror_dir, "alpha")

@@ -32,6 +32,9 @@ class Faults:
 
     html_only: bool = False  # ignore JSON in Accept, like some proxies
     no_etag: bool = False
+    # no X-PyPI-Last-Serial header, and the project pages' JSON "_last-serial" as a string, as a proxy in front
+    # of the public index was seen to serve them
+    proxy_serials: bool = False
     fail_status: dict[str, int] = dataclasses.field(default_factory=dict)  # path suffix -> remaining 503s
     truncate: dict[str, int] = dataclasses.field(default_factory=dict)  # filename -> remaining cut bodies
     corrupt: set[str] = dataclasses.field(default_factory=set)  # filenames whose bytes are altered
@@ -147,7 +150,7 @@ class UpstreamHTTPServer(_Server):
             return hashlib.sha256(b"not the file").hexdigest()
         return entry.sha256
 
-    def _project_document(self, project: str, files: list[FixtureFile], as_json: bool) -> bytes:
+    def _project_document(self, project: str, files: list[FixtureFile], as_json: bool, serial: int) -> bytes:
         if as_json:
             entries = []
             for entry in files:
@@ -160,7 +163,8 @@ class UpstreamHTTPServer(_Server):
             for evil in self.faults.unsafe_listing:
                 entries.append({"filename": evil, "url": "/packages/00/00/evil/x.whl",
                                 "hashes": {"sha256": "0" * 64}})
-            return json.dumps({"meta": {"api-version": "1.1"}, "name": project, "files": entries}).encode()
+            meta = {"api-version": "1.1", "_last-serial": str(serial) if self.faults.proxy_serials else serial}
+            return json.dumps({"meta": meta, "name": project, "files": entries}).encode()
         anchors = []
         for entry in files:
             attrs = f'href="{entry.url_path}#sha256={self._listed_hash(entry)}"'
@@ -209,9 +213,10 @@ class UpstreamHTTPServer(_Server):
                 handler._send(404, b"not found\n", "text/plain", head=head)
                 return
             as_json = self._wants_json(handler)
-            body = self._project_document(normalized, files, as_json)
+            body = self._project_document(normalized, files, as_json, serial)
             etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-            headers = {"X-PyPI-Last-Serial": str(serial), "Vary": "Accept"}
+            headers = {"Vary": "Accept"} if self.faults.proxy_serials else {"X-PyPI-Last-Serial": str(serial),
+                                                                            "Vary": "Accept"}
             if not self.faults.no_etag:
                 headers["ETag"] = etag
                 if handler.headers.get("If-None-Match") == etag:

@@ -77,9 +77,17 @@ def _clean_hashes(hashes: Any) -> dict[str, str]:
             if isinstance(name, str) and isinstance(value, str) and _HEX.match(value.lower())}
 
 
+def _serial_value(value: Any) -> Optional[int]:
+    """A serial given as a number or as digits (a proxy in front of the public index re-serializes it so)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
 def _serial(headers: Any) -> Optional[int]:
-    value = headers.get("X-PyPI-Last-Serial")
-    return int(value) if value and value.strip().isdigit() else None
+    return _serial_value(headers.get("X-PyPI-Last-Serial"))
 
 
 def _metadata_field(value: Any) -> Union[bool, dict[str, str]]:
@@ -88,8 +96,11 @@ def _metadata_field(value: Any) -> Union[bool, dict[str, str]]:
     return bool(value)
 
 
-def parse_json_project(name: str, body: bytes, page_url: str) -> list[UpstreamFile]:
+def parse_json_project(name: str, body: bytes, page_url: str) -> tuple[list[UpstreamFile], Optional[int]]:
+    """The files a PEP 691 page lists, and the serial its meta gives (the public index's "_last-serial")."""
     data = json.loads(body)
+    meta = data.get("meta")
+    serial = _serial_value(meta.get("_last-serial")) if isinstance(meta, dict) else None
     files = []
     for entry in data.get("files", []):
         metadata = entry.get("core-metadata", entry.get("data-dist-info-metadata", False))
@@ -104,7 +115,7 @@ def parse_json_project(name: str, body: bytes, page_url: str) -> list[UpstreamFi
             upload_time=entry.get("upload-time") if isinstance(entry.get("upload-time"), str) else None,
             core_metadata=_metadata_field(metadata),
         ))
-    return files
+    return files, serial
 
 
 class _AnchorCollector(HTMLParser):
@@ -195,14 +206,16 @@ class Upstream:
         if response.status != 200:
             raise FetchError(f"project {name}: HTTP {response.status} at {url}")
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        page_serial = None
         try:
             if content_type == JSON_TYPE:
-                files = parse_json_project(name, response.body, response.url)
+                files, page_serial = parse_json_project(name, response.body, response.url)
             else:
                 files = parse_html_project(name, response.body, response.url)
         except (ValueError, AttributeError, TypeError) as exc:
             raise FetchError(f"project {name}: unreadable index page at {url}: {exc}") from None
-        return ProjectPage(name, files, _serial(response.headers),
+        header_serial = _serial(response.headers)
+        return ProjectPage(name, files, page_serial if header_serial is None else header_serial,
                            response.headers.get("ETag"), response.headers.get("Last-Modified"))
 
     def project_list(self) -> list[tuple[str, Optional[int]]]:
@@ -215,7 +228,6 @@ class Upstream:
             data = json.loads(response.body)
             result = []
             for entry in data.get("projects", []):
-                serial = entry.get("_last-serial")
-                result.append((str(entry.get("name", "")), serial if isinstance(serial, int) else None))
+                result.append((str(entry.get("name", "")), _serial_value(entry.get("_last-serial"))))
             return result
         return [(name, None) for name in parse_html_root(response.body)]
