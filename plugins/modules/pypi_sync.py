@@ -124,7 +124,8 @@ options:
     default: false
   latest:
     description:
-    - Keep the newest N matching releases of each project; 0 keeps all.
+    - Keep the newest N matching releases of each project on each target Python and platform, as pip there
+      would choose (a yanked release takes no place); 0 keeps all.
     type: int
     default: 0
   include_yanked:

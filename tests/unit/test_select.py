@@ -98,3 +98,33 @@ def test_requirement_markers_are_evaluated_for_the_target_pythons():
     old_only = 'alpha<2; python_version < "3.10"'
     assert choose(files, old_only, python_versions=["3.11"])[0] == []
     assert choose(files, old_only, python_versions=["3.9", "3.11"])[0] == ["alpha-1.0-py3-none-any.whl"]
+
+
+def test_latest_keeps_the_newest_releases_that_install_on_each_target():
+    """latest: N is counted per python x platform, as pip on each would choose: a target that the newest
+    release has dropped (an old glibc, an old Python) still gets the newest release that installs there."""
+    files = ["numpy-2.0-cp312-cp312-manylinux_2_28_x86_64.whl", "numpy-2.0-cp312-cp312-win_amd64.whl",
+             "numpy-1.9-cp312-cp312-manylinux_2_17_x86_64.whl", "numpy-1.9-cp312-cp312-win_amd64.whl",
+             "numpy-1.9-cp38-cp38-manylinux_2_17_x86_64.whl", "numpy-1.8-cp38-cp38-manylinux_2_17_x86_64.whl"]
+    chosen, selection = choose(files, "numpy", python_versions=["3.8", "3.12"],
+                               platforms=["manylinux_2_17_x86_64", "win_amd64"], latest=1)
+    assert chosen == ["numpy-1.9-cp312-cp312-manylinux_2_17_x86_64.whl",  # 3.12 on glibc 2.17: 2.0 needs 2.28
+                      "numpy-1.9-cp38-cp38-manylinux_2_17_x86_64.whl",    # 3.8 on glibc 2.17
+                      "numpy-2.0-cp312-cp312-win_amd64.whl"]              # 3.12 on Windows; 3.8 there has none
+    assert selection.skipped == 3
+    pure = [upstream_file("gamma-2.0-py3-none-any.whl", requires_python=">=3.11"),
+            upstream_file("gamma-1.5-py3-none-any.whl", requires_python=">=3.7"),
+            upstream_file("gamma-1.0-py3-none-any.whl", requires_python=">=3.7")]
+    assert choose(pure, "gamma", python_versions=["3.8", "3.12"], latest=1)[0] == [
+        "gamma-1.5-py3-none-any.whl", "gamma-2.0-py3-none-any.whl"]
+    assert choose(pure, "gamma", python_versions=["3.12"], latest=1)[0] == ["gamma-2.0-py3-none-any.whl"]
+
+
+def test_latest_passes_over_a_yanked_release_and_keeps_it_marked():
+    files = [upstream_file("alpha-2.0-py3-none-any.whl", yanked="broken"), "alpha-1.1-py3-none-any.whl",
+             "alpha-1.0-py3-none-any.whl", upstream_file("alpha-0.9-py3-none-any.whl", yanked="old")]
+    assert choose(files, "alpha", latest=1)[0] == ["alpha-1.1-py3-none-any.whl", "alpha-2.0-py3-none-any.whl"]
+    assert choose(files, "alpha", latest=2)[0] == ["alpha-1.0-py3-none-any.whl", "alpha-1.1-py3-none-any.whl",
+                                                   "alpha-2.0-py3-none-any.whl"]
+    assert choose(files, "alpha", latest=1, include_yanked=False)[0] == ["alpha-1.1-py3-none-any.whl"]
+    assert choose(files, "alpha==0.9", latest=1)[0] == ["alpha-0.9-py3-none-any.whl"]  # pinned: pip takes it

@@ -26,6 +26,7 @@ from localpypi_sync.config import build_config
 from localpypi_sync.fetch import Fetcher
 from localpypi_sync.http import HttpClient
 from localpypi_sync.publish import Publisher
+from localpypi_sync.select import select_files
 from localpypi_sync.state import MirrorState
 from localpypi_sync.sync import SyncAbort, SyncRun
 from localpypi_sync.upstream import UpstreamFile
@@ -165,6 +166,22 @@ def test_config_change_takes_effect_without_force(make_config, sync, mirror_dir,
     assert sync(make_config(projects=["alpha"], prereleases=True)).changed
     assert "alpha-2.1b1-py3-none-any.whl" in listed(mirror_dir, "alpha")
 
+
+
+def test_an_engine_whose_selection_rules_changed_reselects_without_a_config_change(make_config, sync, monkeypatch):
+    """An upgrade that makes the same config select other files (latest per target) applies on the next run,
+    even to projects whose upstream answers 304, as a config change does."""
+    from localpypi_sync import config as config_module  # noqa: PLC0415
+
+    assert sync(make_config(latest=1)).ok
+    selections = []
+    monkeypatch.setattr(sync_module, "select_files", lambda *args: selections.append(args[1]) or select_files(*args))
+    assert not sync(make_config(latest=1)).changed
+    assert selections == []  # settled: the 304 costs no selection
+    monkeypatch.setattr(config_module, "SELECTION_RULES", config_module.SELECTION_RULES + 1)
+    again = sync(make_config(latest=1))
+    assert again.ok and not again.changed
+    assert selections == ["alpha"]
 
 def test_new_upstream_release_is_picked_up(make_config, sync, mirror_dir, catalog):
     config = make_config()

@@ -43,6 +43,9 @@ class Option:
 
 ALL_PROJECTS = "*"
 PACKAGE_TYPES = ("sdist", "wheel")
+# The engine's selection rules, in every project's fingerprint: raised when a release makes the same config select
+# other files, so that the next run re-evaluates every project, as a config change does. 2: latest per target.
+SELECTION_RULES = 2
 
 OPTIONS: tuple[Option, ...] = (
     Option("upstream", "str", None,
@@ -88,7 +91,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("package_types", "list", list(PACKAGE_TYPES), "Distribution types to mirror.",
            choices=PACKAGE_TYPES, selects=True),
     Option("prereleases", "bool", False, "Mirror pre-releases too.", selects=True),
-    Option("latest", "int", 0, "Keep the newest N matching releases of each project; 0 keeps all.", selects=True),
+    Option("latest", "int", 0, "Keep the newest N matching releases of each project on each target Python and "
+           "platform, as pip there would choose (a yanked release takes no place); 0 keeps all.", selects=True),
     Option("include_yanked", "bool", True, "Mirror yanked files (keeping their yank marker).", selects=True),
     Option("max_file_size", "size", None,
            "Skip files larger than this (bytes, or with a K/M/G/T suffix). Empty: no limit.", selects=True),
@@ -198,6 +202,7 @@ class SyncConfig:
         """A digest of everything that decides which files one project gets."""
         selecting = {opt.name: self.raw.get(opt.name) for opt in OPTIONS if opt.selects and opt.name != "projects"}
         selecting["upstream"] = self.upstream
+        selecting["selection_rules"] = SELECTION_RULES
         selecting["rule"] = rule.specifier_key() if rule else [ALL_PROJECTS]
         selecting["constraints"] = sorted(str(c) for c in self.constraints_for(rule.name)) if rule else []
         encoded = json.dumps(selecting, sort_keys=True, default=str).encode()

@@ -107,6 +107,8 @@ class TargetMatrix:
     interpreter_abis: frozenset[tuple[str, str]]
     marker_environments: tuple[dict[str, str], ...]
     targets: tuple[Target, ...] = ()  # every python_versions x platforms pair, when both are set
+    # one matrix per python x platform, an unset axis counting as one "any": what `latest` counts for
+    slots: tuple[TargetMatrix, ...] = ()
 
     @classmethod
     def from_config(cls, config: SyncConfig) -> TargetMatrix:
@@ -118,13 +120,27 @@ class TargetMatrix:
                         for version in config.python_versions for platform in config.platforms)
         environments = (tuple(t.environment for t in targets) if targets
                         else tuple(target_environments(config.python_versions)))
+        slots = tuple(cls.for_slot(version, platform) for version in config.python_versions or [None]
+                      for platform in config.platforms or [None])
         return cls(config.python_versions, frozenset(platforms), _interpreter_abis(config.python_versions),
-                   environments, targets)
+                   environments, targets, slots)
 
     @classmethod
     def for_one(cls, python: Version, platform: str) -> TargetMatrix:
         return cls((python,), frozenset(expand_platform(platform)), _interpreter_abis([python]),
                    (platform_environment(python, platform),))
+
+    @classmethod
+    def for_slot(cls, python: Optional[Version], platform: Optional[str]) -> TargetMatrix:
+        """One Python on one platform, either of them 'any' when None."""
+        pythons = (python,) if python is not None else ()
+        return cls(pythons, frozenset(expand_platform(platform)) if platform else frozenset(),
+                   _interpreter_abis(pythons), ())
+
+    def installs(self, upstream_file: UpstreamFile, kind: str) -> bool:
+        """The file's Requires-Python admits one of the Pythons, and a wheel's tags one Python and platform."""
+        return (self.requires_python_fits(upstream_file.requires_python)
+                and (kind != "wheel" or self.wheel_fits(upstream_file.filename)))
 
     def target(self, target_id: str) -> Optional[Target]:
         return next((t for t in self.targets if t.id == target_id), None)
@@ -253,7 +269,28 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
         candidates.setdefault(version, []).append(upstream_file)
     versions = sorted(candidates, reverse=True)
     if config.latest and planned is None:  # resolution has applied latest already, per requirement
-        skipped += sum(len(candidates[v]) for v in versions[config.latest:])
-        versions = versions[: config.latest]
+        kept = _newest_per_slot(candidates, versions, config.latest, matrix.slots)
+        chosen = [f for v in versions for f in candidates[v] if id(f) in kept]
+        return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen))
     chosen = [f for v in versions for f in candidates[v]]
     return Selection(chosen, refused, skipped)
+
+
+def _newest_per_slot(candidates: dict[Version, list[UpstreamFile]], newest_first: list[Version], latest: int,
+                     slots: tuple[TargetMatrix, ...]) -> set[int]:
+    """ids of the files `latest` keeps: for each python x platform, the files that install there of the newest
+    `latest` releases that have one, as pip on that target would choose. A release whose files for a slot are
+    all yanked takes no place there (pip passes it over), though one newer than the last kept stays, marked."""
+    kept: set[int] = set()
+    for slot in slots:
+        releases = 0
+        for version in newest_first:
+            installable = [f for f in candidates[version] if slot.installs(f, package_type(f.filename))]
+            if not installable:
+                continue
+            kept.update(map(id, installable))
+            if not all(f.yanked for f in installable):
+                releases += 1
+                if releases == latest:
+                    break
+    return kept
