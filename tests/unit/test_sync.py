@@ -22,6 +22,7 @@ import pytest
 
 from localpypi_sync import durable, fetch, publish
 from localpypi_sync import sync as sync_module
+from localpypi_sync import upstream as upstream_module
 from localpypi_sync.config import build_config
 from localpypi_sync.fetch import Fetcher
 from localpypi_sync.http import HttpClient
@@ -156,6 +157,13 @@ def test_a_full_mirror_reads_only_the_projects_whose_root_serial_moved(make_conf
     assert json.loads(open(os.path.join(mirror_dir, "web", "simple", "alpha", "index.v1_json")).read())[
         "meta"].get("_last-serial") == catalog.serials["alpha"]
 
+
+
+@pytest.mark.parametrize(("given", "serial"), [(5, 5), ("7", 7), (" 8 ", 8), ("\u00b2", None), (True, None),
+                                                (-1, None), ("12a", None), (None, None)])
+def test_a_page_serial_is_read_as_a_number_or_digits_and_nothing_else(given, serial):
+    body = json.dumps({"meta": {"api-version": "1.1", "_last-serial": given}, "files": []}).encode()
+    assert upstream_module.parse_json_project("alpha", body, "http://127.0.0.1/simple/alpha/") == ([], serial)
 
 def test_config_change_takes_effect_without_force(make_config, sync, mirror_dir, upstream):
     assert sync(make_config(projects=["alpha<2"])).ok

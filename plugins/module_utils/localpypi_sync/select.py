@@ -269,7 +269,7 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
         candidates.setdefault(version, []).append(upstream_file)
     versions = sorted(candidates, reverse=True)
     if config.latest and planned is None:  # resolution has applied latest already, per requirement
-        kept = _newest_per_slot(candidates, versions, config.latest, matrix.slots)
+        kept = _newest_per_slot(candidates, versions, config.latest, matrix.slots or (matrix,))
         chosen = [f for v in versions for f in candidates[v] if id(f) in kept]
         return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen))
     chosen = [f for v in versions for f in candidates[v]]

@@ -81,7 +81,7 @@ def _serial_value(value: Any) -> Optional[int]:
     """A serial given as a number or as digits (a proxy in front of the public index re-serializes it so)."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not "²", which int() refuses
         return int(value)
     return None
 
