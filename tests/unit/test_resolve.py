@@ -146,6 +146,23 @@ def test_check_mode_resolves_and_writes_nothing(dep_config, sync, mirror_dir):
     assert not os.path.exists(mirror_dir)
 
 
+def test_check_mode_reads_the_metadata_earlier_runs_learnt_and_writes_none(dep_config, sync, mirror_dir,
+                                                                          dep_upstream):
+    """--check on a synced mirror asks for the project pages only: downloading every metadata file (or, from an
+    index without PEP 658 files, every wheel) again would make each check as costly as a cold sync."""
+    assert sync(dep_config()).ok
+    cache = os.path.join(mirror_dir, "state", "metadata")
+    learnt = sorted(os.path.join(d, f) for d, _, files in os.walk(cache) for f in files)
+    assert learnt
+    os.unlink(learnt[0])  # one entry forgotten: read again, and not written back
+    before = len(dep_upstream.server.requests)
+    result = sync(dep_config(), check_mode=True)
+    assert result.ok and not result.changed
+    later = [path for _, path in dep_upstream.server.requests[before:]]
+    assert len([p for p in later if not p.startswith("/simple/")]) == 1, later
+    assert not os.path.exists(learnt[0])
+
+
 def test_explain_names_requirement_and_target(dep_config, mirror_dir, tmp_path, capsys):
     config_path = tmp_path / "sync.yml"
     config_path.write_text(yaml.safe_dump(dict(dep_config(resolution="pinned").raw)))

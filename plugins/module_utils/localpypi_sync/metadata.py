@@ -83,10 +83,11 @@ def _read_archive_metadata(path: str, filename: str, kind: str) -> bytes:
 class MetadataReader:
     """Dependencies of releases, each file's read at most once per mirror (memory, then state/metadata)."""
 
-    def __init__(self, http: HttpClient, fetcher: Fetcher, cache_dir: Optional[str]) -> None:
+    def __init__(self, http: HttpClient, fetcher: Fetcher, cache_dir: str, save: bool = True) -> None:
         self.http = http
         self.fetcher = fetcher
-        self.cache_dir = cache_dir  # None: read-only (check mode) - nothing is written
+        self.cache_dir = cache_dir
+        self.save = save  # False in check mode: what earlier runs cached is read, nothing is written
         self._memory: dict[str, Dependencies] = {}
         self._lock = threading.Lock()
         self.requests = 0
@@ -140,8 +141,6 @@ class MetadataReader:
         return parse_core_metadata(_read_archive_metadata(staged, upstream_file.filename, kind), kind)
 
     def _load(self, key: str) -> Optional[Dependencies]:
-        if not self.cache_dir:
-            return None
         data = read_json(os.path.join(self.cache_dir, key[:2], key + ".json"))
         try:
             return Dependencies(tuple(data["requires_dist"]), data["requires_python"], data["source"],
@@ -150,7 +149,7 @@ class MetadataReader:
             return None
 
     def _save(self, key: str, dependencies: Dependencies) -> None:
-        if not self.cache_dir:
+        if not self.save:
             return
         path = os.path.join(self.cache_dir, key[:2], key + ".json")
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -638,12 +638,13 @@ class SyncRun:
 
         self._plan_requests = 0
         with contextlib.ExitStack() as scratch:
-            fetcher, cache_dir = self.fetcher, os.path.join(self.state.state, "metadata")
+            fetcher = self.fetcher
             if self.check_mode:  # nothing under the mirror: metadata downloads go to a scratch directory
                 fetcher = Fetcher(self.http, self.state.web,
                                   scratch.enter_context(tempfile.TemporaryDirectory(prefix="localpypi-check-")), None)
-                cache_dir = None
-            reader = MetadataReader(self.http, fetcher, cache_dir)
+            # check mode reads what earlier runs learnt (else it would download it all again) and writes nothing
+            reader = MetadataReader(self.http, fetcher, os.path.join(self.state.state, "metadata"),
+                                    save=not self.check_mode)
             planner = Planner(self.config, self.matrix, ProjectReleases(self._read_page_for_plan, self.config),
                               reader)
             started = time.time()
