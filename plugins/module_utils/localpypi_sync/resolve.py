@@ -29,7 +29,6 @@ from resolvelib.resolvers import ResolutionImpossible, ResolverException
 from .config import ProjectRule, SyncConfig
 from .http import FetchError
 from .metadata import MetadataReader
-from .names import package_type
 from .select import Target, TargetMatrix, screen_file
 from .upstream import ProjectPage, UpstreamFile
 
@@ -122,13 +121,6 @@ class ProjectReleases:
         return by_version, yanked
 
 
-def _installs_on(upstream_file: UpstreamFile, target: Target) -> bool:
-    matrix: TargetMatrix = target.matrix
-    if not matrix.requires_python_fits(upstream_file.requires_python):
-        return False
-    return package_type(upstream_file.filename) != "wheel" or matrix.wheel_fits(upstream_file.filename)
-
-
 def _marker_applies(requirement: Requirement, environment: Mapping[str, str], extras: Iterable[str]) -> bool:
     if requirement.marker is None:
         return True
@@ -155,7 +147,7 @@ class Planner:
     def _prefetch_dependencies(self, name: str, versions: Iterable[Version], target: Target) -> None:
         """Read the metadata of several releases at once (the reader caches; the planner then asks in order)."""
         futures = [self._pool.submit(self.reader.dependencies, self.releases.files(name, v),
-                                     lambda f: _installs_on(f, target))
+                                     target.matrix.installs)
                    for v in versions]
         for future in futures:
             try:
@@ -195,14 +187,14 @@ class Planner:
                 continue
             if not all(c.specifier.contains(version, prereleases=True) for c in constraints):
                 continue
-            if any(_installs_on(f, target) for f in files):
+            if any(target.matrix.installs(f) for f in files):
                 chosen.append(version)
         return sorted(chosen, reverse=True)
 
     def dependencies(self, name: str, version: Version, target: Target,
                      extras: Iterable[str]) -> list[Requirement]:
         files = self.releases.files(name, version)
-        found = self.reader.dependencies(files, prefer=lambda f: _installs_on(f, target))
+        found = self.reader.dependencies(files, prefer=target.matrix.installs)
         if found.source == "unknown":
             self._warn(f"{name} {version}: dependencies unknown, {found.note}; list what it needs in projects")
         needed = []

@@ -127,8 +127,8 @@ class TargetMatrix:
 
     @classmethod
     def for_one(cls, python: Version, platform: str) -> TargetMatrix:
-        return cls((python,), frozenset(expand_platform(platform)), _interpreter_abis([python]),
-                   (platform_environment(python, platform),))
+        return dataclasses.replace(cls.for_slot(python, platform),
+                                   marker_environments=(platform_environment(python, platform),))
 
     @classmethod
     def for_slot(cls, python: Optional[Version], platform: Optional[str]) -> TargetMatrix:
@@ -137,10 +137,10 @@ class TargetMatrix:
         return cls(pythons, frozenset(expand_platform(platform)) if platform else frozenset(),
                    _interpreter_abis(pythons), ())
 
-    def installs(self, upstream_file: UpstreamFile, kind: str) -> bool:
+    def installs(self, upstream_file: UpstreamFile) -> bool:
         """The file's Requires-Python admits one of the Pythons, and a wheel's tags one Python and platform."""
         return (self.requires_python_fits(upstream_file.requires_python)
-                and (kind != "wheel" or self.wheel_fits(upstream_file.filename)))
+                and (package_type(upstream_file.filename) != "wheel" or self.wheel_fits(upstream_file.filename)))
 
     def target(self, target_id: str) -> Optional[Target]:
         return next((t for t in self.targets if t.id == target_id), None)
@@ -285,7 +285,7 @@ def _newest_per_slot(candidates: dict[Version, list[UpstreamFile]], newest_first
     for slot in slots:
         releases = 0
         for version in newest_first:
-            installable = [f for f in candidates[version] if slot.installs(f, package_type(f.filename))]
+            installable = [f for f in candidates[version] if slot.installs(f)]
             if not installable:
                 continue
             kept.update(map(id, installable))
