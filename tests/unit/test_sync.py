@@ -154,9 +154,7 @@ def test_a_full_mirror_reads_only_the_projects_whose_root_serial_moved(make_conf
     assert moved.ok and moved.added == ["alpha-3.0-py3-none-any.whl"]
     assert project_page_gets(server, before) == ["/simple/alpha/"]
     assert moved.stats.serial == catalog.serials["alpha"] > mirrored_serial
-    assert json.loads(open(os.path.join(mirror_dir, "web", "simple", "alpha", "index.v1_json")).read())[
-        "meta"].get("_last-serial") == catalog.serials["alpha"]
-
+    assert page(mirror_dir, "alpha")["meta"].get("_last-serial") == catalog.serials["alpha"]
 
 
 @pytest.mark.parametrize(("given", "serial"), [(5, 5), ("7", 7), (" 8 ", 8), ("\u00b2", None), (True, None),
@@ -164,6 +162,7 @@ def test_a_full_mirror_reads_only_the_projects_whose_root_serial_moved(make_conf
 def test_a_page_serial_is_read_as_a_number_or_digits_and_nothing_else(given, serial):
     body = json.dumps({"meta": {"api-version": "1.1", "_last-serial": given}, "files": []}).encode()
     assert upstream_module.parse_json_project("alpha", body, "http://127.0.0.1/simple/alpha/") == ([], serial)
+
 
 def test_config_change_takes_effect_without_force(make_config, sync, mirror_dir, upstream):
     assert sync(make_config(projects=["alpha<2"])).ok
@@ -173,7 +172,6 @@ def test_config_change_takes_effect_without_force(make_config, sync, mirror_dir,
     assert "alpha-2.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
     assert sync(make_config(projects=["alpha"], prereleases=True)).changed
     assert "alpha-2.1b1-py3-none-any.whl" in listed(mirror_dir, "alpha")
-
 
 
 def test_an_engine_whose_selection_rules_changed_reselects_without_a_config_change(make_config, sync, monkeypatch):
@@ -190,6 +188,7 @@ def test_an_engine_whose_selection_rules_changed_reselects_without_a_config_chan
     again = sync(make_config(latest=1))
     assert again.ok and not again.changed
     assert selections == ["alpha"]
+
 
 def test_new_upstream_release_is_picked_up(make_config, sync, mirror_dir, catalog):
     config = make_config()
