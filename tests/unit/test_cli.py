@@ -72,6 +72,15 @@ def test_sync_json_then_noop_then_status(config_file, mirror_dir):
     assert "projects: 2" in text.stdout and "alpha:" in text.stdout
 
 
+def test_status_shows_a_run_over_some_projects_beside_the_last_full_run(config_file):
+    assert run_cli("sync", "--config", config_file()).returncode == 0
+    assert run_cli("sync", "--config", config_file(), "--project", "Alpha").returncode == 0
+    text = run_cli("status", "--config", config_file()).stdout
+    assert re.search(r"^last run: \S+ \(ok, [0-9.]+s\)\nsince then, only alpha: \S+ \(ok, [0-9.]+s\)$", text, re.M)
+    assert run_cli("sync", "--config", config_file()).returncode == 0
+    assert "since then" not in run_cli("status", "--config", config_file()).stdout
+
+
 def test_structured_lines_when_not_a_tty(config_file):
     result = run_cli("sync", "--config", config_file())
     lines = result.stderr.splitlines()

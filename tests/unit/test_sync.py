@@ -29,6 +29,7 @@ from localpypi_sync.http import HttpClient
 from localpypi_sync.publish import Publisher
 from localpypi_sync.select import select_files
 from localpypi_sync.state import MirrorState
+from localpypi_sync.status import mirror_status
 from localpypi_sync.sync import SyncAbort, SyncRun
 from localpypi_sync.upstream import UpstreamFile
 from upstream_fixture import serve_upstream
@@ -155,6 +156,30 @@ def test_a_full_mirror_reads_only_the_projects_whose_root_serial_moved(make_conf
     assert project_page_gets(server, before) == ["/simple/alpha/"]
     assert moved.stats.serial == catalog.serials["alpha"] > mirrored_serial
     assert page(mirror_dir, "alpha")["meta"].get("_last-serial") == catalog.serials["alpha"]
+
+
+def test_a_run_over_some_projects_neither_stands_for_the_mirror_nor_lowers_its_serial(make_config, sync,
+                                                                                       mirror_dir, catalog):
+    """`sync --project` and `verify --repair` run over some projects only. The full run stays the mirror's last
+    run and the partial one is reported beside it until the next full run; the mirror's serial (in status and
+    on the root page) never goes back to the older serial of what the partial run read."""
+    catalog.serials.update(alpha=100, beta=900, gamma=300)
+    assert sync(make_config(projects=["alpha", "beta"])).stats.serial == 900
+    widened = make_config(projects=["alpha", "beta", "gamma"])
+    partial = sync(widened, only_projects=["alpha", "gamma"])
+    assert partial.ok and partial.added and partial.stats.serial == 300
+    root = page(mirror_dir, "")
+    assert {"name": "gamma"} in root["projects"] and root["meta"]["_last-serial"] == 900  # rewritten, not lowered
+    status = mirror_status(mirror_dir)
+    assert status["serial"] == 900
+    assert status["last_run"]["stats"]["serial"] == 900 and "only_projects" not in status["last_run"]
+    assert status["last_partial_run"]["only_projects"] == ["alpha", "gamma"]
+    catalog.serials["alpha"] = 1000  # a partial run may raise the serial, though
+    assert sync(widened, only_projects=["alpha"]).stats.serial == 1000
+    assert mirror_status(mirror_dir)["serial"] == 1000
+    assert sync(widened).ok
+    status = mirror_status(mirror_dir)
+    assert status["last_partial_run"] is None and status["last_run"]["stats"]["serial"] == 1000
 
 
 @pytest.mark.parametrize(("given", "serial"), [(5, 5), ("7", 7), (" 8 ", 8), ("\u00b2", None), (True, None),

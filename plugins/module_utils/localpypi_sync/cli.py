@@ -116,14 +116,24 @@ def _command_verify(args: argparse.Namespace, config: SyncConfig) -> int:
     return EXIT_OK if document["ok"] else EXIT_FAILED
 
 
+def _run_summary(record: dict) -> str:
+    outcome = "ok" if record.get("ok") else "failed"
+    return f"{record.get('started', '?')} ({outcome}, {record.get('stats', {}).get('duration_seconds', '-')}s)"
+
+
 def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     status = mirror_status(config.directory)
-    last = status["last_run"] or {}
-    outcome = ("ok" if last.get("ok") else "failed") if last else "-"
-    duration = last.get("stats", {}).get("duration_seconds", "-")
+    last = status["last_run"]
     lines = [
         f"directory: {status['directory']}",
-        f"last run: {last.get('started', 'never')} ({outcome}, {duration}s)",
+        f"last run: {_run_summary(last) if last else 'never'}",
+    ]
+    partial = status["last_partial_run"]
+    if partial:
+        names = partial.get("only_projects") or []
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        lines.append(f"since then, only {shown}: {_run_summary(partial)}")
+    lines += [
         f"serial: {status['serial'] if status['serial'] is not None else '-'}",
         f"projects: {status['projects']}  files: {status['files']}  size: {status['bytes'] / 1e6:.1f} MB",
     ]

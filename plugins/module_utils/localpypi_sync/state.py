@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -219,11 +220,20 @@ class MirrorState:
     def load_plan(self) -> Optional[dict[str, Any]]:
         return read_json(os.path.join(self.state, "plan.json"))
 
-    def save_last_run(self, stats: dict[str, Any]) -> None:
-        write_json(os.path.join(self.state, "last-run.json"), stats)
+    def save_last_run(self, record: dict[str, Any], partial: bool = False) -> None:
+        """The record of a run over every configured project, or (partial) over some of them: `sync --project`,
+        `verify --repair`. A partial run keeps its own file, so it never stands for the whole mirror; a full run
+        supersedes it."""
+        write_json(self._last_run_path(partial), record)
+        if not partial:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._last_run_path(partial=True))
 
-    def load_last_run(self) -> Optional[dict[str, Any]]:
-        return read_json(os.path.join(self.state, "last-run.json"))
+    def load_last_run(self, partial: bool = False) -> Optional[dict[str, Any]]:
+        return read_json(self._last_run_path(partial))
+
+    def _last_run_path(self, partial: bool) -> str:
+        return os.path.join(self.state, "last-partial-run.json" if partial else "last-run.json")
 
     def bandersnatch_serial(self) -> Optional[int]:
         """The serial of a bandersnatch mirror adopted in place (its root 'status' file)."""

@@ -29,10 +29,13 @@ def mirror_status(root: str) -> dict[str, Any]:
         total_files += files
         total_bytes += size
     last_run = state.load_last_run()
-    serial = (last_run or {}).get("stats", {}).get("serial")
+    partial_run = state.load_last_run(partial=True)  # a `--project` run or a repair since the last full run
+    serials = [record.get("stats", {}).get("serial") for record in (last_run, partial_run) if record]
+    serial = max((s for s in serials if isinstance(s, int)), default=None)
     return {
         "directory": root,
         "last_run": last_run,
+        "last_partial_run": partial_run,
         "serial": serial if serial is not None else state.bandersnatch_serial(),
         "bandersnatch_serial": state.bandersnatch_serial(),
         "projects": len(per_project),

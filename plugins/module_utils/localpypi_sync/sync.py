@@ -223,7 +223,10 @@ class SyncRun:
         stats.duration_seconds = round(time.time() - started, 3)
         result.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
         if not self.check_mode:
-            self.state.save_last_run({**result.to_dict(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            record = {**result.to_dict(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            if self.only_projects is not None:
+                record["only_projects"] = sorted(self.only_projects)
+            self.state.save_last_run(record, partial=self.only_projects is not None)
         self.reporter.event("summary", result="ok" if result.ok else "failed", changed=result.changed,
                             **dataclasses.asdict(stats))
         return result
@@ -754,6 +757,9 @@ class SyncRun:
 
     # -- root -------------------------------------------------------------------------------
     def _write_root(self, serial: Optional[int]) -> bool:
+        """The root pages; a run over some projects only never lowers the serial that the page already has."""
+        if self.only_projects is not None:
+            serial = max((s for s in (serial, self.publisher.root_serial()) if s is not None), default=None)
         simple = os.path.join(self.state.web, "simple")
         projects = [entry.name for entry in os.scandir(simple)
                     if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "index.html"))]
