@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import errno
 import hashlib
@@ -180,6 +181,22 @@ def test_a_run_over_some_projects_neither_stands_for_the_mirror_nor_lowers_its_s
     assert sync(widened).ok
     status = mirror_status(mirror_dir)
     assert status["last_partial_run"] is None and status["last_run"]["stats"]["serial"] == 1000
+
+
+def test_the_run_record_is_stamped_in_utc_whatever_the_local_zone(make_config, sync, mirror_dir, monkeypatch):
+    """Both times carry a Z: a mirror on a host nine hours east of UTC must not say it finished in the future."""
+    monkeypatch.setenv("TZ", "JST-9")  # POSIX form: no zone database needed
+    time.tzset()
+    try:
+        before = time.time()
+        assert sync(make_config()).ok
+        after = time.time()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    record = MirrorState(mirror_dir).load_last_run()
+    for key in ("started", "finished"):
+        assert int(before) <= calendar.timegm(time.strptime(record[key], "%Y-%m-%dT%H:%M:%SZ")) <= after, key
 
 
 @pytest.mark.parametrize(("given", "serial"), [(5, 5), ("7", 7), (" 8 ", 8), ("\u00b2", None), (True, None),

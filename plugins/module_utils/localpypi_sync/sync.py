@@ -223,7 +223,7 @@ class SyncRun:
         stats.duration_seconds = round(time.time() - started, 3)
         result.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
         if not self.check_mode:
-            record = {**result.to_dict(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            record = {**result.to_dict(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             if self.only_projects is not None:
                 record["only_projects"] = sorted(self.only_projects)
             self.state.save_last_run(record, partial=self.only_projects is not None)
