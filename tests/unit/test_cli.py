@@ -81,6 +81,16 @@ def test_status_shows_a_run_over_some_projects_beside_the_last_full_run(config_f
     assert "since then" not in run_cli("status", "--config", config_file()).stdout
 
 
+def test_a_check_says_what_it_would_remove_and_removes_nothing(config_file):
+    assert run_cli("sync", "--config", config_file()).returncode == 0
+    files_before = json.loads(run_cli("status", "--config", config_file(), "--json").stdout)["files"]
+    narrowed = config_file(projects=["alpha>=2", "gamma"], prune=True, prune_max_fraction=1.0)
+    check = run_cli("sync", "--config", narrowed, "--check")
+    assert check.returncode == 0, check.stderr
+    assert int(re.search(r", would remove (\d+) in ", check.stdout).group(1)) > 0
+    assert json.loads(run_cli("status", "--config", narrowed, "--json").stdout)["files"] == files_before
+
+
 def test_structured_lines_when_not_a_tty(config_file):
     result = run_cli("sync", "--config", config_file())
     lines = result.stderr.splitlines()

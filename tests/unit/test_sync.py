@@ -338,8 +338,12 @@ def test_prune_removes_what_no_longer_matches_and_respects_the_cap(make_config, 
     catalog.remove_file("alpha-1.0-py3-none-any.whl")
     kept = sync(make_config(projects=["alpha", "gamma"]))  # prune off: the copy stays served
     assert kept.ok and "alpha-1.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
-    # a narrowing that would delete most of the mirror is refused and nothing is lost
-    refused = sync(make_config(projects=["alpha>=2", "gamma"], prune=True, prune_max_fraction=0.2))
+    # a narrowing that would delete most of the mirror is refused and nothing is lost; a check says so first
+    narrowed = make_config(projects=["alpha>=2", "gamma"], prune=True, prune_max_fraction=0.2)
+    checked = sync(narrowed, check_mode=True)
+    assert not checked.ok and "prune refused" in checked.failures[0] and not checked.removed
+    assert checked.stats.files_published == kept.stats.files_published
+    refused = sync(narrowed)
     assert not refused.ok and "prune refused" in refused.failures[0]
     assert "alpha-1.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
     assert os.path.isfile(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/")))

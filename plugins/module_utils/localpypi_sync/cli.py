@@ -69,11 +69,11 @@ def _command_sync(args: argparse.Namespace, config: SyncConfig) -> int:
     reporter = Reporter(progress=False if args.json else args.progress, quiet=args.quiet)
     result = run_sync(config, reporter, check_mode=args.check, only_projects=args.project)
     stats = result.stats
-    verb = "would download" if args.check else "downloaded"
+    fetched, removed = ("would download", "would remove") if args.check else ("downloaded", "removed")
     text = (f"{'ok' if result.ok else 'FAILED'}: {stats.projects} projects ({stats.projects_changed} changed, "
-            f"{stats.projects_failed} failed), {verb} {stats.files_downloaded} files / "
+            f"{stats.projects_failed} failed), {fetched} {stats.files_downloaded} files / "
             f"{stats.bytes_downloaded / 1e6:.1f} MB, {stats.files_published} published, "
-            f"{stats.files_removed} removed in {stats.duration_seconds:.1f}s")
+            f"{removed} {stats.files_removed} in {stats.duration_seconds:.1f}s")
     document = result.to_dict()
     if args.explain:
         _, lines = explain(result.plan, args.explain, _published_names(config, args.explain))

@@ -702,7 +702,8 @@ class SyncRun:
             failures.append(message)
             self.reporter.failure(message)
         for outcome in deferred:
-            if not allowed:  # keep serving what would have gone
+            # keep serving what would have gone (a check's outcome holds all it serves, and has no record)
+            if not allowed and not self.check_mode:
                 outcome.published = outcome.published + outcome.removals
                 outcome.record["published"] = [_published_to_json(p) for p in outcome.published]
                 outcome.record["complete"] = False
