@@ -81,6 +81,14 @@ def test_status_shows_a_run_over_some_projects_beside_the_last_full_run(config_f
     assert "since then" not in run_cli("status", "--config", config_file()).stdout
 
 
+def test_a_project_named_on_the_command_line_that_the_config_does_not_select_fails(config_file):
+    result = run_cli("sync", "--config", config_file(), "--project", "alpha", "--project", "Alfa")
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        "error: project alfa: not selected by this config, so not synced"]
+    assert result.stdout.startswith("FAILED: 1 projects (1 changed, 0 failed)")
+
+
 def test_a_check_says_what_it_would_remove_and_removes_nothing(config_file):
     assert run_cli("sync", "--config", config_file()).returncode == 0
     files_before = json.loads(run_cli("status", "--config", config_file(), "--json").stdout)["files"]

@@ -250,6 +250,7 @@ class SyncRun:
         if self.config.dependencies:
             self._resolve(stats, failures, warnings)
         wanted = self._wanted_projects(warnings, stats)
+        failures.extend(self._unselected_names(wanted))
         stats.projects = len(wanted)
         self.reporter.start(len(wanted))
         added: list[str] = []
@@ -326,6 +327,15 @@ class SyncRun:
         return {name: serial for name, serial in sorted(wanted.items())
                 if not self.config.withheld(name)
                 and (self.only_projects is None or name in self.only_projects)}
+
+    def _unselected_names(self, wanted: dict[str, Optional[int]]) -> list[str]:
+        """A failure for each name a run over some projects was given that this config does not select: a typo
+        in `--project` must not pass for a project brought up to date."""
+        failures = [f"project {name}: not selected by this config, so not synced"
+                    for name in sorted((self.only_projects or set()) - set(wanted))]
+        for failure in failures:
+            self.reporter.failure(failure)
+        return failures
 
     # -- names a private index claims -------------------------------------------------------
     def _read_claims(self, warnings: list[str]) -> None:
