@@ -22,6 +22,10 @@ def base(**extra):
         ({"projects": []}, "projects: empty"),
         ({"platforms": ["manylinux_x86"]}, "platforms: 'manylinux_x86' is not a platform tag"),
         ({"python_versions": ["3"]}, "python_versions: '3' must name a Python 3 minor version"),
+        # YAML (and so Ansible) reads an unquoted 3.10 as 3.1: as a number here, turned into '3.1' by Ansible
+        ({"python_versions": ["3.9", 3.10]}, "python_versions[1]: got the number 3.1; write it quoted"),
+        ({"python_versions": ["3.1"]}, "python_versions: '3.1' would be Python 3.1, older than any wheel; for "
+                                       "3.10 write '3.10' quoted"),
         ({"package_types": ["egg"]}, "package_types: 'egg' is not one of sdist, wheel"),
         ({"workers": 0}, "workers: must be at least 1"),
         ({"prune": "yes"}, "prune: expected true or false"),
@@ -35,6 +39,10 @@ def test_bad_config_is_one_clear_line(extra, message):
         build_config(base(**extra))
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_old_but_real_pythons_are_targets():
+    assert [str(v) for v in build_config(base(python_versions=["3.6", "3.10"])).python_versions] == ["3.6", "3.10"]
 
 
 def test_defaults_and_normalisation():

@@ -261,6 +261,9 @@ def _coerce(option: Option, value: Any) -> Any:
             raise ConfigError(f"{option.name}: expected a list, got {value!r}")
         items = []
         for index, item in enumerate(value):
+            if isinstance(item, float):  # python_versions: [3.10] in YAML, or in an Ansible variable
+                raise ConfigError(f"{option.name}[{index}]: got the number {item!r}; write it quoted, as YAML reads "
+                                  "an unquoted 3.10 as the number 3.1")
             if not isinstance(item, str) or not item.strip():
                 raise ConfigError(f"{option.name}[{index}]: expected a non-empty string, got {item!r}")
             items.append(item.strip())
@@ -321,6 +324,10 @@ def _parse_python_versions(values: list[str]) -> tuple[Version, ...]:
             raise ConfigError(f"python_versions: {value!r} is not a version such as 3.11") from None
         if len(version.release) != 2 or version.major != 3:
             raise ConfigError(f"python_versions: {value!r} must name a Python 3 minor version such as 3.11")
+        if version.minor < 2:  # no wheel targets these; Ansible turns an unquoted 3.10 into '3.1'
+            raise ConfigError(f"python_versions: {value!r} would be Python {version}, older than any wheel; for "
+                              f"{version}0 write '{version}0' quoted, as YAML reads an unquoted {version}0 as the "
+                              f"number {version}")
         versions.append(version)
     return tuple(versions)
 
