@@ -30,6 +30,9 @@ options:
   upstream:
     description:
     - 'PEP 691/503 simple index to mirror from. Default: the public index as pip knows it.'
+    - An index that wants a login takes it as pip does, in the URL (C(https://user:token@host/simple/), special
+      characters percent-encoded). It is sent to that host only, is never logged, and is masked in this module's
+      output.
     type: str
   directory:
     description:
@@ -172,7 +175,8 @@ options:
     type: path
   proxy:
     description:
-    - HTTP(S) proxy URL for upstream requests.
+    - HTTP(S) proxy URL for upstream requests. A login goes in the URL (C(http://user:password@proxy:3128)); it is
+      never logged, and is masked in this module's output.
     type: str
   timeout:
     description:
@@ -253,6 +257,7 @@ failures:
 """
 
 import traceback
+from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -275,12 +280,26 @@ def _fallback_spec():
     return {"directory": {"type": "path", "required": True}}
 
 
+def _mask_url_logins(module):
+    """A login written into the upstream or proxy URL is masked wherever Ansible shows it (the module's
+    arguments, messages); a token given as the user name alone is that login."""
+    for name in ("upstream", "proxy"):
+        value = module.params.get(name)
+        if not isinstance(value, str) or "@" not in value:
+            continue
+        parts = urlsplit(value)
+        secret = parts.password or parts.username
+        if secret:
+            module.no_log_values.update({secret, unquote(secret)})
+
+
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec() if argument_spec else _fallback_spec(),
         supports_check_mode=True,
         bypass_checks=argument_spec is None,
     )
+    _mask_url_logins(module)
     if ENGINE_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("packaging, urllib3 and resolvelib on Python >= 3.9 "
                                                   "(the sync engine's)"),

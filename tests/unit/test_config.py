@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 import pytest
 from pip._internal.models.index import PyPI
 
@@ -39,6 +42,23 @@ def test_bad_config_is_one_clear_line(extra, message):
         build_config(base(**extra))
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_login_in_a_url_is_split_off_and_never_shown():
+    config = build_config(base(upstream="https://me:t%40k3n@Index.Internal:8443/simple",
+                               proxy="http://prx:s3cr3t@proxy.internal:3128"))
+    assert config.upstream == "https://Index.Internal:8443/simple/" and config.proxy == "http://proxy.internal:3128"
+    assert config.upstream_credentials.origin == ("https", "index.internal", 8443)
+    assert config.upstream_credentials.basic() == "Basic " + base64.b64encode(b"me:t@k3n").decode()
+    assert config.proxy_credentials.basic() == "Basic " + base64.b64encode(b"prx:s3cr3t").decode()
+    assert not {"k3n", "s3cr3t"} & {word for word in re.split(r"\W+", repr(config) + repr(config.raw))}
+    # a new login is not a new selection: nothing is re-evaluated when a token is rotated
+    rotated = build_config(base(upstream="https://me:other@Index.Internal:8443/simple"))
+    anonymous = build_config(base(upstream=config.upstream))
+    assert rotated.selection_fingerprint(None) == anonymous.selection_fingerprint(None)
+    with pytest.raises(ConfigError) as caught:
+        build_config(base(upstream="ftp://me:s3cr3t@index.internal/simple"))
+    assert "s3cr3t" not in str(caught.value) and "'ftp://***@index.internal/simple'" in str(caught.value)
 
 
 def test_old_but_real_pythons_are_targets():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import os
 import subprocess
@@ -73,6 +74,16 @@ def test_module_reports_bad_options_in_one_line(ansible_env, upstream, mirror_di
                                              "projects": ["alpha>>1"]})
     assert "FAILED" in head
     assert data["msg"].startswith("projects[0]: invalid requirement 'alpha>>1'")
+
+
+def test_module_masks_the_login_in_the_upstream_url(ansible_env, upstream, mirror_dir):
+    upstream.server.faults.require_auth = "Basic " + base64.b64encode(b"mirror:s3cr3t-t0ken").decode()
+    args = {"upstream": upstream.url.replace("http://", "http://mirror:s3cr3t-t0ken@"), "directory": mirror_dir,
+            "projects": ["gamma"]}
+    head, data, raw = run_module(ansible_env, args, "-vvv")
+    assert "CHANGED" in head, raw.stdout + raw.stderr
+    assert data["invocation"]["module_args"]["upstream"].startswith("http://mirror:********@")
+    assert "s3cr3t" not in raw.stdout + raw.stderr
 
 
 def test_ansible_doc_renders_the_module(ansible_env):

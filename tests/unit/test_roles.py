@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 
 import pytest
 import yaml
@@ -76,3 +78,27 @@ def test_readme_documents_every_variable(role):
         readme = stream.read()
     documented = set(re.findall(r"^\| `(" + role + r"_\w+)` \|", readme, flags=re.MULTILINE))
     assert documented == set(load(role, "defaults", "main.yml"))
+
+
+@pytest.mark.parametrize(("upstream", "proxy", "login"), [
+    ("", "", False),
+    ("https://index.internal/simple/?next=a@b", "http://proxy.internal:3128", False),
+    ("https://me:t0ken@index.internal/simple/", "", True),
+    ("https://t0ken@index.internal/simple/", "", True),
+    ("", "http://me:pw@proxy.internal:3128", True),
+])
+def test_sync_role_tells_a_url_that_carries_a_login(tmp_path, upstream, proxy, login):
+    """Such a URL turns off the config file's diff, which would show the login."""
+    extra = tmp_path / "extra.yml"
+    extra.write_text(yaml.safe_dump({"sync_upstream": upstream, "sync_proxy": proxy}))
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+               ANSIBLE_STDOUT_CALLBACK="minimal", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_HOME=str(tmp_path / "ansible-home"))
+    result = subprocess.run(["ansible", "localhost", "-m", "ansible.builtin.debug", "-a", "var=__sync_url_login",
+                             "-e", "@" + os.path.join(REPO, "roles", "sync", "vars", "main.yml"), "-e", f"@{extra}"],
+                            check=False, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert str(json.loads(result.stdout.partition(" => ")[2])["__sync_url_login"]) == str(login)
+    tasks = load("sync", "tasks", "main.yml")
+    writes_config = next(task for task in tasks if task.get("name") == "Write the engine configuration")
+    assert writes_config["diff"] == "{{ not __sync_url_login }}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import calendar
 import dataclasses
 import errno
@@ -33,7 +34,7 @@ from localpypi_sync.state import MirrorState
 from localpypi_sync.status import mirror_status
 from localpypi_sync.sync import SyncAbort, SyncRun
 from localpypi_sync.upstream import UpstreamFile
-from upstream_fixture import serve_upstream
+from upstream_fixture import serve_proxy, serve_upstream
 
 
 def page(mirror_dir, project, name="index.v1_json"):
@@ -204,6 +205,62 @@ def test_the_run_record_is_stamped_in_utc_whatever_the_local_zone(make_config, s
 def test_a_page_serial_is_read_as_a_number_or_digits_and_nothing_else(given, serial):
     body = json.dumps({"meta": {"api-version": "1.1", "_last-serial": given}, "files": []}).encode()
     assert upstream_module.parse_json_project("alpha", body, "http://127.0.0.1/simple/alpha/") == ([], serial)
+
+
+def files_holding(directory, secret: bytes) -> list[str]:
+    found = []
+    for root, _, names in os.walk(directory):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as stream:
+                if secret in stream.read():
+                    found.append(os.path.join(root, name))
+    return found
+
+
+@pytest.mark.parametrize("elsewhere", ["redirected", "listed"])
+def test_an_index_that_wants_a_login_gets_the_one_in_the_url_and_no_other_host_does(make_config, sync,
+                                                                                      mirror_dir, upstream,
+                                                                                      elsewhere):
+    """The login in the upstream URL, percent-decoded as pip decodes it, goes with every request to the index's
+    own origin, and with none to another host (a CDN) that a file is redirected to or listed on. A missing or
+    wrong login stops the run in one line that holds no password; the mirror's records hold none either."""
+    server = upstream.server
+    server.faults.require_auth = "Basic " + base64.b64encode(b"mirror:p@ss:w0rd").decode()
+    if elsewhere == "redirected":  # the same server under another name: another origin
+        server.faults.redirect_host = "localhost"
+        server.faults.redirect_files.add("alpha-2.0-py3-none-any.whl")
+    else:
+        server.faults.files_host = "localhost"
+    for login in ("", "mirror:wrong-w0rd@"):
+        with pytest.raises(SyncAbort) as caught:
+            sync(make_config(upstream=upstream.url.replace("http://", "http://" + login)))
+        assert "HTTP 401: the index wants a login" in str(caught.value) and "w0rd" not in str(caught.value)
+    before = len(server.requests)
+    result = sync(make_config(upstream=upstream.url.replace("http://", "http://mirror:p%40ss%3Aw0rd@")))
+    assert result.ok, result.failures
+    assert "alpha-2.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+    sent = list(zip(server.requests[before:], server.request_headers[before:]))
+    to_index = [(path, headers.get("Authorization")) for (_, path), headers in sent if not path.startswith("/moved/")]
+    to_cdn = [headers.get("Authorization") for (_, path), headers in sent if path.startswith("/moved/")]
+    assert len(to_index) >= 2 and {login for _, login in to_index} == {server.faults.require_auth}
+    assert to_cdn and set(to_cdn) == {None}
+    if elsewhere == "listed":  # every file (and metadata file) came from the other host
+        assert len(to_cdn) > result.stats.files_downloaded and not any("/packages/" in path for path, _ in to_index)
+    assert files_holding(mirror_dir, b"w0rd") == [] and files_holding(mirror_dir, b"p%40ss") == []
+
+
+def test_a_proxy_that_wants_a_login_gets_the_one_in_the_proxy_url(make_config, sync, mirror_dir, upstream):
+    login = "Basic " + base64.b64encode(b"me:pr0xy pass").decode()
+    with serve_proxy(required_login=login) as proxy:
+        with pytest.raises(SyncAbort) as caught:
+            sync(make_config(proxy=proxy.base))
+        assert "HTTP 407: the proxy wants a login" in str(caught.value)
+        result = sync(make_config(proxy=proxy.base.replace("http://", "http://me:pr0xy%20pass@")))
+        assert result.ok, result.failures
+        relayed = [path for (_, path), headers in zip(proxy.server.requests, proxy.server.request_headers)
+                   if headers.get("Proxy-Authorization") == login]
+    assert any("/simple/alpha/" in path for path in relayed) and any("/packages/" in path for path in relayed)
+    assert listed(mirror_dir, "alpha") and files_holding(mirror_dir, b"pr0xy") == []
 
 
 def test_config_change_takes_effect_without_force(make_config, sync, mirror_dir, upstream):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import html
+import http.client
 import json
 import os
 import ssl
@@ -17,7 +18,7 @@ import threading
 import xmlrpc.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
@@ -54,6 +55,14 @@ class Faults:
     # filenames whose body stops halfway for this many seconds, the connection left open
     stall_files: set[str] = dataclasses.field(default_factory=set)
     stall_seconds: float = 10.0
+    # the Authorization header every request needs (401 without it), except under /moved/, which stands for
+    # files on another host (a CDN) that needs none
+    require_auth: Optional[str] = None
+    # the host name redirect_files send to (e.g. "localhost" for 127.0.0.1): another origin, same server
+    redirect_host: Optional[str] = None
+    # the host name the JSON pages give absolute file URLs on (under /moved/), as the public index lists its
+    # files on another host
+    files_host: Optional[str] = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -102,6 +111,10 @@ class _Handler(BaseHTTPRequestHandler):
                     faults.fail_status[suffix] = remaining - 1
                     self._send(503, b"unavailable\n", "text/plain", head=head)
                     return
+        if (faults.require_auth is not None and not path.startswith("/moved/")
+                and self.headers.get("Authorization") != faults.require_auth):
+            self._send(401, b"login required\n", "text/plain", {"WWW-Authenticate": 'Basic realm="fixture"'}, head)
+            return
         self.server.handle_path(self, path, head)
 
 
@@ -154,7 +167,10 @@ class UpstreamHTTPServer(_Server):
         if as_json:
             entries = []
             for entry in files:
-                item = {"filename": entry.filename, "url": entry.url_path,
+                url = entry.url_path
+                if self.faults.files_host:
+                    url = f"http://{self.faults.files_host}:{self.server_address[1]}/moved{url}"
+                item = {"filename": entry.filename, "url": url,
                         "hashes": {"sha256": self._listed_hash(entry)}, "requires-python": entry.requires_python,
                         "yanked": entry.yanked, "size": entry.size, "upload-time": entry.upload_time}
                 if entry.metadata is not None:
@@ -230,7 +246,9 @@ class UpstreamHTTPServer(_Server):
             return
         if path.startswith("/packages/"):
             if path.rsplit("/", 1)[-1] in self.faults.redirect_files:
-                handler._send(302, b"", "text/plain", {"Location": "/moved" + path}, head)
+                host = self.faults.redirect_host
+                where = f"http://{host}:{self.server_address[1]}/moved{path}" if host else "/moved" + path
+                handler._send(302, b"", "text/plain", {"Location": where}, head)
                 return
             self._serve_file(handler, path, head)
             return
@@ -396,6 +414,61 @@ class Running:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    """A forward proxy for plain http: each absolute-form request is relayed to its host, once the
+    Proxy-Authorization header is the one the server requires."""
+
+    protocol_version = "HTTP/1.1"
+    server: ForwardProxyServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._relay()
+
+    def do_HEAD(self) -> None:
+        self._relay()
+
+    def _relay(self) -> None:
+        self.server.record(self.command, self.path, self.headers)
+        if self.headers.get("Proxy-Authorization") != self.server.required_login:
+            self.send_response(407)
+            self.send_header("Proxy-Authenticate", 'Basic realm="fixture proxy"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        target = urlsplit(self.path)
+        skipped = {"proxy-authorization", "proxy-connection", "connection", "keep-alive"}
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        try:
+            connection.request(self.command, target.path + (f"?{target.query}" if target.query else ""),
+                               headers={k: v for k, v in self.headers.items() if k.lower() not in skipped})
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+class ForwardProxyServer(_Server):
+    def __init__(self, address: tuple[str, int], required_login: Optional[str]) -> None:
+        super().__init__(address, _ProxyHandler)
+        self.required_login = required_login
+
+
+def serve_proxy(required_login: Optional[str] = None) -> Running:
+    """A forward proxy on 127.0.0.1 (its URL is .base) that wants this Proxy-Authorization value."""
+    return Running(ForwardProxyServer(("127.0.0.1", 0), required_login), path="/")
 
 
 def serve_upstream(catalog: Catalog, port: int = 0, host: str = "127.0.0.1",

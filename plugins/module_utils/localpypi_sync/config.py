@@ -20,6 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .credentials import Credentials, redact, split_credentials
 from .names import PLATFORM_PATTERN
 from .reqfile import RequirementLine, RequirementsFileError, read_requirements
 
@@ -49,7 +50,9 @@ SELECTION_RULES = 2
 
 OPTIONS: tuple[Option, ...] = (
     Option("upstream", "str", None,
-           "PEP 691/503 simple index to mirror from. Default: the public index as pip knows it.",
+           "PEP 691/503 simple index to mirror from. Default: the public index as pip knows it. An index that "
+           "wants a login takes it as pip does, in the URL (C(https://user:token@host/simple/), special characters "
+           "percent-encoded); it is sent to that host only, and never logged.",
            selects=True),
     Option("directory", "path", None,
            "Mirror root. C(web/) under it is what a web server serves; C(state/) holds the engine's bookkeeping.",
@@ -109,7 +112,9 @@ OPTIONS: tuple[Option, ...] = (
            "Refuse to delete more than this share of the mirror's files in one run unless I(force_prune)."),
     Option("force_prune", "bool", False, "Prune even past I(prune_max_fraction)."),
     Option("ca_bundle", "path", None, "CA bundle to verify the upstream's TLS certificate with."),
-    Option("proxy", "str", None, "HTTP(S) proxy URL for upstream requests."),
+    Option("proxy", "str", None,
+           "HTTP(S) proxy URL for upstream requests; a login goes in the URL (C(http://user:password@proxy:3128)) "
+           "and is never logged."),
     Option("timeout", "float", 30.0, "Seconds to wait for the upstream on connect and on each read."),
     Option("retries", "int", 3, "Retries, with exponential backoff, on 5xx, resets, truncation and timeouts."),
     Option("lock_timeout", "float", 0.0,
@@ -164,7 +169,7 @@ class SyncConfig:
     prune_max_fraction: float
     force_prune: bool
     ca_bundle: str | None
-    proxy: str | None
+    proxy: str | None  # without its login: see proxy_credentials
     timeout: float
     retries: int
     lock_timeout: float
@@ -172,6 +177,8 @@ class SyncConfig:
     private_directory: str | None = None
     private_projects: tuple[str, ...] = ()
     claimed: frozenset[str] = frozenset()  # read from private_directory at the start of a run
+    upstream_credentials: Credentials | None = None  # the login written into the upstream URL
+    proxy_credentials: Credentials | None = None
 
     def is_excluded(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude)
@@ -359,9 +366,10 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         values[option.name] = _coerce(option, value)
 
     directory = _config_path(values["directory"], base_dir)
-    upstream = values["upstream"] or default_upstream()
+    upstream, upstream_credentials = split_credentials(values["upstream"] or default_upstream())
     if not re.match(r"^https?://[^/\s]+", upstream):
-        raise ConfigError(f"upstream: {upstream!r} is not an http(s) URL")
+        raise ConfigError(f"upstream: {redact(values['upstream'])!r} is not an http(s) URL")
+    proxy, proxy_credentials = split_credentials(values["proxy"]) if values["proxy"] else (None, None)
     file_lines, constraints, notes = _read_requirements_files(values["requirements_files"], base_dir or os.getcwd())
     rules, mirror_all = _parse_projects(values["projects"], file_lines)
     if not rules and not mirror_all:
@@ -386,6 +394,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         raise ConfigError(f"ca_bundle: {ca_bundle} is not a readable file")
     canonical_raw = dict(values)
     canonical_raw["upstream"] = upstream
+    canonical_raw["proxy"] = proxy
     return SyncConfig(
         upstream=upstream.rstrip("/") + "/",
         directory=directory,
@@ -410,13 +419,15 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         prune_max_fraction=values["prune_max_fraction"],
         force_prune=values["force_prune"],
         ca_bundle=ca_bundle,
-        proxy=values["proxy"],
+        proxy=proxy,
         timeout=values["timeout"],
         retries=values["retries"],
         lock_timeout=values["lock_timeout"],
         raw=canonical_raw,
         private_directory=_config_path(values["private_directory"], base_dir) if values["private_directory"] else None,
         private_projects=_name_patterns(values["private_projects"]),
+        upstream_credentials=upstream_credentials,
+        proxy_credentials=proxy_credentials,
     )
 
 

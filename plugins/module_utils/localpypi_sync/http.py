@@ -17,6 +17,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from . import __version__
 from .connections import Connections, split_target
+from .credentials import Credentials, origin_of
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # 256 KiB: a chunk is decrypted, hashed and written while it is still in the CPU's cache; with 1 MiB chunks,
@@ -70,9 +71,14 @@ class HttpClient:
         proxy: Optional[str] = None,
         backoff: float = 0.5,
         backoff_max: float = 30.0,
+        credentials: Optional[Credentials] = None,
+        proxy_credentials: Optional[Credentials] = None,
     ) -> None:
+        """proxy without its login (proxy_credentials); credentials go with every request to their origin."""
         self._settings = {"timeout": timeout, "retries": retries, "pool_size": pool_size, "ca_bundle": ca_bundle,
-                          "proxy": proxy, "backoff": backoff, "backoff_max": backoff_max}
+                          "proxy": proxy, "backoff": backoff, "backoff_max": backoff_max,
+                          "credentials": credentials, "proxy_credentials": proxy_credentials}
+        self._credentials = credentials
         self.retries = retries
         self.backoff = backoff
         self.backoff_max = backoff_max
@@ -86,6 +92,8 @@ class HttpClient:
         }
         if ca_bundle:
             options["ca_certs"] = ca_bundle
+        if proxy and proxy_credentials:
+            options["proxy_headers"] = {"Proxy-Authorization": proxy_credentials.basic()}
         self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
         self._user_agent = options["headers"]["User-Agent"]
         # Through a proxy every request goes through urllib3, which speaks to proxies.
@@ -99,6 +107,15 @@ class HttpClient:
         self._pool.clear()
         if self._direct is not None:
             self._direct.close()
+
+    def _headers(self, url: str, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+        """A request's headers: ours, the login where url is on its origin, then the caller's. (urllib3 sends
+        the headers given in place of the pool's, so User-Agent is set here each time.)"""
+        headers = {"User-Agent": self._user_agent}
+        if self._credentials is not None and origin_of(url) == self._credentials.origin:
+            headers["Authorization"] = self._credentials.basic()
+        headers.update(extra or {})
+        return headers
 
     def _sleep_before(self, attempt: int, retry_after: Optional[str] = None) -> None:
         delay = min(self.backoff_max, self.backoff * (2 ** attempt)) * (0.5 + random.random() / 2)
@@ -126,7 +143,7 @@ class HttpClient:
 
         def attempt(_: int) -> Response:
             response = self._pool.request(
-                "GET", url, headers=dict(headers or {}), preload_content=False, retries=FOLLOW_REDIRECTS,
+                "GET", url, headers=self._headers(url, headers), preload_content=False, retries=FOLLOW_REDIRECTS,
             )
             try:
                 if response.status in RETRY_STATUSES:
@@ -146,7 +163,7 @@ class HttpClient:
     def head(self, url: str) -> int:
         """Status of a HEAD request, without retries: used to tell an unreachable upstream early."""
         try:
-            response = self._pool.request("HEAD", url, retries=FOLLOW_REDIRECTS)
+            response = self._pool.request("HEAD", url, headers=self._headers(url), retries=FOLLOW_REDIRECTS)
         except (Urllib3Error, OSError) as exc:
             raise FetchError(f"{url}: unreachable ({_describe(exc)})") from None
         return response.status
@@ -195,22 +212,24 @@ class HttpClient:
         """GET url for a download. The bytes are as served, like pip: the index's hash is of the file itself,
         even where a server labels a .tar.gz "Content-Encoding: gzip" (not decoding also halves the CPU)."""
         scheme, netloc, target = split_target(url)
+        headers = self._headers(url)
         if self._direct is not None and scheme in ("http", "https") and "@" not in netloc:
-            opened = self._open_direct(scheme, netloc, target)
+            opened = self._open_direct(scheme, netloc, target, headers)
             if opened is not None:
                 return opened
-        response = self._pool.request("GET", url, preload_content=False, retries=FOLLOW_REDIRECTS)
+        response = self._pool.request("GET", url, headers=headers, preload_content=False, retries=FOLLOW_REDIRECTS)
         return _FileResponse(response.status, response.headers,
                              response.stream(CHUNK_SIZE, decode_content=False),
                              lambda complete: response.release_conn())
 
-    def _open_direct(self, scheme: str, netloc: str, target: str) -> Optional[_FileResponse]:
+    def _open_direct(self, scheme: str, netloc: str, target: str,
+                     headers: dict[str, str]) -> Optional[_FileResponse]:
         """The response on this thread's own connection; None for a redirect, which urllib3 then follows."""
         assert self._direct is not None
         while True:
             connection, reused = self._direct.connection(scheme, netloc)
             try:
-                connection.request("GET", target, headers={"User-Agent": self._user_agent})
+                connection.request("GET", target, headers=headers)
                 # Taken before getresponse(): a response that closes the connection takes the socket along.
                 sock = connection.sock
                 response = connection.getresponse()

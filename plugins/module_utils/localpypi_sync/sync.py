@@ -189,7 +189,9 @@ class SyncRun:
         self.state = MirrorState(config.directory)
         self.http = http or HttpClient(timeout=config.timeout, retries=config.retries,
                                        pool_size=config.workers * 2, ca_bundle=config.ca_bundle,
-                                       proxy=config.proxy, backoff=backoff)
+                                       proxy=config.proxy, backoff=backoff,
+                                       credentials=config.upstream_credentials,
+                                       proxy_credentials=config.proxy_credentials)
         self.upstream = Upstream(self.http, config.upstream)
         self.matrix = TargetMatrix.from_config(config)
         self.publisher = Publisher(self.state.web)

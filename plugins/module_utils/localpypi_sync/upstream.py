@@ -185,7 +185,14 @@ class Upstream:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
 
     def check_reachable(self) -> None:
-        self.http.head(self.base_url)
+        """Fail early, in one line, on an upstream that cannot be reached or that wants a login."""
+        status = self.http.head(self.base_url)
+        if status == 401:
+            raise FetchError(f"{self.base_url}: HTTP 401: the index wants a login; write it into the upstream URL "
+                             "as pip takes it (https://user:token@host/simple/), or check the one written there")
+        if status == 407:
+            raise FetchError(f"{self.base_url}: HTTP 407: the proxy wants a login; write it into the proxy URL "
+                             "(http://user:password@proxy:3128), or check the one written there")
 
     def project_url(self, name: str) -> str:
         return urljoin(self.base_url, name + "/")
