@@ -79,7 +79,8 @@ def test_config_reads_files_relative_to_itself_and_merges_with_projects(tmp_path
 
 def test_config_errors_name_the_requirements_file(tmp_path):
     write(tmp_path / "req.txt", "ok\n-e .\n")
-    with pytest.raises(ConfigError, match=r"requirements_files: .*req.txt:2: editable"):
+    with pytest.raises(ConfigError, match=r"requirements_files: .*req.txt:2: editable .* Remove the line; `uv export "
+                                          r"--no-emit-project` leaves a project's own line out$"):
         build_config({"directory": str(tmp_path / "m"), "upstream": "http://127.0.0.1:9/simple/",
                       "requirements_files": [str(tmp_path / "req.txt")]})
 

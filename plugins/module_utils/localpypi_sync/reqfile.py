@@ -130,7 +130,9 @@ def _read_into(path: str, kind: str, result: RequirementsSet, stack: list[str], 
             nested_kind = "constraint" if kind == "constraint" else _NESTING_OPTIONS[name]
             _read_into(nested, nested_kind, result, stack, origin)
         elif name in ("-e", "--editable"):
-            raise RequirementsFileError(f"{origin}: editable requirements ({line}) cannot be mirrored")
+            raise RequirementsFileError(f"{origin}: editable requirements ({line}) cannot be mirrored: they name a "
+                                        "local or VCS checkout that no index holds. Remove the line; `uv export "
+                                        "--no-emit-project` leaves a project's own line out")
         elif name in _INSTALL_OPTIONS:
             result.notes.append(f"{origin}: {name} ignored: the mirror's configuration decides that")
         else:
