@@ -453,6 +453,22 @@ def test_existing_bandersnatch_tree_is_adopted_without_downloading(make_config, 
     assert MirrorState(mirror_dir).bandersnatch_serial() == 12345
 
 
+def test_a_full_disk_fails_each_download_once_without_retrying_it(make_config, sync, mirror_dir, upstream,
+                                                                   monkeypatch):
+    """ENOSPC is not the network's fault: fetching the file again cannot help, and each retry waits first."""
+    def disk_full(self, chunk):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(fetch._FdSink, "write", disk_full)
+    result = sync(make_config(projects=["alpha"], retries=3))
+    assert not result.ok and result.failures
+    assert all("cannot write it to the mirror's disk: No space left on device (not retried)" in failure
+               for failure in result.failures), result.failures
+    fetched = [path for method, path in upstream.server.requests if method == "GET" and "/packages/" in path]
+    assert fetched and len(fetched) == len(set(fetched))
+    assert_pages_point_at_complete_files(mirror_dir)
+
+
 def test_download_memory_does_not_grow_with_file_size(make_config, sync, catalog, mirror_dir):
     size = 32 * 1024 * 1024
     catalog.add_bytes("alpha", "alpha-9.0-py3-none-any.whl", os.urandom(size))  # incompressible

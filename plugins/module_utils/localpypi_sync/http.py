@@ -40,6 +40,10 @@ class TooLarge(FetchError):
     """A download ran past the configured size limit."""
 
 
+class WriteFailed(FetchError):
+    """A download's bytes could not be written here (a full disk, a quota): fetching again cannot help."""
+
+
 Chunk = Union[bytes, memoryview]  # a memoryview is valid only until the next chunk is read
 
 
@@ -132,7 +136,7 @@ class HttpClient:
                 return action(attempt)
             except _Retryable as exc:
                 last_error = str(exc)
-            except TooLarge:
+            except (TooLarge, WriteFailed):
                 raise
             except (Urllib3Error, http.client.HTTPException, OSError) as exc:
                 last_error = _describe(exc)
@@ -197,7 +201,11 @@ class HttpClient:
                     written += len(chunk)
                     if max_bytes is not None and written > max_bytes:
                         raise TooLarge(f"{url}: over max_file_size ({max_bytes} bytes)")
-                    sink.write(chunk)
+                    try:
+                        sink.write(chunk)
+                    except OSError as exc:
+                        raise WriteFailed(f"{url}: cannot write it to the mirror's disk: {exc.strerror or exc} "
+                                          "(not retried)") from None
                     for digester in digesters:
                         digester.update(chunk)
                 if declared and declared.isdigit() and written != int(declared):
