@@ -70,6 +70,11 @@ def test_sync_json_then_noop_then_status(config_file, mirror_dir):
     assert data["last_run"]["ok"] is True
     text = run_cli("status", "--config", config_file())
     assert "projects: 2" in text.stdout and "alpha:" in text.stdout
+    # a full mirror holds hundreds of thousands: the text lists the largest, --json all of them
+    top = run_cli("status", "--config", config_file(), "--top", "1").stdout.splitlines()
+    assert top[-2].startswith("  alpha: 7 files") and "gamma" not in "\n".join(top)
+    assert top[-1] == "  ... and 1 smaller (--top 0 or --json lists every project)"
+    assert "gamma:" in run_cli("status", "--config", config_file(), "--top", "0").stdout
 
 
 def test_status_shows_a_run_over_some_projects_beside_the_last_full_run(config_file):

@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     progress.add_argument("--no-progress", dest="progress", action="store_false")
     verify = commands.add_parser("verify", parents=[common], help="re-hash every published file")
     verify.add_argument("--repair", action="store_true", help="re-download what is missing or corrupt")
-    commands.add_parser("status", parents=[common], help="last run, serial, counts and disk usage")
+    status = commands.add_parser("status", parents=[common], help="last run, serial, counts and disk usage")
+    status.add_argument("--top", type=int, default=20, metavar="N",
+                        help="list the N largest projects (default 20; 0 lists all; --json always lists all)")
     commands.add_parser("check-config", parents=[common], help="validate the config file and exit")
     why = commands.add_parser("explain", parents=[common],
                               help="which requirement and target pulled each release of a project in")
@@ -137,8 +139,11 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
         f"serial: {status['serial'] if status['serial'] is not None else '-'}",
         f"projects: {status['projects']}  files: {status['files']}  size: {status['bytes'] / 1e6:.1f} MB",
     ]
-    biggest = sorted(status["per_project"].items(), key=lambda item: -item[1]["bytes"])
-    lines += [f"  {name}: {data['files']} files, {data['bytes'] / 1e6:.1f} MB" for name, data in biggest]
+    biggest = sorted(status["per_project"].items(), key=lambda item: (-item[1]["bytes"], item[0]))
+    shown = biggest[:args.top] if args.top > 0 else biggest
+    lines += [f"  {name}: {data['files']} files, {data['bytes'] / 1e6:.1f} MB" for name, data in shown]
+    if len(shown) < len(biggest):
+        lines.append(f"  ... and {len(biggest) - len(shown)} smaller (--top 0 or --json lists every project)")
     _print(status, args.json, "\n".join(lines))
     return EXIT_OK
 
