@@ -133,8 +133,8 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     partial = status["last_partial_run"]
     if partial:
         names = partial.get("only_projects") or []
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        lines.append(f"since then, only {shown}: {_run_summary(partial)}")
+        named = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        lines.append(f"since then, only {named}: {_run_summary(partial)}")
     lines += [
         f"serial: {status['serial'] if status['serial'] is not None else '-'}",
         f"projects: {status['projects']}  files: {status['files']}  size: {status['bytes'] / 1e6:.1f} MB",

@@ -15,6 +15,7 @@ from packaging.version import Version
 from .fetch import PublishedFile
 from .names import file_version
 from .state import StagedWrite, atomic_write, discard_staged, read_json, stage_write
+from .upstream import meta_serial
 
 API_VERSION = "1.1"
 # In the order they are renamed into place, JSON last: a client negotiating JSON sees a new page only once the
@@ -143,10 +144,7 @@ class Publisher:
 
     def root_serial(self) -> Optional[int]:
         """The `_last-serial` the published root page carries, if any."""
-        document = read_json(os.path.join(self.simple_dir, "index.v1_json"))
-        meta = document.get("meta") if isinstance(document, dict) else None
-        serial = meta.get("_last-serial") if isinstance(meta, dict) else None
-        return serial if isinstance(serial, int) and not isinstance(serial, bool) else None
+        return meta_serial(read_json(os.path.join(self.simple_dir, "index.v1_json")))
 
     @staticmethod
     def _changed_pages(directory: str, pages: dict[str, bytes]) -> list[tuple[str, bytes]]:

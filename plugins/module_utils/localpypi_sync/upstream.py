@@ -90,6 +90,12 @@ def _serial(headers: Any) -> Optional[int]:
     return _serial_value(headers.get("X-PyPI-Last-Serial"))
 
 
+def meta_serial(document: Any) -> Optional[int]:
+    """The serial a PEP 691 document's meta gives ("_last-serial"), the public index's and our own pages'."""
+    meta = document.get("meta") if isinstance(document, dict) else None
+    return _serial_value(meta.get("_last-serial")) if isinstance(meta, dict) else None
+
+
 def _metadata_field(value: Any) -> Union[bool, dict[str, str]]:
     if isinstance(value, dict):
         return _clean_hashes(value) or True
@@ -99,8 +105,7 @@ def _metadata_field(value: Any) -> Union[bool, dict[str, str]]:
 def parse_json_project(name: str, body: bytes, page_url: str) -> tuple[list[UpstreamFile], Optional[int]]:
     """The files a PEP 691 page lists, and the serial its meta gives (the public index's "_last-serial")."""
     data = json.loads(body)
-    meta = data.get("meta")
-    serial = _serial_value(meta.get("_last-serial")) if isinstance(meta, dict) else None
+    serial = meta_serial(data)
     files = []
     for entry in data.get("files", []):
         metadata = entry.get("core-metadata", entry.get("data-dist-info-metadata", False))
