@@ -98,7 +98,8 @@ options:
     elements: str
   python_versions:
     description:
-    - 'Target Python versions (C(3.11)); files that cannot install on any of them are skipped. Empty: all.'
+    - 'Target Python versions (C(3.11)), quoted in YAML; a free-threaded CPython is a target of its own (C(3.14t)),
+      whose wheels carry the C(cp314t) ABI. Files that cannot install on any of them are skipped. Empty: all.'
     type: list
     default: []
     elements: str

@@ -29,6 +29,9 @@ def base(**extra):
         ({"python_versions": ["3.9", 3.10]}, "python_versions[1]: got the number 3.1; write it quoted"),
         ({"python_versions": ["3.1"]}, "python_versions: '3.1' would be Python 3.1, older than any wheel; for "
                                        "3.10 write '3.10' quoted"),
+        ({"python_versions": ["3.11rc1"]}, "python_versions: '3.11rc1' must name a Python 3 minor version"),
+        ({"python_versions": ["3.12t"]}, "python_versions: '3.12t': free-threaded CPython starts at 3.13"),
+        ({"python_versions": ["3.14td"]}, "python_versions: '3.14td' is not a version such as 3.11 or 3.14t"),
         ({"package_types": ["egg"]}, "package_types: 'egg' is not one of sdist, wheel"),
         ({"workers": 0}, "workers: must be at least 1"),
         ({"prune": "yes"}, "prune: expected true or false"),
@@ -63,6 +66,12 @@ def test_a_login_in_a_url_is_split_off_and_never_shown():
 
 def test_old_but_real_pythons_are_targets():
     assert [str(v) for v in build_config(base(python_versions=["3.6", "3.10"])).python_versions] == ["3.6", "3.10"]
+
+
+def test_free_threaded_pythons_are_targets_of_their_own():
+    pythons = build_config(base(python_versions=["3.14", "3.14t", "3.13T"])).python_versions
+    assert [str(p) for p in pythons] == ["3.14", "3.14t", "3.13t"]
+    assert [(p.major, p.minor, p.free_threaded) for p in pythons] == [(3, 14, False), (3, 14, True), (3, 13, True)]
 
 
 def test_defaults_and_normalisation():

@@ -15,7 +15,7 @@ from test_clients import clean_env
 
 from localpypi_sync.cli import main
 from localpypi_sync.config import build_config
-from upstream_fixture import dependency_catalog, serve_mirror, serve_upstream
+from upstream_fixture import Catalog, dependency_catalog, serve_mirror, serve_upstream
 
 TARGETS = {"python_versions": ["3.11", "3.12"], "platforms": ["manylinux_2_28_x86_64", "win_amd64"]}
 EVERY_TARGET = ["3.11/manylinux_2_28_x86_64", "3.11/win_amd64", "3.12/manylinux_2_28_x86_64", "3.12/win_amd64"]
@@ -291,3 +291,35 @@ def test_a_yanked_release_is_picked_only_when_pinned_exactly(dep_catalog, dep_up
     assert "tiny-0.9-py3-none-any.whl" in published(mirror_dir)
     ranged = sync(build_config({**base, "projects": ["tiny<1"]}))
     assert not ranged.ok and any("no release of tiny satisfies tiny<1" in f for f in ranged.failures)
+
+
+def test_a_free_threaded_target_resolves_to_releases_with_its_own_wheels(tmp_path, mirror_dir, sync):
+    # ftnative 2.0 has no free-threaded build yet: a 3.14t interpreter can only install 1.0
+    catalog = Catalog(str(tmp_path / "ft-upstream"))
+    catalog.add_wheel("ftapp", "1.0", requires_dist=["ftnative"])
+    for tag in ("cp314-cp314", "cp314-cp314t", "cp39-abi3"):
+        catalog.add_wheel("ftnative", "1.0", f"{tag}-manylinux_2_17_x86_64")
+    for tag in ("cp314-cp314", "cp39-abi3"):
+        catalog.add_wheel("ftnative", "2.0", f"{tag}-manylinux_2_17_x86_64")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "projects": ["ftapp"], "dependencies": True,
+            "resolution": "pinned", "python_versions": ["3.14", "3.14t"], "platforms": ["manylinux_2_28_x86_64"]}))
+    assert result.ok, result.failures
+    assert published(mirror_dir) == {"ftapp-1.0-py3-none-any.whl",
+                                     "ftnative-1.0-cp314-cp314t-manylinux_2_17_x86_64.whl",
+                                     "ftnative-2.0-cp314-cp314-manylinux_2_17_x86_64.whl",
+                                     "ftnative-2.0-cp39-abi3-manylinux_2_17_x86_64.whl"}
+    pulls = result.plan["pulls"]["ftnative"]
+    assert {p["target"] for p in pulls["1.0"]} == {"3.14t/manylinux_2_28_x86_64"}
+    assert {p["target"] for p in pulls["2.0"]} == {"3.14/manylinux_2_28_x86_64"}
+    # what pip picks for a free-threaded 3.14 from the mirror alone
+    with serve_mirror(os.path.join(mirror_dir, "web")) as served:
+        dest = tmp_path / "dl"
+        subprocess.run([sys.executable, "-m", "pip", "download", "--isolated", "--no-cache-dir",
+                        "--disable-pip-version-check", "--index-url", served.url, "--dest", str(dest),
+                        "--only-binary", ":all:", "--platform", "manylinux_2_17_x86_64", "--python-version", "3.14",
+                        "--implementation", "cp", "--abi", "cp314t", "ftapp"],
+                       check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
+    assert sorted(os.listdir(dest)) == ["ftapp-1.0-py3-none-any.whl",
+                                        "ftnative-1.0-cp314-cp314t-manylinux_2_17_x86_64.whl"]

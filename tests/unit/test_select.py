@@ -56,6 +56,47 @@ def test_python_and_platform_matrix():
     assert chosen == ["beta-1.0-cp311-cp311-macosx_10_9_universal2.whl", "beta-1.0-py3-none-any.whl"]
 
 
+FREE_THREADED = [
+    "beta-1.0-cp314-cp314-manylinux_2_17_x86_64.whl",
+    "beta-1.0-cp314-cp314t-manylinux_2_17_x86_64.whl",
+    "beta-1.0-cp313-cp313t-manylinux_2_17_x86_64.whl",
+    "beta-1.0-cp39-abi3-manylinux_2_17_x86_64.whl",
+    "beta-1.0-cp315-abi3t-manylinux_2_17_x86_64.whl",
+    "beta-1.0-py3-none-any.whl",
+]
+
+
+def test_free_threaded_target_takes_its_own_abi_and_not_abi3():
+    options = {"platforms": ["manylinux_2_28_x86_64"], "package_types": ["wheel"]}
+    chosen, _ = choose(FREE_THREADED, python_versions=["3.14t"], **options)
+    assert chosen == ["beta-1.0-cp314-cp314t-manylinux_2_17_x86_64.whl", "beta-1.0-py3-none-any.whl"]
+    chosen, _ = choose(FREE_THREADED, python_versions=["3.14"], **options)
+    assert chosen == ["beta-1.0-cp314-cp314-manylinux_2_17_x86_64.whl", "beta-1.0-cp39-abi3-manylinux_2_17_x86_64.whl",
+                      "beta-1.0-py3-none-any.whl"]
+    # PEP 803: the free-threaded stable ABI, from 3.15
+    chosen, _ = choose(FREE_THREADED, python_versions=["3.15t"], **options)
+    assert chosen == ["beta-1.0-cp315-abi3t-manylinux_2_17_x86_64.whl", "beta-1.0-py3-none-any.whl"]
+
+
+def test_a_python_before_3_8_takes_its_pymalloc_abi():
+    chosen, _ = choose(["beta-1.0-cp37-cp37m-manylinux_2_17_x86_64.whl", "beta-1.0-cp37-cp37-manylinux_2_17_x86_64.whl",
+                        "beta-1.0-cp38-cp38-manylinux_2_17_x86_64.whl"], python_versions=["3.7"])
+    assert chosen == ["beta-1.0-cp37-cp37m-manylinux_2_17_x86_64.whl"]
+
+
+def test_targets_do_not_depend_on_the_python_running_the_engine(monkeypatch):
+    import sysconfig  # noqa: PLC0415
+
+    host_config = sysconfig.get_config_var
+    # a free-threaded debug build running the engine: its own ABI flags must not leak into the targets
+    monkeypatch.setattr(sysconfig, "get_config_var",
+                        lambda name: 1 if name in ("Py_GIL_DISABLED", "Py_DEBUG") else host_config(name))
+    options = {"platforms": ["manylinux_2_28_x86_64"], "package_types": ["wheel"]}
+    chosen, _ = choose(FREE_THREADED, python_versions=["3.14"], **options)
+    assert chosen == ["beta-1.0-cp314-cp314-manylinux_2_17_x86_64.whl", "beta-1.0-cp39-abi3-manylinux_2_17_x86_64.whl",
+                      "beta-1.0-py3-none-any.whl"]
+
+
 def test_empty_targets_keep_everything():
     chosen, _ = choose(BETA)
     assert chosen == sorted(BETA)

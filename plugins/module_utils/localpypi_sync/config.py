@@ -85,7 +85,9 @@ OPTIONS: tuple[Option, ...] = (
            "Project names or globs claimed like those in I(private_directory), before anything is uploaded "
            "(C(acme-*) reserves a prefix)."),
     Option("python_versions", "list", [],
-           "Target Python versions (C(3.11)); files that cannot install on any of them are skipped. Empty: all.",
+           "Target Python versions (C(3.11)), quoted in YAML; a free-threaded CPython is a target of its own "
+           "(C(3.14t)), whose wheels carry the C(cp314t) ABI. Files that cannot install on any of them are skipped. "
+           "Empty: all.",
            selects=True),
     Option("platforms", "list", [],
            "Target platform tags (C(manylinux_2_28_x86_64), C(win_amd64), C(macosx_11_0_arm64)); compatible older "
@@ -145,6 +147,31 @@ class ProjectRule:
 
 
 @dataclasses.dataclass(frozen=True)
+class TargetPython:
+    """A target CPython minor version: 3.12, or a free-threaded build such as 3.14t (its own ABI, cp314t)."""
+
+    version: Version
+    free_threaded: bool = False
+
+    @property
+    def major(self) -> int:
+        return self.version.major
+
+    @property
+    def minor(self) -> int:
+        return self.version.minor
+
+    @property
+    def abi(self) -> str:
+        """The interpreter's own ABI tag, as wheels name it (cp37m: pymalloc, the default before 3.8)."""
+        flag = "t" if self.free_threaded else "m" if self.minor < 8 else ""
+        return f"cp{self.major}{self.minor}{flag}"
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}{'t' if self.free_threaded else ''}"
+
+
+@dataclasses.dataclass(frozen=True)
 class SyncConfig:
     upstream: str
     directory: str
@@ -156,7 +183,7 @@ class SyncConfig:
     resolution: str
     notes: tuple[str, ...]  # requirements-file options that mean nothing to a mirror
     exclude: tuple[str, ...]
-    python_versions: tuple[Version, ...]
+    python_versions: tuple[TargetPython, ...]
     platforms: tuple[str, ...]
     package_types: frozenset[str]
     prereleases: bool
@@ -322,20 +349,23 @@ def _read_requirements_files(paths: list[str], base_dir: str) -> tuple[list[Requ
     return requirements, constraints, notes
 
 
-def _parse_python_versions(values: list[str]) -> tuple[Version, ...]:
+def _parse_python_versions(values: list[str]) -> tuple[TargetPython, ...]:
     versions = []
     for value in values:
+        free_threaded = value[-1:] in ("t", "T")
         try:
-            version = Version(value)
+            version = Version(value[:-1] if free_threaded else value)
         except InvalidVersion:
-            raise ConfigError(f"python_versions: {value!r} is not a version such as 3.11") from None
-        if len(version.release) != 2 or version.major != 3:
+            raise ConfigError(f"python_versions: {value!r} is not a version such as 3.11 or 3.14t") from None
+        if len(version.release) != 2 or version.major != 3 or str(version) != f"{version.major}.{version.minor}":
             raise ConfigError(f"python_versions: {value!r} must name a Python 3 minor version such as 3.11")
         if version.minor < 2:  # no wheel targets these; Ansible turns an unquoted 3.10 into '3.1'
             raise ConfigError(f"python_versions: {value!r} would be Python {version}, older than any wheel; for "
                               f"{version}0 write '{version}0' quoted, as YAML reads an unquoted {version}0 as the "
                               f"number {version}")
-        versions.append(version)
+        if free_threaded and version < Version("3.13"):
+            raise ConfigError(f"python_versions: {value!r}: free-threaded CPython starts at 3.13")
+        versions.append(TargetPython(version, free_threaded))
     return tuple(versions)
 
 

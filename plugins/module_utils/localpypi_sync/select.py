@@ -12,7 +12,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from .config import ProjectRule, SyncConfig
+from .config import ProjectRule, SyncConfig, TargetPython
 from .names import UnsafeName, check_filename, file_version, package_type
 from .upstream import HASH_NAMES, UpstreamFile
 
@@ -52,7 +52,7 @@ _LINUX_ARCH = re.compile(r"^(?:many|musl)?linux(?:_\d+_\d+|1|2010|2014)?_(\w+)$"
 _WINDOWS_MACHINE = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}
 
 
-def platform_environment(python: Version, platform: str) -> dict[str, str]:
+def platform_environment(python: TargetPython, platform: str) -> dict[str, str]:
     """PEP 508 marker values on a CPython of that version running on that platform tag."""
     version = f"{python.major}.{python.minor}"
     env = {"implementation_name": "cpython", "implementation_version": f"{version}.0",
@@ -73,13 +73,15 @@ def platform_environment(python: Version, platform: str) -> dict[str, str]:
     return env
 
 
-def _interpreter_abis(versions: Iterable[Version]) -> frozenset[tuple[str, str]]:
+def _interpreter_abis(pythons: Iterable[TargetPython]) -> frozenset[tuple[str, str]]:
+    """(interpreter, abi) pairs each target installs, from its own ABI (cp314 or cp314t) and never from the
+    ABI flags of the Python that runs the engine, which packaging.tags would use by default."""
     pairs: set[tuple[str, str]] = set()
-    for version in versions:
-        python = (version.major, version.minor)
-        for tag in tags.cpython_tags(python, platforms=["any"]):
+    for python in pythons:
+        version = (python.major, python.minor)
+        for tag in tags.cpython_tags(version, abis=[python.abi], platforms=["any"]):
             pairs.add((tag.interpreter, tag.abi))
-        for tag in tags.compatible_tags(python, f"cp{version.major}{version.minor}", platforms=["any"]):
+        for tag in tags.compatible_tags(version, f"cp{python.major}{python.minor}", platforms=["any"]):
             pairs.add((tag.interpreter, tag.abi))
     return frozenset(pairs)
 
@@ -88,21 +90,21 @@ def _interpreter_abis(versions: Iterable[Version]) -> frozenset[tuple[str, str]]
 class Target:
     """One Python version on one platform: what dependency resolution resolves for."""
 
-    python: Version
+    python: TargetPython
     platform: str
     environment: dict[str, str]
     matrix: TargetMatrix
 
     @property
     def id(self) -> str:
-        return f"{self.python.major}.{self.python.minor}/{self.platform}"
+        return f"{self.python}/{self.platform}"
 
 
 @dataclasses.dataclass(frozen=True)
 class TargetMatrix:
     """The python versions and platforms a mirror serves; empty parts mean 'any'."""
 
-    python_versions: tuple[Version, ...]
+    python_versions: tuple[TargetPython, ...]
     platforms: frozenset[str]
     interpreter_abis: frozenset[tuple[str, str]]
     marker_environments: tuple[dict[str, str], ...]
@@ -126,12 +128,12 @@ class TargetMatrix:
                    environments, targets, slots)
 
     @classmethod
-    def for_one(cls, python: Version, platform: str) -> TargetMatrix:
+    def for_one(cls, python: TargetPython, platform: str) -> TargetMatrix:
         return dataclasses.replace(cls.for_slot(python, platform),
                                    marker_environments=(platform_environment(python, platform),))
 
     @classmethod
-    def for_slot(cls, python: Optional[Version], platform: Optional[str]) -> TargetMatrix:
+    def for_slot(cls, python: Optional[TargetPython], platform: Optional[str]) -> TargetMatrix:
         """One Python on one platform, either of them 'any' when None."""
         pythons = (python,) if python is not None else ()
         return cls(pythons, frozenset(expand_platform(platform)) if platform else frozenset(),
@@ -191,7 +193,7 @@ def _requirement_allows(rule: Optional[ProjectRule], version: Version, prereleas
     return False
 
 
-def target_environments(python_versions: Iterable[Version]) -> list[dict[str, str]]:
+def target_environments(python_versions: Iterable[TargetPython]) -> list[dict[str, str]]:
     """Marker environments for the target Pythons when no platforms are named (platform markers are left
     at this host's values)."""
     environments = []
