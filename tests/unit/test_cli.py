@@ -187,6 +187,16 @@ def test_verify_finds_and_repairs_damage(config_file, mirror_dir, catalog):
     assert run_cli("verify", "--config", config_file()).returncode == 0
 
 
+def test_verify_of_a_directory_with_no_mirror_fails(config_file, mirror_dir):
+    report = run_cli("verify", "--config", config_file())
+    assert report.returncode == 1
+    assert report.stdout.startswith("FAILED: 0 files")
+    assert f"error: no mirror to verify: {mirror_dir}/web/simple/index.html does not exist" in report.stderr
+    # a mirror whose config selects nothing at all is still a mirror
+    assert run_cli("sync", "--config", config_file(projects=["no-such-project"])).returncode == 1
+    assert run_cli("verify", "--config", config_file()).returncode == 0
+
+
 def test_a_python_without_the_engines_requirements_gets_one_line_not_a_traceback(config_file):
     probe = ("import runpy, sys; sys.modules['packaging'] = None; sys.argv = ['localpypi-sync', *sys.argv[1:]]\n"
              "runpy.run_module('localpypi_sync', run_name='__main__')")

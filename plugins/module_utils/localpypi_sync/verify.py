@@ -45,6 +45,11 @@ def _check(web_dir: str, served: ServedFile) -> tuple[int, list[str]]:
 
 def verify_mirror(web_dir: str, workers: int, projects: Optional[set[str]] = None) -> VerifyReport:
     report = VerifyReport()
+    root_page = os.path.join(web_dir, "simple", "index.html")
+    if not os.path.isfile(root_page):  # every run that published writes it, even when it selected nothing
+        report.problems.append(f"no mirror to verify: {root_page} does not exist (has a sync run here, and is "
+                               "`directory` the mirror's?)")
+        return report
     with concurrent.futures.ThreadPoolExecutor(workers, "verify") as pool:
         jobs = []
         for project in served_projects(web_dir):
