@@ -16,6 +16,7 @@ import shutil
 import socket
 import stat
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -735,8 +736,74 @@ def test_a_page_that_cannot_be_written_leaves_no_temp_file_of_the_others(make_co
     monkeypatch.setattr(publish, "stage_write", full_at_the_second)
     result = sync(make_config(projects=["alpha"]))
     assert result.failures == [f"project alpha: {os.strerror(errno.ENOSPC)}: index.v1_html"]
+    assert result.stats.files_published == 0
     assert not temp_files(mirror_dir)
     assert not os.path.exists(os.path.join(mirror_dir, "web", "simple", "alpha"))
+
+
+def test_a_pruning_project_whose_page_cannot_be_written_fails_alone_and_loses_nothing(make_config, sync, mirror_dir,
+                                                                                        catalog, monkeypatch):
+    """The disk full when a project's narrowed page is written: the project fails, named; its old page still
+    serves every file it names; the others are synced, and the run's record is written."""
+    assert sync(make_config(projects=["alpha", "gamma"])).ok
+    served_before = listed(mirror_dir, "alpha")
+    stage_project = Publisher.stage_project
+
+    def full_for_alpha(self, name, files, serial):
+        if name == "alpha":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "index.html")
+        return stage_project(self, name, files, serial)
+
+    monkeypatch.setattr(Publisher, "stage_project", full_for_alpha)
+    catalog.add_bytes("gamma", "gamma-9.0.tar.gz", b"new release")
+    result = sync(make_config(projects=["alpha>=2", "gamma"], prune=True, force_prune=True))
+    assert result.failures == [f"project alpha: {os.strerror(errno.ENOSPC)}: index.html"]
+    assert result.stats.projects_failed == 1 and not result.removed
+    assert listed(mirror_dir, "alpha") == served_before
+    assert "gamma-9.0.tar.gz" in listed(mirror_dir, "gamma")
+    assert_pages_point_at_complete_files(mirror_dir)
+    assert result.stats.files_published == len(served_before) + len(listed(mirror_dir, "gamma"))
+    assert MirrorState(mirror_dir).load_last_run()["failures"] == result.failures
+    monkeypatch.undo()
+    assert sync(make_config(projects=["alpha>=2", "gamma"], prune=True, force_prune=True)).ok
+    assert listed(mirror_dir, "alpha") == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
+    assert_pages_point_at_complete_files(mirror_dir)
+
+
+def test_a_root_page_or_run_record_that_cannot_be_written_is_a_failure_not_a_crash(make_config, sync, mirror_dir,
+                                                                                     monkeypatch):
+    """The disk full at the end of a run: one line that names what was not written, the run failed, and what
+    was published stays."""
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "index.v1_json")
+
+    monkeypatch.setattr(Publisher, "write_root", full)
+    result = sync(make_config(projects=["alpha"]))
+    assert result.failures == [f"root index: cannot write it: {os.strerror(errno.ENOSPC)}: index.v1_json"]
+    assert listed(mirror_dir, "alpha") and MirrorState(mirror_dir).load_last_run()["failures"] == result.failures
+    monkeypatch.undo()
+    monkeypatch.setattr(MirrorState, "save_last_run", full)
+    result = sync(make_config(projects=["alpha"]))
+    assert result.failures == [f"the run's record: cannot write it: {os.strerror(errno.ENOSPC)}: index.v1_json"]
+    assert os.path.isfile(os.path.join(mirror_dir, "web", "simple", "index.v1_json"))
+
+
+def test_a_record_that_cannot_be_written_is_named(make_config, sync, mirror_dir, monkeypatch):
+    """A write that fails on a full disk names no file; the failure says which one it was."""
+    real_mkstemp = tempfile.mkstemp
+
+    def full_for_records(prefix, dir):
+        handle, path = real_mkstemp(prefix=prefix, dir=dir)
+        if os.path.basename(dir) != "projects":
+            return handle, path
+        os.close(handle)
+        return os.open("/dev/full", os.O_WRONLY), path  # every write: ENOSPC
+
+    monkeypatch.setattr(tempfile, "mkstemp", full_for_records)
+    result = sync(make_config(projects=["alpha"]))
+    record = os.path.join(mirror_dir, "state", "projects", "alpha.json")
+    assert result.failures == [f"project alpha: {os.strerror(errno.ENOSPC)}: {record}"]
+    assert not temp_files(mirror_dir) and not os.listdir(os.path.dirname(record))
 
 
 def test_a_failed_rename_keeps_the_pages_of_the_run_before(make_config, sync, mirror_dir, catalog, monkeypatch):
@@ -757,6 +824,7 @@ def test_a_failed_rename_keeps_the_pages_of_the_run_before(make_config, sync, mi
     result = sync(make_config(projects=["alpha", "beta"]))
     assert sorted(failure.split(":")[0] for failure in result.failures) == ["project alpha", "project beta"]
     assert open(alpha_page, "rb").read() == before
+    assert result.stats.files_published == len(listed(mirror_dir, "alpha"))  # the old page's, still served
     assert not os.path.exists(os.path.join(mirror_dir, "web", "simple", "beta"))
     assert not temp_files(mirror_dir)
 

@@ -53,6 +53,11 @@ def _write_beside(path: str, data: bytes, mode: int, durable: bool) -> StagedWri
                 os.fsync(stream.fileno())
             device = os.fstat(stream.fileno()).st_dev
         os.chmod(temp_path, mode)
+    except OSError as exc:
+        remove_if_present(temp_path)
+        if exc.filename is None:  # a failed write names no file: say which (a full disk fails any of them)
+            raise OSError(exc.errno, exc.strerror, path) from exc
+        raise
     except BaseException:
         remove_if_present(temp_path)
         raise

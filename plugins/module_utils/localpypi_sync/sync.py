@@ -228,7 +228,11 @@ class SyncRun:
             record = {**result.to_dict(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             if self.only_projects is not None:
                 record["only_projects"] = sorted(self.only_projects)
-            self.state.save_last_run(record, partial=self.only_projects is not None)
+            try:
+                self.state.save_last_run(record, partial=self.only_projects is not None)
+            except OSError as exc:  # the mirror is as the run left it; only `status` will not show this run
+                result.failures.append(_disk_error("the run's record", exc))
+                self.reporter.failure(result.failures[-1])
         self.reporter.event("summary", result="ok" if result.ok else "failed", changed=result.changed,
                             **dataclasses.asdict(stats))
         return result
@@ -295,13 +299,11 @@ class SyncRun:
         if self._settle_removals(deferred, gone_projects, stats, failures, removed):
             changed = True
         if not self.check_mode:
-            if self._write_root(stats.serial):
-                changed = True
-            if changed or not os.path.exists(os.path.join(self.state.web, "last-modified")):
-                self.publisher.write_last_modified()
-            self.state.clean_tmp()  # files staged for metadata that no selection kept
-            if self._workers_lost:  # a worker process that died may have been writing a page
-                self._sweep_temp_files()
+            try:
+                changed = self._finish_tree(changed, stats)
+            except OSError as exc:  # a full disk, say: the projects' pages are in place, the root page as it was
+                failures.append(_disk_error("root index", exc))
+                self.reporter.failure(failures[-1])
         return SyncResult(stats, failures, warnings, changed, self.check_mode, sorted(added), sorted(removed),
                           plan=self._plan.to_json() if self._plan else None)
 
@@ -602,6 +604,7 @@ class SyncRun:
             self._stage_and_rename(name, outcome, serial)
         except BaseException:
             self.publisher.remove_empty_project_dir(name)  # a first commit that failed leaves no trace
+            outcome.published = list(recorded_files(self._load_record(name)).values())  # what is served still
             raise
 
     def _stage_and_rename(self, name: str, outcome: _ProjectOutcome, serial: Optional[int]) -> None:
@@ -720,9 +723,14 @@ class SyncRun:
                 outcome.record["published"] = [_published_to_json(p) for p in outcome.published]
                 outcome.record["complete"] = False
             if not self.check_mode:
-                self._commit_project(outcome.name, outcome, outcome.record.get("serial"))
+                self._commit_deferred(outcome, stats, failures)
             stats.files_published += len(outcome.published)
         if not allowed:
+            return any(outcome.page_written for outcome in deferred)
+        removals = [p for outcome in deferred for p in outcome.removals]  # less a page that could not be written
+        for record in gone_records.values():
+            removals.extend(recorded_files(record).values())
+        if not removals:
             return any(outcome.page_written for outcome in deferred)
         still_referenced = self._referenced_paths(exclude=set(gone_records))
         for name in gone_records:
@@ -742,6 +750,21 @@ class SyncRun:
             self._remove_empty_parents(os.path.dirname(path))
         self.reporter.event("prune", files=len(removals), projects=len(gone_records))
         return True
+
+    def _commit_deferred(self, outcome: _ProjectOutcome, stats: SyncStats, failures: list[str]) -> None:
+        """Publish the narrowed pages of a project that prunes; if they cannot be written, the project fails
+        alone, and its old pages, with every file they name, stay."""
+        status, errors_before = outcome.status, len(outcome.errors)
+        _contained(outcome, lambda: self._commit_project(outcome.name, outcome, outcome.record.get("serial")))
+        if len(outcome.errors) == errors_before:
+            return
+        outcome.removals = []
+        for error in outcome.errors[errors_before:]:
+            failures.append(error)
+            self.reporter.failure(error)
+        if status != "failed":
+            stats.projects_changed -= 1
+            stats.projects_failed += 1
 
     def _referenced_paths(self, exclude: set[str]) -> set[str]:
         """Paths still named by some project's record (a file may be shared by two projects)."""
@@ -769,6 +792,17 @@ class SyncRun:
             directory = os.path.dirname(directory)
 
     # -- root -------------------------------------------------------------------------------
+    def _finish_tree(self, changed: bool, stats: SyncStats) -> bool:
+        """The root pages and web/last-modified, then the temp files nothing kept; True if the tree changed."""
+        if self._write_root(stats.serial):
+            changed = True
+        if changed or not os.path.exists(os.path.join(self.state.web, "last-modified")):
+            self.publisher.write_last_modified()
+        self.state.clean_tmp()  # files staged for metadata that no selection kept
+        if self._workers_lost:  # a worker process that died may have been writing a page
+            self._sweep_temp_files()
+        return changed
+
     def _write_root(self, serial: Optional[int]) -> bool:
         """The root pages; a run over some projects only never lowers the serial that the page already has."""
         if self.only_projects is not None:
@@ -777,6 +811,10 @@ class SyncRun:
         projects = [entry.name for entry in os.scandir(simple)
                     if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "index.html"))]
         return self.publisher.write_root(projects, serial)
+
+
+def _disk_error(what: str, exc: OSError) -> str:
+    return f"{what}: cannot write it: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
 
 
 def _contained(outcome: _ProjectOutcome, action: Callable[[], None]) -> None:
