@@ -161,6 +161,29 @@ def test_a_full_mirror_reads_only_the_projects_whose_root_serial_moved(make_conf
     assert page(mirror_dir, "alpha")["meta"].get("_last-serial") == catalog.serials["alpha"]
 
 
+def test_an_upstream_without_validators_costs_a_page_read_and_no_write(make_config, sync, mirror_dir, upstream,
+                                                                      catalog, monkeypatch):
+    """An upstream that sends neither ETag nor serial header (a proxy seen in front of the public index): each
+    run reads every page again, but a project whose selection did not change writes nothing, neither page
+    nor record, and waits for no disk flush."""
+    upstream.server.faults.no_etag = upstream.server.faults.proxy_serials = True
+    config = make_config(projects=["alpha", "gamma"])
+    assert sync(config).ok
+    records = [os.path.join(mirror_dir, "state", "projects", f"{name}.json") for name in ("alpha", "gamma")]
+    inodes = [os.stat(path).st_ino for path in records]
+    flushed = []
+    real_make_durable = Fetcher.make_durable
+    monkeypatch.setattr(Fetcher, "make_durable", lambda self, files: flushed.extend(files) or
+                        real_make_durable(self, files))
+    again = sync(config)
+    assert again.ok and not again.changed
+    assert [os.stat(path).st_ino for path in records] == inodes
+    assert not flushed
+    catalog.add_wheel("alpha", "3.0")
+    assert sync(config).added == ["alpha-3.0-py3-none-any.whl"]
+    assert os.stat(records[0]).st_ino != inodes[0] and os.stat(records[1]).st_ino == inodes[1]
+
+
 def test_a_run_over_some_projects_neither_stands_for_the_mirror_nor_lowers_its_serial(make_config, sync,
                                                                                        mirror_dir, catalog):
     """`sync --project` and `verify --repair` run over some projects only. The full run stays the mirror's last

@@ -519,10 +519,9 @@ class SyncRun:
             settled = settled and cached_page is not None and cached_page.files == page.files
         outcome.serial = page.serial
         if settled:
-            if page is not cached_page and not self.check_mode:
-                record["page"] = page.to_json()  # new validators, same content
-                record["serial"] = page.serial
-                self.state.save_project(name, record)
+            updated = {**record, "page": page.to_json(), "serial": page.serial}  # new validators, same content
+            if updated != record and not self.check_mode:  # an upstream with no validators sends the same again
+                self.state.save_project(name, updated)
             return
         self._apply_selection(name, rule, page, record, fingerprint, outcome)
 
