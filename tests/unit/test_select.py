@@ -84,6 +84,26 @@ def test_a_python_before_3_8_takes_its_pymalloc_abi():
     assert chosen == ["beta-1.0-cp37-cp37m-manylinux_2_17_x86_64.whl"]
 
 
+def test_a_target_left_with_no_file_is_named():
+    no_free_threaded = [f for f in FREE_THREADED if "t-" not in f.split("-", 3)[3] and "none-any" not in f]
+    options = {"python_versions": ["3.14", "3.14t"], "platforms": ["manylinux_2_28_x86_64", "win_amd64"],
+               "package_types": ["wheel"]}
+    _, selection = choose(no_free_threaded, **options)
+    assert selection.uncovered == ["project beta: no selected file installs on 3.14/win_amd64, "
+                                   "3.14t/manylinux_2_28_x86_64, 3.14t/win_amd64; clients there will find none"]
+    _, selection = choose([*no_free_threaded, "beta-1.0.tar.gz"], **{**options, "package_types": ["wheel", "sdist"]})
+    assert selection.uncovered == []  # an sdist installs anywhere its Requires-Python allows
+    # a requirement whose marker leaves a target out does not ask for a file there
+    _, selection = choose(["beta-1.0-cp314-cp314-win_amd64.whl"], project='beta; sys_platform == "win32"',
+                          python_versions=["3.14"], platforms=["manylinux_2_28_x86_64", "win_amd64"])
+    assert selection.uncovered == []
+    _, selection = choose(BETA, project="beta>=9")
+    assert selection.uncovered == ["project beta: no file matches the config; clients will find none (check its "
+                                   "specifiers, package_types, python_versions and platforms)"]
+    _, selection = choose(BETA)
+    assert selection.uncovered == []
+
+
 def test_targets_do_not_depend_on_the_python_running_the_engine(monkeypatch):
     import sysconfig  # noqa: PLC0415
 

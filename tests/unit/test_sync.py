@@ -184,6 +184,20 @@ def test_an_upstream_without_validators_costs_a_page_read_and_no_write(make_conf
     assert os.stat(records[0]).st_ino != inodes[0] and os.stat(records[1]).st_ino == inodes[1]
 
 
+def test_a_target_with_no_file_is_a_warning_when_the_selection_is_made(make_config, sync, mirror_dir):
+    """beta has no wheel for a free-threaded 3.12 (nor could it): the run says so when it chooses beta's files,
+    in a check too, and not again on a run that changes nothing."""
+    config = make_config(projects=["alpha", "beta"], python_versions=["3.12", "3.13t"],
+                         platforms=["manylinux_2_28_x86_64"], package_types=["wheel"])
+    expected = ("project beta: no selected file installs on 3.13t/manylinux_2_28_x86_64; clients there will find "
+                "none")
+    assert sync(config, check_mode=True).warnings == [expected]
+    first = sync(config)
+    assert first.ok and first.warnings == [expected] and "warning: " + expected in first.log
+    assert listed(mirror_dir, "beta") == ["beta-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"]
+    assert sync(config).warnings == []
+
+
 def test_a_run_over_some_projects_neither_stands_for_the_mirror_nor_lowers_its_serial(make_config, sync,
                                                                                        mirror_dir, catalog):
     """`sync --project` and `verify --repair` run over some projects only. The full run stays the mirror's last

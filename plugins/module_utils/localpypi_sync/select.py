@@ -111,6 +111,7 @@ class TargetMatrix:
     targets: tuple[Target, ...] = ()  # every python_versions x platforms pair, when both are set
     # one matrix per python x platform, an unset axis counting as one "any": what `latest` counts for
     slots: tuple[TargetMatrix, ...] = ()
+    label: str = ""  # a slot's: 3.14t/manylinux_2_28_x86_64, 3.12 or win_amd64; "" when both are 'any'
 
     @classmethod
     def from_config(cls, config: SyncConfig) -> TargetMatrix:
@@ -118,7 +119,7 @@ class TargetMatrix:
         for platform in config.platforms:
             platforms |= expand_platform(platform)
         targets = tuple(Target(version, platform, platform_environment(version, platform),
-                               cls.for_one(version, platform))
+                               cls.for_slot(version, platform))
                         for version in config.python_versions for platform in config.platforms)
         environments = (tuple(t.environment for t in targets) if targets
                         else tuple(target_environments(config.python_versions)))
@@ -128,16 +129,14 @@ class TargetMatrix:
                    environments, targets, slots)
 
     @classmethod
-    def for_one(cls, python: TargetPython, platform: str) -> TargetMatrix:
-        return dataclasses.replace(cls.for_slot(python, platform),
-                                   marker_environments=(platform_environment(python, platform),))
-
-    @classmethod
     def for_slot(cls, python: Optional[TargetPython], platform: Optional[str]) -> TargetMatrix:
-        """One Python on one platform, either of them 'any' when None."""
+        """One Python on one platform, either of them 'any' when None (its markers then left unknown)."""
         pythons = (python,) if python is not None else ()
+        environments = ((platform_environment(python, platform),) if python and platform
+                        else tuple(target_environments(pythons)) if python else ())
         return cls(pythons, frozenset(expand_platform(platform)) if platform else frozenset(),
-                   _interpreter_abis(pythons), ())
+                   _interpreter_abis(pythons), environments,
+                   label="/".join(str(part) for part in (python, platform) if part is not None))
 
     def installs(self, upstream_file: UpstreamFile) -> bool:
         """The file's Requires-Python admits one of the Pythons, and a wheel's tags one Python and platform."""
@@ -176,6 +175,7 @@ class Selection:
     chosen: list[UpstreamFile]
     refused: list[str]  # one line each: unsafe names, missing hashes
     skipped: int
+    uncovered: list[str] = dataclasses.field(default_factory=list)  # one line: targets left with no file
 
 
 def _requirement_allows(rule: Optional[ProjectRule], version: Version, prereleases: bool,
@@ -270,12 +270,36 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
             continue
         candidates.setdefault(version, []).append(upstream_file)
     versions = sorted(candidates, reverse=True)
+    chosen = [f for v in versions for f in candidates[v]]
     if config.latest and planned is None:  # resolution has applied latest already, per requirement
         kept = _newest_per_slot(candidates, versions, config.latest, matrix.slots or (matrix,))
-        chosen = [f for v in versions for f in candidates[v] if id(f) in kept]
-        return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen))
-    chosen = [f for v in versions for f in candidates[v]]
-    return Selection(chosen, refused, skipped)
+        chosen = [f for f in chosen if id(f) in kept]
+    # a resolution names the targets it cannot satisfy itself, and pulls a dependency for some targets only
+    uncovered = _uncovered(project, rule, chosen, matrix.slots) if planned is None else []
+    return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen), uncovered)
+
+
+def _uncovered(project: str, rule: Optional[ProjectRule], chosen: list[UpstreamFile],
+               slots: tuple[TargetMatrix, ...]) -> list[str]:
+    """A warning when some python x platform the config asks this project for gets no file from it: the
+    mirror then looks complete, and a client there finds nothing to install."""
+    if not chosen:
+        return [f"project {project}: no file matches the config; clients will find none (check its specifiers, "
+                "package_types, python_versions and platforms)"]
+    missing = [slot.label for slot in slots if slot.label and _asked_for(rule, slot)
+               and not any(slot.installs(f) for f in chosen)]
+    if not missing:
+        return []
+    return [f"project {project}: no selected file installs on {', '.join(missing)}; clients there will find none"]
+
+
+def _asked_for(rule: Optional[ProjectRule], slot: TargetMatrix) -> bool:
+    """The project's requirement applies on that slot (its markers, where the slot's environment is known)."""
+    if rule is None or not slot.marker_environments:
+        return True
+    return any(requirement.marker is None or any(requirement.marker.evaluate(env)
+                                                 for env in slot.marker_environments)
+               for requirement in rule.requirements)
 
 
 def _newest_per_slot(candidates: dict[Version, list[UpstreamFile]], newest_first: list[Version], latest: int,

@@ -530,7 +530,7 @@ class SyncRun:
         selection: Selection = select_files(page.files, name, rule, self.config, self.matrix)
         outcome.skipped += selection.skipped
         outcome.refused += len(selection.refused)
-        outcome.warnings.extend(selection.refused)
+        outcome.warnings.extend(selection.refused + selection.uncovered)
         previous = recorded_files(record)
         new_names = [f.filename for f in selection.chosen if f.filename not in previous]
         if self.check_mode:
