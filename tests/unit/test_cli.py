@@ -68,6 +68,15 @@ def test_sync_json_then_noop_then_status(config_file, mirror_dir):
     assert data["projects"] == 2 and data["files"] == document["stats"]["files_published"]
     assert data["bytes"] > 0 and data["per_project"]["alpha"]["files"] == 7
     assert data["last_run"]["ok"] is True
+    # sizes as the pages give them, and each metadata file's on disk: no stat of every file on a large mirror
+    web = os.path.join(mirror_dir, "web")
+    entries = json.load(open(os.path.join(web, "simple", "alpha", "index.v1_json")))["files"]
+    metadata = [os.path.join(web, "simple", "alpha", e["url"].split("#")[0]) + ".metadata"
+                for e in entries if e.get("core-metadata")]
+    assert metadata and data["per_project"]["alpha"]["bytes"] == (sum(e["size"] for e in entries)
+                                                                 + sum(map(os.path.getsize, metadata)))
+    os.unlink(os.path.join(web, "simple", "alpha", entries[0]["url"].split("#")[0]))  # verify's to find
+    assert json.loads(run_cli("status", "--config", config_file(), "--json").stdout)["bytes"] == data["bytes"]
     text = run_cli("status", "--config", config_file())
     assert "projects: 2" in text.stdout and "alpha:" in text.stdout
     # a full mirror holds hundreds of thousands: the text lists the largest, --json all of them
@@ -185,6 +194,16 @@ def test_verify_finds_and_repairs_damage(config_file, mirror_dir, catalog):
     repaired = run_cli("verify", "--config", config_file(), "--repair", "--json")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert run_cli("verify", "--config", config_file()).returncode == 0
+
+
+def test_verify_and_status_read_only_paths_under_packages():
+    from localpypi_sync.inventory import _relative_path  # noqa: PLC0415
+
+    assert _relative_path("../../packages/aa/bb/cc/f-1.0.tar.gz#sha256=00") == "packages/aa/bb/cc/f-1.0.tar.gz"
+    assert _relative_path("../../packages/./aa/f-1.0.tar.gz") == "packages/aa/f-1.0.tar.gz"
+    for leaving in ("../../packages/../../../etc/passwd", "../../packages/..//etc/passwd", "/etc/passwd",
+                    "../../state/last-run.json", "https://elsewhere.invalid/packages/f-1.0.tar.gz"):
+        assert _relative_path(leaving) is None, leaving
 
 
 def test_verify_of_a_directory_with_no_mirror_fails(config_file, mirror_dir):

@@ -16,11 +16,15 @@ class ServedFile:
     path: str  # relative to web/
     sha256: str
     metadata_sha256: Optional[str]
+    size: Optional[int] = None  # as the page gives it (PEP 700)
 
 
 def _relative_path(url: str) -> Optional[str]:
     """The page's relative URL (../../packages/...) as a path under web/, or None if it leaves web/."""
-    path = posixpath.normpath(posixpath.join("simple", "project", url.split("#", 1)[0]))
+    url = url.split("#", 1)[0]
+    if url.startswith("../../packages/") and "/." not in url[5:] and "//" not in url:  # as this engine writes
+        return url[6:]
+    path = posixpath.normpath(posixpath.join("simple", "project", url))
     if path.startswith("..") or path.startswith("/") or not path.startswith("packages/"):
         return None
     return path
@@ -42,5 +46,7 @@ def served_files(web_dir: str, project: str) -> Iterator[ServedFile]:
         if path is None:
             continue
         metadata = entry.get("core-metadata")
+        size = entry.get("size")
         yield ServedFile(project, entry["filename"], path, entry.get("hashes", {}).get("sha256", ""),
-                         metadata.get("sha256") if isinstance(metadata, dict) else None)
+                         metadata.get("sha256") if isinstance(metadata, dict) else None,
+                         size if isinstance(size, int) and not isinstance(size, bool) else None)

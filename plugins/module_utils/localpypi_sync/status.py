@@ -9,6 +9,13 @@ from .inventory import served_files, served_projects
 from .state import MirrorState
 
 
+def _size_on_disk(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
 def mirror_status(root: str) -> dict[str, Any]:
     state = MirrorState(root)
     per_project: dict[str, dict[str, int]] = {}
@@ -18,12 +25,11 @@ def mirror_status(root: str) -> dict[str, Any]:
         files = 0
         size = 0
         for served in served_files(state.web, project):
-            path = os.path.join(state.web, served.path)
-            for candidate in (path, path + ".metadata"):
-                try:
-                    size += os.path.getsize(candidate)
-                except FileNotFoundError:
-                    pass
+            # the size the page gives (verify checks the bytes); a metadata file's, which no page gives, on disk
+            path = state.web + "/" + served.path
+            size += served.size if served.size is not None else _size_on_disk(path)
+            if served.metadata_sha256:
+                size += _size_on_disk(path + ".metadata")
             files += 1
         per_project[project] = {"files": files, "bytes": size}
         total_files += files
