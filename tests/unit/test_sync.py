@@ -740,18 +740,23 @@ def test_a_process_that_dies_on_a_shared_large_file_costs_only_what_it_held(make
     assert_pages_point_at_complete_files(mirror_dir)
 
 
+def disk_full_for_pages_of(project, monkeypatch):
+    """Every write of that project's pages fails as on a full disk (ENOSPC, naming index.html)."""
+    stage_project = Publisher.stage_project
+
+    def full_for_one(self, name, files, serial):
+        if name == project:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "index.html")
+        return stage_project(self, name, files, serial)
+
+    monkeypatch.setattr(Publisher, "stage_project", full_for_one)
+
+
 def test_a_project_that_cannot_be_published_after_its_large_files_fails_alone(make_config, sync, mirror_dir,
                                                                               large_project, monkeypatch):
     """A project published after the shared phase fails like any other (a full disk, say): named, and the run
     goes on to the others."""
-    stage_project = Publisher.stage_project
-
-    def full_for_huge(self, name, files, serial):
-        if name == "huge":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "index.html")
-        return stage_project(self, name, files, serial)
-
-    monkeypatch.setattr(Publisher, "stage_project", full_for_huge)
+    disk_full_for_pages_of("huge", monkeypatch)
     result = sync(make_config(projects=["huge", "alpha"], processes=2, workers=4))
     assert result.failures == [f"project huge: {os.strerror(errno.ENOSPC)}: index.html"]
     assert result.stats.projects_failed == 1 and listed(mirror_dir, "alpha")
@@ -784,14 +789,7 @@ def test_a_pruning_project_whose_page_cannot_be_written_fails_alone_and_loses_no
     serves every file it names; the others are synced, and the run's record is written."""
     assert sync(make_config(projects=["alpha", "gamma"])).ok
     served_before = listed(mirror_dir, "alpha")
-    stage_project = Publisher.stage_project
-
-    def full_for_alpha(self, name, files, serial):
-        if name == "alpha":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "index.html")
-        return stage_project(self, name, files, serial)
-
-    monkeypatch.setattr(Publisher, "stage_project", full_for_alpha)
+    disk_full_for_pages_of("alpha", monkeypatch)
     catalog.add_bytes("gamma", "gamma-9.0.tar.gz", b"new release")
     result = sync(make_config(projects=["alpha>=2", "gamma"], prune=True, force_prune=True))
     assert result.failures == [f"project alpha: {os.strerror(errno.ENOSPC)}: index.html"]
