@@ -700,10 +700,8 @@ class SyncRun:
 
     def _settle_removals(self, deferred: list[_ProjectOutcome], gone_projects: list[str], stats: SyncStats,
                          failures: list[str], removed_names: list[str]) -> bool:
-        removals = [p for outcome in deferred for p in outcome.removals]
         gone_records = {name: self._load_record(name) for name in gone_projects}
-        for record in gone_records.values():
-            removals.extend(recorded_files(record).values())
+        removals = _removals(deferred, gone_records)
         if not removals:
             return False
         total = self._count_mirror_files()
@@ -726,9 +724,7 @@ class SyncRun:
             stats.files_published += len(outcome.published)
         if not allowed:
             return any(outcome.page_written for outcome in deferred)
-        removals = [p for outcome in deferred for p in outcome.removals]  # less a page that could not be written
-        for record in gone_records.values():
-            removals.extend(recorded_files(record).values())
+        removals = _removals(deferred, gone_records)  # less those of a page that could not be written
         if not removals:
             return any(outcome.page_written for outcome in deferred)
         still_referenced = self._referenced_paths(exclude=set(gone_records))
@@ -810,6 +806,15 @@ class SyncRun:
         projects = [entry.name for entry in os.scandir(simple)
                     if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "index.html"))]
         return self.publisher.write_root(projects, serial)
+
+
+def _removals(deferred: list[_ProjectOutcome],
+              gone_records: dict[str, Optional[dict[str, Any]]]) -> list[PublishedFile]:
+    """What a prune removes: the files the projects' new pages drop, and all of the projects that go."""
+    removals = [published for outcome in deferred for published in outcome.removals]
+    for record in gone_records.values():
+        removals.extend(recorded_files(record).values())
+    return removals
 
 
 def _disk_error(what: str, exc: OSError) -> str:
