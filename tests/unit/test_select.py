@@ -76,6 +76,12 @@ def test_free_threaded_target_takes_its_own_abi_and_not_abi3():
     # PEP 803: the free-threaded stable ABI, from 3.15
     chosen, _ = choose(FREE_THREADED, python_versions=["3.15t"], **options)
     assert chosen == ["beta-1.0-cp315-abi3t-manylinux_2_17_x86_64.whl", "beta-1.0-py3-none-any.whl"]
+    # `latest` counts for each target: 2.0 has no free-threaded wheel yet, so 3.14t keeps 1.0's, as pip there would
+    lagging = ["beta-2.0-cp314-cp314-manylinux_2_17_x86_64.whl", "beta-1.0-cp314-cp314-manylinux_2_17_x86_64.whl",
+               "beta-1.0-cp314-cp314t-manylinux_2_17_x86_64.whl"]
+    chosen, _ = choose(lagging, python_versions=["3.14", "3.14t"], latest=1, **options)
+    assert chosen == ["beta-1.0-cp314-cp314t-manylinux_2_17_x86_64.whl",
+                      "beta-2.0-cp314-cp314-manylinux_2_17_x86_64.whl"]
 
 
 def test_a_python_before_3_8_takes_its_pymalloc_abi():
