@@ -108,6 +108,11 @@ def test_a_target_left_with_no_file_is_named():
                                    "specifiers, package_types, python_versions and platforms)"]
     _, selection = choose(BETA)
     assert selection.uncovered == []
+    # a full mirror ("*") asks for no project in particular: a Windows-only one is no gap there
+    config = build_config({"upstream": "http://127.0.0.1:1/simple/", "directory": "/tmp/x", "projects": ["*"],
+                           **options})
+    files = [upstream_file(name) for name in no_free_threaded]
+    assert select_files(files, "beta", None, config, TargetMatrix.from_config(config)).uncovered == []
 
 
 def test_targets_do_not_depend_on_the_python_running_the_engine(monkeypatch):

@@ -274,12 +274,13 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
     if config.latest and planned is None:  # resolution has applied latest already, per requirement
         kept = _newest_per_slot(candidates, versions, config.latest, matrix.slots or (matrix,))
         chosen = [f for f in chosen if id(f) in kept]
-    # a resolution names the targets it cannot satisfy itself, and pulls a dependency for some targets only
-    uncovered = _uncovered(project, rule, chosen, matrix.slots) if planned is None else []
+    # a resolution names the targets it cannot satisfy itself, and pulls a dependency for some targets only;
+    # a full mirror asks for no project in particular (and would warn of every Windows-only one)
+    uncovered = _uncovered(project, rule, chosen, matrix.slots) if planned is None and rule is not None else []
     return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen), uncovered)
 
 
-def _uncovered(project: str, rule: Optional[ProjectRule], chosen: list[UpstreamFile],
+def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile],
                slots: tuple[TargetMatrix, ...]) -> list[str]:
     """A warning when some python x platform the config asks this project for gets no file from it: the
     mirror then looks complete, and a client there finds nothing to install."""
@@ -293,9 +294,9 @@ def _uncovered(project: str, rule: Optional[ProjectRule], chosen: list[UpstreamF
     return [f"project {project}: no selected file installs on {', '.join(missing)}; clients there will find none"]
 
 
-def _asked_for(rule: Optional[ProjectRule], slot: TargetMatrix) -> bool:
+def _asked_for(rule: ProjectRule, slot: TargetMatrix) -> bool:
     """The project's requirement applies on that slot (its markers, where the slot's environment is known)."""
-    if rule is None or not slot.marker_environments:
+    if not slot.marker_environments:
         return True
     return any(requirement.marker is None or any(requirement.marker.evaluate(env)
                                                  for env in slot.marker_environments)
