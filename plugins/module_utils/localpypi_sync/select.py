@@ -130,7 +130,8 @@ class TargetMatrix:
 
     @classmethod
     def for_slot(cls, python: Optional[TargetPython], platform: Optional[str]) -> TargetMatrix:
-        """One Python on one platform, either of them 'any' when None (its markers then left unknown)."""
+        """One Python on one platform, either of them 'any' when None. Its marker environment is the target's;
+        with no platform, this host's platform values; with no Python, none (its markers then unknown)."""
         pythons = (python,) if python is not None else ()
         environments = ((platform_environment(python, platform),) if python and platform
                         else tuple(target_environments(pythons)) if python else ())
