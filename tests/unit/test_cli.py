@@ -137,7 +137,19 @@ def test_bad_config_exits_2_with_one_line(tmp_path, command):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "unknown option 'workerz'" in result.stderr
     path.write_text("directory: /tmp/x\nprojects: [alpha]\nupstream: http://127.0.0.1:9/simple/\n")
-    assert run_cli("check-config", "--config", str(path)).returncode == 0
+    assert run_cli("check-config", "--config", str(path)).stdout == f"ok: {path} (targets: any)\n"
+
+
+def test_check_config_names_the_targets_it_read(tmp_path):
+    """What the YAML came to: 3.14t a free-threaded target, each python x platform a target of its own."""
+    path = tmp_path / "sync.yml"
+    path.write_text("directory: /tmp/x\nprojects: [alpha]\npython_versions: ['3.13', 3.14t]\n"
+                    "platforms: [manylinux_2_28_x86_64, win_amd64]\n")
+    result = run_cli("check-config", "--config", str(path))
+    assert result.stdout == (f"ok: {path} (targets: 3.13/manylinux_2_28_x86_64, 3.13/win_amd64, "
+                             "3.14t/manylinux_2_28_x86_64, 3.14t/win_amd64)\n")
+    assert json.loads(run_cli("check-config", "--config", str(path), "--json").stdout)["targets"] == [
+        "3.13/manylinux_2_28_x86_64", "3.13/win_amd64", "3.14t/manylinux_2_28_x86_64", "3.14t/win_amd64"]
 
 
 def test_kill_9_mid_run_leaves_only_complete_pages_and_the_next_run_finishes(config_file, upstream, catalog,

@@ -18,6 +18,7 @@ from . import __version__
 from .config import ConfigError, SyncConfig, load_config_file
 from .explain import explain
 from .report import Reporter
+from .select import TargetMatrix
 from .state import MirrorState
 from .status import mirror_status
 from .sync import SyncAbort, recorded_files, run_sync
@@ -149,8 +150,9 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
 
 
 def _command_check_config(args: argparse.Namespace, config: SyncConfig) -> int:
-    _print({"ok": True, "directory": config.directory, "upstream": config.upstream}, args.json,
-           f"ok: {args.config}")
+    targets = [slot.label for slot in TargetMatrix.from_config(config).slots if slot.label]
+    _print({"ok": True, "directory": config.directory, "upstream": config.upstream, "targets": targets}, args.json,
+           f"ok: {args.config} (targets: {', '.join(targets) or 'any'})")
     return EXIT_OK
 
 
