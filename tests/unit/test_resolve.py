@@ -323,3 +323,35 @@ def test_a_free_threaded_target_resolves_to_releases_with_its_own_wheels(tmp_pat
                        check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
     assert sorted(os.listdir(dest)) == ["ftapp-1.0-py3-none-any.whl",
                                         "ftnative-1.0-cp314-cp314t-manylinux_2_17_x86_64.whl"]
+
+
+def test_candidates_pass_over_a_release_whose_needs_cannot_install_on_a_target(tmp_path, mirror_dir, sync):
+    """app 2.0 pins a dep 2.0 built for Windows only (an old release pinning a dependency with no wheel for a
+    new Python is the same case): on Linux a resolver passes over app 2.0 to 1.0, and so does the plan; the
+    run succeeds, and pip on Linux installs from the mirror. Only a requested project left with no release
+    that installs is an error."""
+    catalog = Catalog(str(tmp_path / "pass-over"))
+    catalog.add_wheel("app", "1.0", requires_dist=["dep==1.0"])
+    catalog.add_wheel("app", "2.0", requires_dist=["dep==2.0"])
+    catalog.add_wheel("dep", "1.0")
+    catalog.add_wheel("dep", "2.0", "cp312-cp312-win_amd64")
+    base = {"directory": mirror_dir, "dependencies": True, "resolution": "candidates", "package_types": ["wheel"],
+            "python_versions": ["3.12"], "platforms": ["manylinux_2_28_x86_64", "win_amd64"]}
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({**base, "upstream": running.url, "projects": ["app"]}))
+        assert result.ok, result.failures
+        assert {p["target"] for p in result.plan["pulls"]["app"]["2.0"]} == {"3.12/win_amd64"}
+        assert {p["target"] for p in result.plan["pulls"]["dep"]["1.0"]} == {"3.12/manylinux_2_28_x86_64",
+                                                                            "3.12/win_amd64"}
+        with serve_mirror(os.path.join(mirror_dir, "web")) as served:
+            dest = tmp_path / "dl"
+            subprocess.run([sys.executable, "-m", "pip", "download", "--isolated", "--no-cache-dir",
+                            "--disable-pip-version-check", "--index-url", served.url, "--dest", str(dest),
+                            "--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
+                            "--python-version", "3.12", "--implementation", "cp", "app"],
+                           check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
+        assert sorted(os.listdir(dest)) == ["app-1.0-py3-none-any.whl", "dep-1.0-py3-none-any.whl"]
+        newest_only = sync(build_config({**base, "upstream": running.url, "projects": ["app>=2"]}))
+    assert newest_only.failures == [
+        "target 3.12/manylinux_2_28_x86_64: no release of app satisfies app>=2 and installs there with what it "
+        "needs (from projects[0]): app 2.0 needs dep==2.0, and no release of it installs there"]

@@ -127,6 +127,45 @@ def _marker_applies(requirement: Requirement, environment: Mapping[str, str], ex
     return any(requirement.marker.evaluate({**environment, "extra": extra}) for extra in ("", *extras))
 
 
+_Release = tuple[str, Version, frozenset[str]]  # name, version, the extras asked of it
+
+
+@dataclasses.dataclass(eq=False)
+class _Need:
+    """One requirement met while walking a target's dependencies, with the releases that could meet it."""
+
+    requirement: Requirement
+    by: str  # where it was written, or "name version" of the release that needs it
+    parent: Optional[_Release]
+    candidates: list[_Release] = dataclasses.field(default_factory=list)
+    open: bool = False  # excluded, or its page unreadable: taken as met
+
+    def met(self, viable: set[_Release]) -> bool:
+        return self.open or any(release in viable for release in self.candidates)
+
+
+def _viable(needs_of: Mapping[_Release, list[_Need]]) -> set[_Release]:
+    """The releases that install with all they need: every one, less those with a need no viable release
+    meets, until nothing more goes (a cycle of releases that need each other stays)."""
+    viable = set(needs_of)
+    shrinking = True
+    while shrinking:
+        gone = {release for release in viable if not all(need.met(viable) for need in needs_of[release])}
+        viable -= gone
+        shrinking = bool(gone)
+    return viable
+
+
+def _blocker(release: _Release, needs_of: Mapping[_Release, list[_Need]], viable: set[_Release]) -> str:
+    """Why the newest release cannot install: the first of its needs that nothing meets."""
+    name, version, _ = release
+    for need in needs_of[release]:
+        if not need.met(viable):
+            how = "installs there" if not need.candidates else "installs there with what it needs in turn"
+            return f"{name} {version} needs {need.requirement}, and no release of it {how}"
+    return f"{name} {version} cannot install there"
+
+
 class Planner:
     def __init__(self, config: SyncConfig, matrix: TargetMatrix, releases: ProjectReleases,
                  reader: MetadataReader) -> None:
@@ -241,34 +280,64 @@ class Planner:
 
     # -- candidates: every release a resolution could pick -------------------------------------
     def _candidates(self, target: Target) -> None:
-        queue = collections.deque((req, origin, frozenset(req.extras)) for req, origin in self.top_level(target))
-        expanded: set[tuple[str, Version, frozenset[str]]] = set()
+        """Every release each requirement allows (newest `latest`) that installs on the target with what it
+        needs, transitively. A release whose needs cannot install there (an old one pinning a dependency that
+        has no wheel for a newer Python) is passed over, as pip's resolver passes over it; only a requested
+        project left with no such release is an error."""
+        top = [_Need(requirement, origin, None) for requirement, origin in self.top_level(target)]
+        needs_of = self._expand(target, top)
+        viable = _viable(needs_of)
+        reached: set[_Release] = set()
+        stack = list(top)
+        while stack:  # keep what the requested projects reach through releases that can install
+            need = stack.pop()
+            for release in need.candidates:
+                if release not in viable:
+                    continue
+                self.keep(release[0], release[1], Pull(str(need.requirement), need.by, target.id))
+                if release not in reached:
+                    reached.add(release)
+                    stack.extend(needs_of[release])
+        for need in top:
+            if need.candidates and not need.met(viable):
+                name = canonicalize_name(need.requirement.name)
+                self.errors.append(f"target {target.id}: no release of {name} satisfies {need.requirement} and "
+                                   f"installs there with what it needs (from {need.by}): "
+                                   f"{_blocker(need.candidates[0], needs_of, viable)}")
+
+    def _expand(self, target: Target, top: list[_Need]) -> dict[_Release, list[_Need]]:
+        """Walk the requirements breadth-first from the top: each need gets its candidate releases, and each
+        release its own needs."""
+        queue = collections.deque(top)
+        needs_of: dict[_Release, list[_Need]] = {}
         while queue:
-            if not self.releases.known(canonicalize_name(queue[0][0].name)):
-                self._prefetch_pages(req for req, _, _ in queue)  # the frontier, concurrently
-            requirement, by, extras = queue.popleft()
-            name = canonicalize_name(requirement.name)
-            if self.excluded(name, by):
+            if not self.releases.known(canonicalize_name(queue[0].requirement.name)):
+                self._prefetch_pages(need.requirement for need in queue)  # the frontier, concurrently
+            need = queue.popleft()
+            requirement, name = need.requirement, canonicalize_name(need.requirement.name)
+            if self.excluded(name, need.by):
+                need.open = True  # met elsewhere (a private index), or by nothing the mirror holds
                 continue
             try:
                 versions = self.versions(name, target, [requirement.specifier])
             except FetchError as exc:
-                self.errors.append(f"target {target.id}: {requirement} (from {by}): {exc}")
+                self.errors.append(f"target {target.id}: {requirement} (from {need.by}): {exc}")
+                need.open = True
                 continue
-            if not versions:
+            if not versions and need.parent is None:
                 self.errors.append(f"target {target.id}: no release of {name} satisfies {requirement} "
-                                   f"and installs there (from {by})")
-                continue
+                                   f"and installs there (from {need.by})")
+            extras = frozenset(requirement.extras)
             versions = versions[: self.config.latest or None]
-            if self.config.dependencies:
-                self._prefetch_dependencies(name, [v for v in versions if (name, v, extras) not in expanded], target)
+            self._prefetch_dependencies(name, [v for v in versions if (name, v, extras) not in needs_of], target)
             for version in versions:
-                self.keep(name, version, Pull(str(requirement), by, target.id))
-                if not self.config.dependencies or (name, version, extras) in expanded:
-                    continue
-                expanded.add((name, version, extras))
-                for dependency in self.dependencies(name, version, target, extras):
-                    queue.append((dependency, f"{name} {version}", frozenset(dependency.extras)))
+                release = (name, version, extras)
+                need.candidates.append(release)
+                if release not in needs_of:
+                    needs_of[release] = [_Need(dependency, f"{name} {version}", release)
+                                         for dependency in self.dependencies(name, version, target, extras)]
+                    queue.extend(needs_of[release])
+        return needs_of
 
     # -- pinned: what the resolver picks ----------------------------------------------------------
     def _pinned(self, target: Target) -> None:
