@@ -136,7 +136,6 @@ class _Need:
 
     requirement: Requirement
     by: str  # where it was written, or "name version" of the release that needs it
-    parent: Optional[_Release]
     candidates: list[_Release] = dataclasses.field(default_factory=list)
     open: bool = False  # excluded, or its page unreadable: taken as met
 
@@ -284,7 +283,7 @@ class Planner:
         needs, transitively. A release whose needs cannot install there (an old one pinning a dependency that
         has no wheel for a newer Python) is passed over, as pip's resolver passes over it; only a requested
         project left with no such release is an error."""
-        top = [_Need(requirement, origin, None) for requirement, origin in self.top_level(target)]
+        top = [_Need(requirement, origin) for requirement, origin in self.top_level(target)]
         needs_of = self._expand(target, top)
         viable = _viable(needs_of)
         reached: set[_Release] = set()
@@ -299,8 +298,13 @@ class Planner:
                     reached.add(release)
                     stack.extend(needs_of[release])
         for need in top:
-            if need.candidates and not need.met(viable):
-                name = canonicalize_name(need.requirement.name)
+            if need.met(viable):
+                continue
+            name = canonicalize_name(need.requirement.name)
+            if not need.candidates:
+                self.errors.append(f"target {target.id}: no release of {name} satisfies {need.requirement} "
+                                   f"and installs there (from {need.by})")
+            else:
                 self.errors.append(f"target {target.id}: no release of {name} satisfies {need.requirement} and "
                                    f"installs there with what it needs (from {need.by}): "
                                    f"{_blocker(need.candidates[0], needs_of, viable)}")
@@ -324,9 +328,6 @@ class Planner:
                 self.errors.append(f"target {target.id}: {requirement} (from {need.by}): {exc}")
                 need.open = True
                 continue
-            if not versions and need.parent is None:
-                self.errors.append(f"target {target.id}: no release of {name} satisfies {requirement} "
-                                   f"and installs there (from {need.by})")
             extras = frozenset(requirement.extras)
             versions = versions[: self.config.latest or None]
             self._prefetch_dependencies(name, [v for v in versions if (name, v, extras) not in needs_of], target)
@@ -334,7 +335,7 @@ class Planner:
                 release = (name, version, extras)
                 need.candidates.append(release)
                 if release not in needs_of:
-                    needs_of[release] = [_Need(dependency, f"{name} {version}", release)
+                    needs_of[release] = [_Need(dependency, f"{name} {version}")
                                          for dependency in self.dependencies(name, version, target, extras)]
                     queue.extend(needs_of[release])
         return needs_of
