@@ -401,6 +401,23 @@ def test_unreachable_upstream_and_unusable_directory_abort_before_writing(make_c
         sync(make_config(directory=str(blocker / "mirror")))
 
 
+def test_root_refuses_to_write_a_mirror_another_user_owns(make_config, sync, mirror_dir, monkeypatch):
+    """The timer runs as the service user; a manual run as root would leave root's directories (a new project's
+    page directory, new hash shards) where every later timer run fails to write. Reading stays allowed."""
+    os.makedirs(mirror_dir)
+    if os.geteuid() == 0:  # make the tree another user's, as the sync role makes it the service user's
+        os.chown(mirror_dir, 4242, -1)
+    owner = os.stat(mirror_dir).st_uid
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    with pytest.raises(SyncAbort, match=rf"directory {mirror_dir} belongs to .*, and this run is root's: .*"
+                                        r"run as .* \(sudo -u .*\)"):
+        sync(make_config())
+    assert os.listdir(mirror_dir) == []  # refused before it created anything
+    assert sync(make_config(), check_mode=True).ok  # a check-mode run writes nothing, so it may run
+    monkeypatch.setattr(os, "geteuid", lambda: owner)
+    assert sync(make_config()).ok  # the owner's own run
+
+
 def test_a_resolving_run_without_resolvelib_stops_before_writing(make_config, sync, mirror_dir, monkeypatch):
     """resolvelib is imported only by runs that resolve: a Python without it (a checkout's) must get one line
     naming what to install, before the run creates anything, not a traceback half-way through."""

@@ -32,6 +32,15 @@ def test_sync_service_runs_under_its_hardening(host):
     assert "ProtectSystem=strict" in host.file("/etc/systemd/system/localpypi-sync.service").content_string
 
 
+def test_a_manual_run_as_root_is_refused_and_as_the_service_user_runs(host):
+    """What the root run wrote would be root's, and the timer's runs as localpypi could not change it."""
+    run = host.run("localpypi-sync sync --config /etc/localpypi/sync.yml --no-progress")
+    assert run.rc == 2 and "belongs to localpypi, and this run is root's" in run.stderr, run.stderr
+    run = host.run("runuser -u localpypi -- localpypi-sync sync --config /etc/localpypi/sync.yml --no-progress")
+    assert run.rc == 0, run.stderr
+    assert host.run("find /data/pypi -user root").stdout == ""
+
+
 def test_httpd_config_is_valid(host):
     assert host.run("apache2ctl configtest").rc == 0
 

@@ -7,6 +7,7 @@ import errno
 import fcntl
 import json
 import os
+import pwd
 import tempfile
 import time
 from typing import Any, NamedTuple, Optional, Sequence
@@ -124,7 +125,8 @@ class MirrorState:
 
     # -- layout -----------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Create the directories, failing with one line when the root is not writable."""
+        """Create the directories, failing with one line when the root is not writable or not this user's."""
+        self._refuse_root_in_foreign_tree()
         for path in (self.web, os.path.join(self.web, "simple"), os.path.join(self.web, "packages"),
                      os.path.join(self.state, "projects"), self.tmp):
             try:
@@ -133,6 +135,27 @@ class MirrorState:
                 raise PermissionError(f"directory {self.root}: cannot create {path}: {exc.strerror}") from None
         if not os.access(self.root, os.W_OK) or not os.access(self.web, os.W_OK):
             raise PermissionError(f"directory {self.root}: not writable by this user")
+
+    def _refuse_root_in_foreign_tree(self) -> None:
+        """Refuse root's writing run in a mirror another user owns (the service user the timer runs as).
+
+        Root passes every permission check, so its run would succeed, and leave root's directories (a new
+        project's, a new hash shard's) where the owner's next run has to write: that run, and every one after,
+        would fail on them until someone chowns the tree back.
+        """
+        try:
+            owner = os.stat(self.root).st_uid
+        except OSError:
+            return  # absent: root creates it, and owns it; unreachable: creating it fails with its own line
+        if os.geteuid() != 0 or owner == 0:
+            return
+        try:
+            name = sudo_name = pwd.getpwuid(owner).pw_name
+        except KeyError:  # a uid with no account here (a mirror directory restored from elsewhere)
+            name, sudo_name = f"uid {owner}", f"'#{owner}'"
+        raise PermissionError(
+            f"directory {self.root} belongs to {name}, and this run is root's: what it wrote would be root's, "
+            f"and {name}'s runs (the timer's) could not change it; run as {name} (sudo -u {sudo_name} ...)")
 
     def clean_tmp(self) -> int:
         """Remove downloads a killed run left behind; they were never published."""
