@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from localpypi_sync.config import OPTIONS
+from localpypi_sync.names import package_path
+from localpypi_sync.state import TMP_DIR, WEB_DIR
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = sorted(name for name in os.listdir(os.path.join(REPO, "roles"))
@@ -78,6 +80,30 @@ def test_readme_documents_every_variable(role):
         readme = stream.read()
     documented = set(re.findall(r"^\| `(" + role + r"_\w+)` \|", readme, flags=re.MULTILINE))
     assert documented == set(load(role, "defaults", "main.yml"))
+
+
+def test_httpd_selinux_label_covers_where_the_engine_stages_downloads():
+    """A rename keeps the label a file was created with: a download staged in tmp/ and renamed into
+    web/packages/ is readable by httpd only if tmp/ carries httpd's label as well, not web/ alone."""
+    mirror = "/data/pypi"
+    variables = {"httpd_mirror_directory": mirror, **load("httpd", "vars", "main.yml")}
+
+    def render(text: str) -> str:
+        for _ in range(3):
+            text = re.sub(r"\{\{ (\w+)(?: \| quote)? \}\}", lambda match: variables[match.group(1)], text)
+        return text
+
+    tasks = {task["name"]: task for task in load("httpd", "tasks", "selinux.yml")}
+    label = next(task["community.general.sefcontext"] for task in tasks.values()
+                 if "community.general.sefcontext" in task)
+    assert label["setype"] == "httpd_sys_content_t"
+    labelled = re.compile(render(label["target"]))
+    staged = os.path.join(mirror, TMP_DIR, "staged-0123")
+    published = os.path.join(mirror, WEB_DIR, package_path("", "ab" * 32, "alpha-1.0.tar.gz"))
+    assert labelled.fullmatch(staged) and labelled.fullmatch(published)
+    relabelled = [render(task["ansible.builtin.command"]).split()[-1] for task in tasks.values()
+                  if str(task.get("ansible.builtin.command", "")).startswith("restorecon")]
+    assert len(relabelled) == 2 and all(staged.startswith(path + "/") for path in relabelled)
 
 
 @pytest.mark.parametrize(("upstream", "proxy", "login"), [
