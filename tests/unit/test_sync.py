@@ -596,18 +596,23 @@ def test_archives_are_stored_as_served_even_when_labelled_gzip(make_config, sync
 
 
 def test_published_files_are_world_readable_whatever_the_umask(make_config, sync, mirror_dir):
-    """The web server reads what a service with a strict umask wrote (the engine skips chmod only where the
-    umask already allows 0644)."""
-    previous = os.umask(0o077)
+    """The web server, another user, reads what a run with a strict umask wrote: files 0644 and directories
+    0755 (the engine skips chmod only where the umask already allows them)."""
+    previous = os.umask(0o027)  # a hardened host's, which sudo -u passes on
     try:
         result = sync(make_config(projects=["alpha", "gamma"]))
     finally:
         os.umask(previous)
     assert result.ok, result.failures
     web = os.path.join(mirror_dir, "web")
-    modes = {os.path.relpath(os.path.join(root, name), web): stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode)
-             for root, _, files in os.walk(os.path.join(web, "packages")) for name in files}
-    assert modes and set(modes.values()) == {0o644}, modes
+    modes = {"dir": {}, "file": {}}
+    for root, directories, files in os.walk(web):
+        for kind, names in (("dir", directories), ("file", files)):
+            modes[kind].update({os.path.relpath(os.path.join(root, name), web):
+                                stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode) for name in names})
+    assert any(path.startswith("simple/") for path in modes["dir"]), modes  # pages' directories too
+    assert set(modes["file"].values()) == {0o644}, modes["file"]
+    assert set(modes["dir"].values()) == {0o755}, modes["dir"]
 
 
 def test_a_hash_directory_removed_during_a_run_is_created_again(tmp_path):

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 from .durable import SYNC_FILE_RANGE_WRITE, GroupSync, Unsynced, sync_file_range_function, syncfs_function
 from .http import Chunk, FetchError, HttpClient, TooLarge
 from .names import package_path
-from .state import remove_if_present
+from .state import PUBLIC_DIRECTORY_MODE, make_public_directories, process_umask, remove_if_present
 from .upstream import HASH_NAMES, UpstreamFile
 
 READ_CHUNK = 1 << 18  # in the CPU's cache while it is hashed (see http.CHUNK_SIZE)
@@ -85,18 +85,6 @@ class _FdSink:
         self._written = self._unflushed_from = 0
 
 
-def _process_umask() -> int:
-    """The umask, read without changing it (os.umask would, for a moment, for every thread)."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o777  # unknown: assume the worst, so every file is chmod-ed explicitly
-
-
 def strongest_hash(hashes: dict[str, str]) -> tuple[str, str]:
     for name in HASH_NAMES:
         if name in hashes:
@@ -146,7 +134,9 @@ class Fetcher:
         self._staged: dict[tuple[str, str], str] = {}  # (url, expected hash) -> file stage() verified this run
         # packages/aa and packages/aa/bb known to exist: at most 65,536 entries, whatever the mirror's size.
         self._hash_dirs: set[str] = set()
-        self._needs_chmod = bool(_process_umask() & 0o644)
+        umask = process_umask()
+        self._needs_chmod = bool(umask & 0o644)  # what the web server needs of a file
+        self._directory_needs_chmod = bool(umask & PUBLIC_DIRECTORY_MODE)  # and of a directory
         sync_file_range = sync_file_range_function()
         self._start_writeback = writeback_starter(sync_file_range)
         self._durability = GroupSync(syncfs_function(), sync_file_range)
@@ -167,14 +157,17 @@ class Fetcher:
         leaf = os.path.dirname(path)
         parent = os.path.dirname(leaf)
         if parent not in self._hash_dirs:
-            os.makedirs(parent, 0o755, exist_ok=True)
+            make_public_directories(parent)
             self._hash_dirs.add(parent)
         try:
-            os.mkdir(leaf, 0o755)
+            os.mkdir(leaf, PUBLIC_DIRECTORY_MODE)
         except FileExistsError:
-            pass
+            return
         except FileNotFoundError:  # removed since (prune of an emptied directory): create it all again
-            os.makedirs(leaf, 0o755, exist_ok=True)
+            make_public_directories(leaf)
+            return
+        if self._directory_needs_chmod:
+            os.chmod(leaf, PUBLIC_DIRECTORY_MODE)  # searchable by the web server whatever the umask
 
     def staged_path(self, url: str, expected: str) -> str:
         """Where a verified download waits to be published (see stage()); removed with tmp/ otherwise.

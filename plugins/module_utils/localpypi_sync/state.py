@@ -18,10 +18,41 @@ STATE_DIR = "state"
 WEB_DIR = "web"
 TMP_DIR = "tmp"
 TEMP_PREFIX = ".tmp-"  # atomic_write's temp files, beside the file they replace
+PUBLIC_DIRECTORY_MODE = 0o755  # what the web server, another user, needs of each directory under web/
 
 
 class LockBusy(RuntimeError):
     pass
+
+
+def process_umask() -> int:
+    """The umask, read without changing it (os.umask would, for a moment, for every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o777  # unknown: assume the worst, so every file is chmod-ed explicitly
+
+
+def make_public_directories(path: str) -> None:
+    """os.makedirs, with each directory it creates 0755 whatever the umask (files are made 0644 the same way).
+
+    A run with a strict umask (027 on a hardened host, inherited through sudo) made them 0750, and the web
+    server, which is not in the service user's group, answered 403 for every page and file in them.
+    """
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    if parent != path:
+        make_public_directories(parent)
+    try:
+        os.mkdir(path, PUBLIC_DIRECTORY_MODE)
+    except FileExistsError:
+        return  # made meanwhile by another thread; or a file, on which the caller's next step fails
+    os.chmod(path, PUBLIC_DIRECTORY_MODE)
 
 
 def remove_if_present(path: str) -> None:
@@ -44,7 +75,7 @@ class StagedWrite(NamedTuple):
 
 def _write_beside(path: str, data: bytes, mode: int, durable: bool) -> StagedWrite:
     directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
+    make_public_directories(directory)
     handle, temp_path = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -130,7 +161,7 @@ class MirrorState:
         for path in (self.web, os.path.join(self.web, "simple"), os.path.join(self.web, "packages"),
                      os.path.join(self.state, "projects"), self.tmp):
             try:
-                os.makedirs(path, exist_ok=True)
+                make_public_directories(path)
             except OSError as exc:
                 raise PermissionError(f"directory {self.root}: cannot create {path}: {exc.strerror}") from None
         if not os.access(self.root, os.W_OK) or not os.access(self.web, os.W_OK):
