@@ -161,6 +161,27 @@ def test_a_full_mirror_reads_only_the_projects_whose_root_serial_moved(make_conf
     assert page(mirror_dir, "alpha")["meta"].get("_last-serial") == catalog.serials["alpha"]
 
 
+def test_a_304_with_a_newer_serial_is_recorded_so_the_next_run_asks_nothing(make_config, sync, mirror_dir, upstream,
+                                                                          catalog):
+    """An upstream whose ETag covers a page's files but not its serial answers 304 when only the serial moved.
+    The record takes the serial the 304 carries; otherwise every later run would find the root index's serial
+    newer than the record's and ask for the page again."""
+    server = upstream.server
+    server.faults.etag_without_serial = True
+    config = make_config(projects=["*"], exclude=["delta-*"])
+    assert sync(config).ok
+    catalog.touch("alpha")
+    before = len(server.requests)
+    moved = sync(config)
+    assert moved.ok and not moved.changed
+    assert project_page_gets(server, before) == ["/simple/alpha/"]  # answered 304: the ETag did not move
+    with open(os.path.join(mirror_dir, "state", "projects", "alpha.json")) as stream:
+        assert json.load(stream)["serial"] == catalog.serials["alpha"]
+    before = len(server.requests)
+    assert sync(config).ok
+    assert project_page_gets(server, before) == []
+
+
 def test_an_upstream_without_validators_costs_a_page_read_and_no_write(make_config, sync, mirror_dir, upstream,
                                                                       catalog, monkeypatch):
     """An upstream that sends neither ETag nor serial header (a proxy seen in front of the public index): each

@@ -164,6 +164,11 @@ class Catalog:
         self.serial += 1
         self.serials[project] = self.serial
 
+    def touch(self, project: str) -> None:
+        """Move the project's serial without changing its files, as an owner or description edit does."""
+        with self.lock:
+            self._bump(canonicalize_name(project))
+
     def add_project(self, name: str) -> str:
         normalized = canonicalize_name(name)
         with self.lock:

@@ -33,6 +33,9 @@ class Faults:
 
     html_only: bool = False  # ignore JSON in Accept, like some proxies
     no_etag: bool = False
+    # an ETag over the page's files alone, not its serial: a serial moved by an event that changed no file (an
+    # owner or description edit on the public index) is then answered 304, with the new serial in its header
+    etag_without_serial: bool = False
     # no X-PyPI-Last-Serial header, and the project pages' JSON "_last-serial" as a string, as a proxy in front
     # of the public index was seen to serve them
     proxy_serials: bool = False
@@ -230,7 +233,8 @@ class UpstreamHTTPServer(_Server):
                 return
             as_json = self._wants_json(handler)
             body = self._project_document(normalized, files, as_json, serial)
-            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            tagged = self._project_document(normalized, files, as_json, 0) if self.faults.etag_without_serial else body
+            etag = '"' + hashlib.sha256(tagged).hexdigest()[:32] + '"'
             headers = {"Vary": "Accept"} if self.faults.proxy_serials else {"X-PyPI-Last-Serial": str(serial),
                                                                             "Vary": "Accept"}
             if not self.faults.no_etag:
