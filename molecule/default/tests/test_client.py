@@ -47,7 +47,7 @@ def test_pip_and_uv_name_the_merged_https_url_site_yml_derived(host):
     assert "cert = /etc/ssl/certs/ca-certificates.crt" in pip_conf
     uv_toml = host.file("/etc/uv/uv.toml").content_string
     assert f'url = "{MIRROR}/private/simple/"' in uv_toml
-    assert "native-tls = true" in uv_toml
+    assert "system-certs = true" in uv_toml  # the uv installed here is newer than 0.11
 
 
 def test_private_ca_is_in_the_system_store(host):
@@ -69,3 +69,4 @@ def test_uv_installs_through_uv_toml(host):
                    " && /var/tmp/uvv/bin/python -c 'import beta; print(beta.TAG)'")
     assert run.rc == 0, run.stdout + run.stderr
     assert "cp311-cp311-manylinux" in run.stdout
+    assert "deprecated" not in run.stderr  # native-tls would warn on every command
