@@ -31,7 +31,7 @@ from localpypi_sync.fetch import Fetcher
 from localpypi_sync.http import HttpClient
 from localpypi_sync.publish import Publisher
 from localpypi_sync.select import select_files
-from localpypi_sync.state import MirrorState
+from localpypi_sync.state import MirrorState, make_public_directories
 from localpypi_sync.status import mirror_status
 from localpypi_sync.sync import SyncAbort, SyncRun
 from localpypi_sync.upstream import UpstreamFile
@@ -634,6 +634,16 @@ def test_published_files_are_world_readable_whatever_the_umask(make_config, sync
     assert any(path.startswith("simple/") for path in modes["dir"]), modes  # pages' directories too
     assert set(modes["file"].values()) == {0o644}, modes["file"]
     assert set(modes["dir"].values()) == {0o755}, modes["dir"]
+
+
+def test_public_directories_are_made_from_a_relative_path_too(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    previous = os.umask(0o077)
+    try:
+        make_public_directories(os.path.join("a", "b"))
+    finally:
+        os.umask(previous)
+    assert [stat.S_IMODE(os.stat(path).st_mode) for path in ("a", os.path.join("a", "b"))] == [0o755, 0o755]
 
 
 def test_a_hash_directory_removed_during_a_run_is_created_again(tmp_path):

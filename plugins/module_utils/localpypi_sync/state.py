@@ -43,7 +43,7 @@ def make_public_directories(path: str) -> None:
     A run with a strict umask (027 on a hardened host, inherited through sudo) made them 0750, and the web
     server, which is not in the service user's group, answered 403 for every page and file in them.
     """
-    if os.path.isdir(path):
+    if not path or os.path.isdir(path):  # "": the current directory, above a relative path's first part
         return
     parent = os.path.dirname(path)
     if parent != path:
