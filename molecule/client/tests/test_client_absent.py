@@ -7,8 +7,11 @@ def test_pip_conf_keeps_only_the_operators_settings(host):
     assert "index-url" not in content and "trusted-host" not in content and "cert" not in content
 
 
-def test_uv_and_user_files_are_gone(host):
-    assert not host.file("/etc/uv/uv.toml").exists
+def test_uv_keeps_only_the_operators_settings(host):
+    assert host.file("/etc/uv/uv.toml").content_string == 'cache-dir = "/var/tmp/uv-cache"\n\n[pip]\nstrict = true\n'
+
+
+def test_user_files_that_held_only_the_roles_settings_are_gone(host):
     assert not host.file("/home/alice/.config/uv/uv.toml").exists
     assert "index-url" not in host.file("/home/alice/.config/pip/pip.conf").content_string
 
