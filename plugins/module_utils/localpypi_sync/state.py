@@ -85,13 +85,11 @@ def _write_beside(path: str, data: bytes, mode: int, durable: bool) -> StagedWri
                 os.fsync(stream.fileno())
             device = os.fstat(stream.fileno()).st_dev
         os.chmod(temp_path, mode)
-    except OSError as exc:
+    except BaseException as exc:
         remove_if_present(temp_path)
-        if exc.filename is None:  # a failed write names no file: say which (a full disk fails any of them)
+        # a failed write names no file: say which (a full disk fails any of them)
+        if isinstance(exc, OSError) and exc.filename is None:
             raise OSError(exc.errno, exc.strerror, path) from exc
-        raise
-    except BaseException:
-        remove_if_present(temp_path)
         raise
     return StagedWrite(temp_path, path, device)
 

@@ -722,9 +722,8 @@ class SyncRun:
             if not self.check_mode:
                 self._commit_deferred(outcome, stats, failures)
             stats.files_published += len(outcome.published)
-        if not allowed:
-            return any(outcome.page_written for outcome in deferred)
-        removals = _removals(deferred, gone_records)  # less those of a page that could not be written
+        # nothing when refused; else less the removals of a page that could not be written
+        removals = _removals(deferred, gone_records) if allowed else []
         if not removals:
             return any(outcome.page_written for outcome in deferred)
         still_referenced = self._referenced_paths(exclude=set(gone_records))
