@@ -129,7 +129,8 @@ options:
   latest:
     description:
     - Keep the newest N matching releases of each project on each target Python and platform, as pip there
-      would choose (a yanked release takes no place); 0 keeps all.
+      would choose (a yanked release takes no place); 0 keeps all. With dependencies, the older releases pip
+      backtracks to are kept too.
     type: int
     default: 0
   include_yanked:

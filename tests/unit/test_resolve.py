@@ -355,3 +355,62 @@ def test_candidates_pass_over_a_release_whose_needs_cannot_install_on_a_target(t
     assert newest_only.failures == [
         "target 3.12/manylinux_2_28_x86_64: no release of app satisfies app>=2 and installs there with what it "
         "needs (from projects[0]): app 2.0 needs dep==2.0, and no release of it installs there"]
+
+
+def pip_download(mirror_dir, dest, *requirements):
+    with serve_mirror(os.path.join(mirror_dir, "web")) as served:
+        return subprocess.run([sys.executable, "-m", "pip", "download", "--isolated", "--no-cache-dir",
+                               "--disable-pip-version-check", "--index-url", served.url, "--dest", str(dest),
+                               "--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
+                               "--python-version", "3.12", "--implementation", "cp", *requirements],
+                              check=False, capture_output=True, text=True, env=clean_env(), timeout=300)
+
+
+def test_latest_candidates_keep_the_older_releases_pip_backtracks_to(tmp_path, mirror_dir, sync):
+    """With latest: 1, app's own `framework<2` rules out what plugin 2.0 (the newest) needs: pip backtracks
+    to plugin 1.0, so the mirror holds it too, though `latest` alone would keep only 2.0."""
+    catalog = Catalog(str(tmp_path / "backtrack"))
+    catalog.add_wheel("app", "1.0", requires_dist=["plugin>=1", "framework<2"])
+    catalog.add_wheel("plugin", "1.0", requires_dist=["framework>=1"])
+    catalog.add_wheel("plugin", "2.0", requires_dist=["framework>=2"])
+    catalog.add_wheel("framework", "1.0")
+    catalog.add_wheel("framework", "2.0")
+    base = {"directory": mirror_dir, "dependencies": True, "latest": 1, "package_types": ["wheel"],
+            "python_versions": ["3.12"], "platforms": ["manylinux_2_28_x86_64"]}
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({**base, "upstream": running.url, "projects": ["app"]}))
+        assert result.ok, result.failures
+        assert published(mirror_dir) == {"app-1.0-py3-none-any.whl", "plugin-1.0-py3-none-any.whl",
+                                         "plugin-2.0-py3-none-any.whl", "framework-1.0-py3-none-any.whl",
+                                         "framework-2.0-py3-none-any.whl"}
+        assert [p["by"] for p in result.plan["pulls"]["plugin"]["1.0"]] == ["app 1.0"]
+        downloaded = pip_download(mirror_dir, tmp_path / "dl", "app")
+        assert downloaded.returncode == 0, downloaded.stderr
+        assert sorted(os.listdir(tmp_path / "dl")) == ["app-1.0-py3-none-any.whl", "framework-1.0-py3-none-any.whl",
+                                                       "plugin-1.0-py3-none-any.whl"]
+        # requested projects that conflict are each kept installable, and the run says they do not mix
+        apart = sync(build_config({**base, "upstream": running.url, "projects": ["framework<2", "plugin>=2"]}))
+    assert apart.ok, apart.failures
+    assert any(w.startswith("target 3.12/manylinux_2_28_x86_64: the requested projects cannot be installed "
+                            "together (cannot satisfy ") for w in apart.warnings), apart.warnings
+
+
+def test_latest_candidates_fall_back_to_an_older_release_that_installs(tmp_path, mirror_dir, sync):
+    """The newest app (2.0) pins a dep built for Windows only: with latest: 1 on Linux, pip installs app
+    1.0, and so the run keeps it there instead of failing."""
+    catalog = Catalog(str(tmp_path / "pass-over"))
+    catalog.add_wheel("app", "1.0", requires_dist=["dep==1.0"])
+    catalog.add_wheel("app", "2.0", requires_dist=["dep==2.0"])
+    catalog.add_wheel("dep", "1.0")
+    catalog.add_wheel("dep", "2.0", "cp312-cp312-win_amd64")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "projects": ["app"], "dependencies": True,
+            "latest": 1, "package_types": ["wheel"], "python_versions": ["3.12"],
+            "platforms": ["manylinux_2_28_x86_64", "win_amd64"]}))
+    assert result.ok, result.failures
+    assert {p["target"] for p in result.plan["pulls"]["app"]["2.0"]} == {"3.12/win_amd64"}
+    assert {p["target"] for p in result.plan["pulls"]["app"]["1.0"]} == {"3.12/manylinux_2_28_x86_64"}
+    downloaded = pip_download(mirror_dir, tmp_path / "dl", "app")
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert sorted(os.listdir(tmp_path / "dl")) == ["app-1.0-py3-none-any.whl", "dep-1.0-py3-none-any.whl"]

@@ -97,7 +97,8 @@ OPTIONS: tuple[Option, ...] = (
            choices=PACKAGE_TYPES, selects=True),
     Option("prereleases", "bool", False, "Mirror pre-releases too.", selects=True),
     Option("latest", "int", 0, "Keep the newest N matching releases of each project on each target Python and "
-           "platform, as pip there would choose (a yanked release takes no place); 0 keeps all.", selects=True),
+           "platform, as pip there would choose (a yanked release takes no place); 0 keeps all. With dependencies, "
+           "the older releases pip backtracks to are kept too.", selects=True),
     Option("include_yanked", "bool", True, "Mirror yanked files (keeping their yank marker).", selects=True),
     Option("max_file_size", "size", None,
            "Skip files larger than this (bytes, or with a K/M/G/T suffix). Empty: no limit.", selects=True),

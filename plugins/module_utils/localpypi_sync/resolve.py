@@ -4,7 +4,8 @@ Each target (one Python version on one platform) is resolved on its own, with it
 wheel tags; the project pages and metadata behind them are read once for all targets. Two modes:
 
 - ``candidates``: every release a resolution could pick - all versions each requirement allows (bounded by
-  ``latest``), and, transitively, what each of those needs.
+  ``latest``), and, transitively, what each of those needs. With ``latest``, also what the resolver picks,
+  so the requested projects still install when their newest releases do not install together.
 - ``pinned``: what resolvelib (pip's resolver) picks for each target, one version per project.
 
 The result is a ProjectRule per project whose ``planned`` field lists the versions kept and the targets they
@@ -297,8 +298,9 @@ class Planner:
                 if release not in reached:
                     reached.add(release)
                     stack.extend(needs_of[release])
+        resolved = self._assure_installable(target, top, viable) if self.config.latest else set()
         for need in top:
-            if need.met(viable):
+            if need.met(viable) or id(need.requirement) in resolved:
                 continue
             name = canonicalize_name(need.requirement.name)
             if not need.candidates:
@@ -308,6 +310,28 @@ class Planner:
                 self.errors.append(f"target {target.id}: no release of {name} satisfies {need.requirement} and "
                                    f"installs there with what it needs (from {need.by}): "
                                    f"{_blocker(need.candidates[0], needs_of, viable)}")
+
+    def _assure_installable(self, target: Target, top: list[_Need], viable: set[_Release]) -> set[int]:
+        """With `latest`, the newest releases need not install together: a newest dependency may need what
+        another requested project rules out, or the newest release of a project may not install on the
+        target at all. pip then backtracks to older releases, which the mirror must hold too: keep what the
+        resolver picks for the requested projects together (or, when they conflict, for each on its own).
+        Returns the ids of the top-level requirements a resolution met."""
+        origins = {id(need.requirement): need.by for need in top}
+        together = self._resolve(target, [need.requirement for need in top], origins)
+        if together is None:
+            return set(origins)
+        if len(top) > 1:
+            self._warn(f"target {target.id}: the requested projects cannot be installed together ({together}); "
+                       f"each is kept installable on its own")
+        resolved = set()
+        for need in top:
+            failure = self._resolve(target, [need.requirement], origins)
+            if failure is None:
+                resolved.add(id(need.requirement))
+            elif need.met(viable):  # what pip would find in the upstream is no better: say so, keep the rest
+                self._warn(f"target {target.id}: {failure}")
+        return resolved
 
     def _expand(self, target: Target, top: list[_Need]) -> dict[_Release, list[_Need]]:
         """Walk the requirements breadth-first from the top: each need gets its candidate releases, and each
@@ -345,36 +369,34 @@ class Planner:
         top = self.top_level(target)
         self._prefetch_pages(req for req, _ in top)
         origins = {id(req): origin for req, origin in top}
-        if not self._resolve(target, [req for req, _ in top], origins, report=False):
-            # publish what can be: each top-level requirement on its own, naming the ones that fail
-            for requirement, _ in top:
-                self._resolve(target, [requirement], origins, report=True)
+        if self._resolve(target, [req for req, _ in top], origins) is None:
+            return
+        # publish what can be: each top-level requirement on its own, naming the ones that fail
+        for requirement, _ in top:
+            failure = self._resolve(target, [requirement], origins)
+            if failure is not None:
+                self.errors.append(f"target {target.id}: {failure}")
 
-    def _resolve(self, target: Target, requirements: list[Requirement], origins: dict[int, str],
-                 report: bool) -> bool:
+    def _resolve(self, target: Target, requirements: list[Requirement], origins: dict[int, str]) -> Optional[str]:
+        """Keep what the resolver picks for the requirements installed together; None, or why it cannot."""
         provider = _Provider(self, target)
         try:
             result = Resolver(provider, BaseReporter()).resolve(requirements, max_rounds=MAX_ROUNDS)
         except ResolutionImpossible as exc:
-            if report:
-                causes = ", ".join(sorted({
-                    f"{cause.requirement} (from "
-                    f"{_describe_parent(cause.parent) or origins.get(id(cause.requirement), 'projects')})"
-                    for cause in exc.causes}))
-                self.errors.append(f"target {target.id}: cannot satisfy {causes}")
-            return False
+            causes = ", ".join(sorted({
+                f"{cause.requirement} (from "
+                f"{_describe_parent(cause.parent) or origins.get(id(cause.requirement), 'projects')})"
+                for cause in exc.causes}))
+            return f"cannot satisfy {causes}"
         except ResolverException as exc:
-            if report:
-                self.errors.append(f"target {target.id}: resolution of {', '.join(map(str, requirements))} "
-                                   f"failed: {type(exc).__name__}")
-            return False
+            return f"resolution of {', '.join(map(str, requirements))} failed: {type(exc).__name__}"
         for identifier, candidate in result.mapping.items():
             for information in result.criteria[identifier].information:
                 by = _describe_parent(information.parent) or origins.get(id(information.requirement), "projects")
                 if by == _describe_parent(candidate):
                     continue  # name[x] needs name at its own version: not a reason of its own
                 self.keep(candidate.name, candidate.version, Pull(str(information.requirement), by, target.id))
-        return True
+        return None
 
 
 def _describe_parent(parent: Optional[_Candidate]) -> str:
