@@ -121,6 +121,22 @@ def test_structured_lines_when_not_a_tty(config_file):
     assert result.stdout.startswith("ok: 2 projects")
 
 
+def test_projects_that_did_not_change_get_a_line_only_when_asked(config_file):
+    """A full mirror's no-op run would write hundreds of thousands of lines in seconds, and journald's rate
+    limit would drop lines, the summary among them: the summary counts the unchanged projects instead."""
+    assert run_cli("sync", "--config", config_file()).returncode == 0
+    again = run_cli("sync", "--config", config_file())
+    assert again.returncode == 0, again.stderr
+    lines = again.stderr.splitlines()
+    assert [line for line in lines if line.startswith("event=project ")] == []
+    assert any(line.startswith("event=summary result=ok changed=False projects=2 projects_changed=0 "
+                               "projects_unchanged=2 ") for line in lines), lines
+    verbose = run_cli("sync", "--config", config_file(), "--verbose").stderr.splitlines()
+    assert sorted(line.split()[1] for line in verbose if line.startswith("event=project ")) == [
+        "project=alpha", "project=gamma"]
+    assert all(" status=unchanged " in line for line in verbose if line.startswith("event=project "))
+
+
 def test_failures_exit_non_zero_with_one_line_each(config_file, upstream):
     upstream.server.faults.wrong_hash.add("alpha-2.0.tar.gz")
     result = run_cli("sync", "--config", config_file(), "--quiet")

@@ -39,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--force-prune", action="store_true", help="prune even past prune_max_fraction")
     sync.add_argument("--wait", type=float, metavar="SECONDS", help="wait this long for a running sync")
     sync.add_argument("--project", action="append", metavar="NAME", help="sync only these projects")
-    sync.add_argument("--quiet", "-q", action="store_true", help="print failures and warnings only")
+    amount = sync.add_mutually_exclusive_group()
+    amount.add_argument("--quiet", "-q", action="store_true", help="print failures and warnings only")
+    amount.add_argument("--verbose", "-v", action="store_true",
+                        help="also list the projects that did not change (one line each)")
     sync.add_argument("--explain", metavar="NAME", help="then show why NAME is in the mirror (dependencies)")
     progress = sync.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None)
@@ -69,7 +72,7 @@ def _command_sync(args: argparse.Namespace, config: SyncConfig) -> int:
         config = dataclasses.replace(config, force_prune=True)
     if args.wait is not None:
         config = dataclasses.replace(config, lock_timeout=args.wait)
-    reporter = Reporter(progress=False if args.json else args.progress, quiet=args.quiet)
+    reporter = Reporter(progress=False if args.json else args.progress, quiet=args.quiet, verbose=args.verbose)
     result = run_sync(config, reporter, check_mode=args.check, only_projects=args.project)
     stats = result.stats
     fetched, removed = ("would download", "would remove") if args.check else ("downloaded", "removed")

@@ -1,4 +1,9 @@
-"""Telling the operator what happened: a progress bar on a TTY, one logfmt line per event otherwise."""
+"""Telling the operator what happened: a progress bar on a TTY, one logfmt line per event otherwise.
+
+A project that did not change gets no line of its own unless asked (verbose): the summary counts it. A full
+mirror's no-op run would otherwise write a line for each of hundreds of thousands of projects in seconds,
+and journald's rate limit then drops lines, the summary and the errors among them.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +29,11 @@ class Reporter:
     """Thread-safe; the engine calls it from its workers."""
 
     def __init__(self, stream: Optional[IO[str]] = None, progress: Optional[bool] = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, verbose: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.progress = self.stream.isatty() if progress is None else progress
         self.quiet = quiet
+        self.verbose = verbose
         self._lock = threading.Lock()
         self._total = 0
         self._done = 0
@@ -53,7 +59,7 @@ class Reporter:
             self._bytes += fields.get("bytes", 0) or 0
         if self.progress and not self.quiet:
             self._draw()
-        else:
+        elif status != "unchanged" or self.verbose:
             self.event("project", project=name, status=status, **fields)
 
     def failure(self, message: str) -> None:
