@@ -200,3 +200,24 @@ def test_latest_passes_over_a_yanked_release_and_keeps_it_marked():
                                                    "alpha-2.0-py3-none-any.whl"]
     assert choose(files, "alpha", latest=1, include_yanked=False)[0] == ["alpha-1.1-py3-none-any.whl"]
     assert choose(files, "alpha==0.9", latest=1)[0] == ["alpha-0.9-py3-none-any.whl"]  # pinned: pip takes it
+
+
+def test_why_no_file_installs_names_what_the_release_offers_nearest_first():
+    config = build_config({"upstream": "http://127.0.0.1:1/simple/", "directory": "/tmp/x", "projects": ["beta"],
+                           "python_versions": ["3.10", "3.13"]})
+    py310, py313 = config.python_versions
+    mac = TargetMatrix.for_slot(py313, "macosx_11_0_arm64")
+    wheels = [upstream_file(f"beta-2.0-cp313-cp313-{platform}.whl") for platform in (
+        "manylinux_2_28_aarch64", "macosx_14_0_arm64", "win_arm64", "manylinux_2_28_x86_64", "macosx_12_0_arm64",
+        "macosx_10_15_x86_64", "win_amd64", "musllinux_1_2_x86_64", "musllinux_1_2_aarch64")]
+    # the macOS arm64 wheels first: what the operator would name instead; the list stops at eight
+    assert mac.why_none_installs(wheels) == (
+        "has wheels only for macosx_12_0_arm64, macosx_14_0_arm64, macosx_10_15_x86_64, win_arm64, "
+        "manylinux_2_28_aarch64, manylinux_2_28_x86_64, musllinux_1_2_aarch64, musllinux_1_2_x86_64 and 1 more")
+    linux = TargetMatrix.for_slot(py310, "manylinux_2_28_x86_64")
+    assert linux.why_none_installs([upstream_file("beta-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
+                                    upstream_file("beta-2.0-cp313-cp313-manylinux_2_17_x86_64.whl")]) == (
+        "has wheels for this platform only for cp312-cp312, cp313-cp313")
+    assert linux.why_none_installs([upstream_file("beta-2.0.tar.gz", requires_python=">=3.11"),
+                                    upstream_file("beta-2.0-py3-none-any.whl", requires_python=">=3.11")]) == (
+        "requires Python >=3.11")

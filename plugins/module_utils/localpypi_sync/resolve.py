@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import threading
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
@@ -156,13 +157,17 @@ def _viable(needs_of: Mapping[_Release, list[_Need]]) -> set[_Release]:
     return viable
 
 
-def _blocker(release: _Release, needs_of: Mapping[_Release, list[_Need]], viable: set[_Release]) -> str:
+def _blocker(release: _Release, needs_of: Mapping[_Release, list[_Need]], viable: set[_Release],
+             unavailable: Callable[[Requirement], str]) -> str:
     """Why the newest release cannot install: the first of its needs that nothing meets."""
     name, version, _ = release
     for need in needs_of[release]:
         if not need.met(viable):
-            how = "installs there" if not need.candidates else "installs there with what it needs in turn"
-            return f"{name} {version} needs {need.requirement}, and no release of it {how}"
+            if need.candidates:
+                return (f"{name} {version} needs {need.requirement}, and no release of it installs there with "
+                        f"what it needs in turn")
+            return f"{name} {version} needs {need.requirement}, and no release of it installs there" + unavailable(
+                need.requirement)
     return f"{name} {version} cannot install there"
 
 
@@ -210,25 +215,37 @@ class Planner:
 
     def versions(self, name: str, target: Target, specifiers: Sequence[SpecifierSet]) -> list[Version]:
         """Releases of name that satisfy every specifier and install on the target, newest first."""
+        allowed = self._allowed(name, specifiers)
+        return sorted((version for version, files in allowed.items()
+                       if any(target.matrix.installs(f) for f in files)), reverse=True)
+
+    def _allowed(self, name: str, specifiers: Sequence[SpecifierSet]) -> dict[Version, list[UpstreamFile]]:
+        """Releases of name that satisfy every specifier and the constraints, wherever they install."""
         allow_pre = self.config.prereleases or any(spec.prereleases for spec in specifiers)
         constraints = self.config.constraints_for(name)
-        chosen = []
         candidates = dict(self.releases.releases(name))
         pinned = {Version(s.version) for spec in specifiers for s in spec
                   if s.operator in ("==", "===") and "*" not in s.version}
         for version, files in self.releases.yanked(name).items():
             if version in pinned:
                 candidates.setdefault(version, []).extend(files)
-        for version, files in candidates.items():
-            if version.is_prerelease and not allow_pre:
-                continue
-            if not all(spec.contains(version, prereleases=True) for spec in specifiers):
-                continue
-            if not all(c.specifier.contains(version, prereleases=True) for c in constraints):
-                continue
-            if any(target.matrix.installs(f) for f in files):
-                chosen.append(version)
-        return sorted(chosen, reverse=True)
+        return {version: files for version, files in candidates.items()
+                if (allow_pre or not version.is_prerelease)
+                and all(spec.contains(version, prereleases=True) for spec in specifiers)
+                and all(c.specifier.contains(version, prereleases=True) for c in constraints)}
+
+    def unavailable(self, requirement: Requirement, target: Target) -> str:
+        """When no release that satisfies the requirement installs on the target, what the newest of them
+        offers instead (a wheel for a newer macOS, a newer Requires-Python), as "; ..." for an error line."""
+        name = canonicalize_name(requirement.name)
+        try:
+            allowed = self._allowed(name, [requirement.specifier])
+            if not allowed or self.versions(name, target, [requirement.specifier]):
+                return ""
+        except FetchError:
+            return ""
+        newest = max(allowed)
+        return f"; {name} {newest}, the newest it allows, {target.matrix.why_none_installs(allowed[newest])}"
 
     def dependencies(self, name: str, version: Version, target: Target,
                      extras: Iterable[str]) -> list[Requirement]:
@@ -299,39 +316,31 @@ class Planner:
                     reached.add(release)
                     stack.extend(needs_of[release])
         resolved = self._assure_installable(target, top, viable) if self.config.latest else set()
+        unavailable = functools.partial(self.unavailable, target=target)
         for need in top:
             if need.met(viable) or id(need.requirement) in resolved:
                 continue
             name = canonicalize_name(need.requirement.name)
             if not need.candidates:
                 self.errors.append(f"target {target.id}: no release of {name} satisfies {need.requirement} "
-                                   f"and installs there (from {need.by})")
+                                   f"and installs there (from {need.by})"
+                                   f"{unavailable(need.requirement)}")
             else:
                 self.errors.append(f"target {target.id}: no release of {name} satisfies {need.requirement} and "
                                    f"installs there with what it needs (from {need.by}): "
-                                   f"{_blocker(need.candidates[0], needs_of, viable)}")
+                                   f"{_blocker(need.candidates[0], needs_of, viable, unavailable)}")
 
     def _assure_installable(self, target: Target, top: list[_Need], viable: set[_Release]) -> set[int]:
         """With `latest`, the newest releases need not install together: a newest dependency may need what
         another requested project rules out, or the newest release of a project may not install on the
         target at all. pip then backtracks to older releases, which the mirror must hold too: keep what the
-        resolver picks for the requested projects together (or, when they conflict, for each on its own).
-        Returns the ids of the top-level requirements a resolution met."""
-        origins = {id(need.requirement): need.by for need in top}
-        together = self._resolve(target, [need.requirement for need in top], origins)
-        if together is None:
-            return set(origins)
-        if len(top) > 1:
-            self._warn(f"target {target.id}: the requested projects cannot be installed together ({together}); "
-                       f"each is kept installable on its own")
-        resolved = set()
+        resolver picks. Returns the ids of the top-level requirements a resolution met."""
+        failed = self._resolve_requested(target, [need.requirement for need in top],
+                                         {id(need.requirement): need.by for need in top})
         for need in top:
-            failure = self._resolve(target, [need.requirement], origins)
-            if failure is None:
-                resolved.add(id(need.requirement))
-            elif need.met(viable):  # what pip would find in the upstream is no better: say so, keep the rest
-                self._warn(f"target {target.id}: {failure}")
-        return resolved
+            if id(need.requirement) in failed and need.met(viable):  # unmet ones get the plan's own error
+                self._warn(f"target {target.id}: {failed[id(need.requirement)]}")
+        return {id(need.requirement) for need in top} - set(failed)
 
     def _expand(self, target: Target, top: list[_Need]) -> dict[_Release, list[_Need]]:
         """Walk the requirements breadth-first from the top: each need gets its candidate releases, and each
@@ -368,14 +377,28 @@ class Planner:
     def _pinned(self, target: Target) -> None:
         top = self.top_level(target)
         self._prefetch_pages(req for req, _ in top)
-        origins = {id(req): origin for req, origin in top}
-        if self._resolve(target, [req for req, _ in top], origins) is None:
-            return
-        # publish what can be: each top-level requirement on its own, naming the ones that fail
-        for requirement, _ in top:
-            failure = self._resolve(target, [requirement], origins)
-            if failure is not None:
-                self.errors.append(f"target {target.id}: {failure}")
+        failed = self._resolve_requested(target, [req for req, _ in top], {id(req): origin for req, origin in top})
+        self.errors.extend(f"target {target.id}: {failure}" for failure in failed.values())
+
+    def _resolve_requested(self, target: Target, requirements: list[Requirement],
+                           origins: dict[int, str]) -> dict[int, str]:
+        """Keep what the resolver picks for the requested projects installed together. When that fails, publish
+        what can be: each requirement on its own, then those that resolve alone together again, and warn when
+        even they do not install together. Returns why each requirement that cannot install alone fails."""
+        together = self._resolve(target, requirements, origins)
+        if together is None:
+            return {}
+        if len(requirements) == 1:
+            return {id(requirements[0]): together}
+        alone = {id(requirement): self._resolve(target, [requirement], origins) for requirement in requirements}
+        failed = {key: failure for key, failure in alone.items() if failure is not None}
+        installable = [requirement for requirement in requirements if id(requirement) not in failed]
+        if failed:
+            together = self._resolve(target, installable, origins) if len(installable) > 1 else None
+        if together is not None:
+            self._warn(f"target {target.id}: the requested projects cannot be installed together ({together}); "
+                       f"each is kept installable on its own")
+        return failed
 
     def _resolve(self, target: Target, requirements: list[Requirement], origins: dict[int, str]) -> Optional[str]:
         """Keep what the resolver picks for the requirements installed together; None, or why it cannot."""
@@ -386,6 +409,7 @@ class Planner:
             causes = ", ".join(sorted({
                 f"{cause.requirement} (from "
                 f"{_describe_parent(cause.parent) or origins.get(id(cause.requirement), 'projects')})"
+                f"{self.unavailable(cause.requirement, target)}"
                 for cause in exc.causes}))
             return f"cannot satisfy {causes}"
         except ResolverException as exc:

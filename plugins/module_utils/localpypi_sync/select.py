@@ -148,16 +148,36 @@ class TargetMatrix:
         return next((t for t in self.targets if t.id == target_id), None)
 
     def wheel_fits(self, filename: str) -> bool:
-        try:
-            wheel_tags = parse_wheel_filename(filename)[3]
-        except InvalidWheelFilename:
-            return False
-        for tag in wheel_tags:
+        for tag in _tags_of(filename):
             platform_ok = not self.platforms or tag.platform == "any" or tag.platform in self.platforms
             python_ok = not self.python_versions or (tag.interpreter, tag.abi) in self.interpreter_abis
             if platform_ok and python_ok:
                 return True
         return False
+
+    def why_none_installs(self, files: Iterable[UpstreamFile]) -> str:
+        """In a few words, why none of a release's files installs here: for an error line."""
+        files = list(files)
+        fitting = [f for f in files if self.requires_python_fits(f.requires_python)]
+        if not fitting:
+            return f"requires Python {next((f.requires_python for f in files if f.requires_python), '?')}"
+        wheel_tags = [tag for f in fitting if package_type(f.filename) == "wheel" for tag in _tags_of(f.filename)]
+        if not wheel_tags:
+            return "has no file that installs here"
+        here = {f"{tag.interpreter}-{tag.abi}" for tag in wheel_tags
+                if not self.platforms or tag.platform == "any" or tag.platform in self.platforms}
+        if here:
+            return f"has wheels for this platform only for {_few(here)}"
+        return f"has wheels only for {_few(self._nearest_first({tag.platform for tag in wheel_tags}))}"
+
+    def _nearest_first(self, platforms: Iterable[str]) -> list[str]:
+        """The platforms of the same system and machine as this one's first (macosx_14_0_arm64 before
+        manylinux_2_28_aarch64 for a macosx_11_0_arm64 target): the ones an operator would pick instead."""
+        def likeness(platform: str) -> int:
+            system, machine = _system_and_machine(platform)
+            return max((int(system == own[0]) + int(machine == own[1])
+                        for own in map(_system_and_machine, self.platforms)), default=0)
+        return sorted(platforms, key=lambda platform: (-likeness(platform), platform))
 
     def requires_python_fits(self, requires_python: Optional[str]) -> bool:
         if not requires_python or not self.python_versions:
@@ -169,6 +189,26 @@ class TargetMatrix:
         return any(specifier.contains(Version(f"{v.major}.{v.minor}.99"), prereleases=True)
                    or specifier.contains(Version(f"{v.major}.{v.minor}.0"), prereleases=True)
                    for v in self.python_versions)
+
+
+def _tags_of(filename: str) -> frozenset[tags.Tag]:
+    try:
+        return parse_wheel_filename(filename)[3]
+    except InvalidWheelFilename:
+        return frozenset()
+
+
+def _system_and_machine(platform: str) -> tuple[str, str]:
+    """("macosx", "arm64") of macosx_11_0_arm64, ("manylinux", "64") of manylinux_2_28_x86_64: near enough to
+    tell platforms alike."""
+    return platform.partition("_")[0], platform.rpartition("_")[2]
+
+
+def _few(words: Iterable[str], shown: int = 8) -> str:
+    """The first `shown` of words (a set is sorted first), and how many more there are."""
+    ordered = sorted(words) if isinstance(words, (set, frozenset)) else list(words)
+    more = f" and {len(ordered) - shown} more" if len(ordered) > shown else ""
+    return ", ".join(ordered[:shown]) + more
 
 
 @dataclasses.dataclass(frozen=True)
