@@ -163,11 +163,8 @@ def _blocker(release: _Release, needs_of: Mapping[_Release, list[_Need]], viable
     name, version, _ = release
     for need in needs_of[release]:
         if not need.met(viable):
-            if need.candidates:
-                return (f"{name} {version} needs {need.requirement}, and no release of it installs there with "
-                        f"what it needs in turn")
-            return f"{name} {version} needs {need.requirement}, and no release of it installs there" + unavailable(
-                need.requirement)
+            tail = " with what it needs in turn" if need.candidates else unavailable(need.requirement)
+            return f"{name} {version} needs {need.requirement}, and no release of it installs there{tail}"
     return f"{name} {version} cannot install there"
 
 
