@@ -149,11 +149,13 @@ class TargetMatrix:
 
     def wheel_fits(self, filename: str) -> bool:
         for tag in _tags_of(filename):
-            platform_ok = not self.platforms or tag.platform == "any" or tag.platform in self.platforms
             python_ok = not self.python_versions or (tag.interpreter, tag.abi) in self.interpreter_abis
-            if platform_ok and python_ok:
+            if python_ok and self._platform_fits(tag):
                 return True
         return False
+
+    def _platform_fits(self, tag: tags.Tag) -> bool:
+        return not self.platforms or tag.platform == "any" or tag.platform in self.platforms
 
     def why_none_installs(self, files: Iterable[UpstreamFile]) -> str:
         """In a few words, why none of a release's files installs here: for an error line."""
@@ -164,8 +166,7 @@ class TargetMatrix:
         wheel_tags = [tag for f in fitting if package_type(f.filename) == "wheel" for tag in _tags_of(f.filename)]
         if not wheel_tags:
             return "has no file that installs here"
-        here = {f"{tag.interpreter}-{tag.abi}" for tag in wheel_tags
-                if not self.platforms or tag.platform == "any" or tag.platform in self.platforms}
+        here = {f"{tag.interpreter}-{tag.abi}" for tag in wheel_tags if self._platform_fits(tag)}
         if here:
             return f"has wheels for this platform only for {_few(here)}"
         return f"has wheels only for {_few(self._nearest_first({tag.platform for tag in wheel_tags}))}"
