@@ -128,3 +128,22 @@ def test_sync_role_tells_a_url_that_carries_a_login(tmp_path, upstream, proxy, l
     tasks = load("sync", "tasks", "main.yml")
     writes_config = next(task for task in tasks if task.get("name") == "Write the engine configuration")
     assert writes_config["diff"] == "{{ not __sync_url_login }}"
+
+
+def test_site_runs_the_first_sync_last_on_a_mirror(tmp_path):
+    """A first sync that fails (one requirement no release meets on a target) or outlasts its timeout stops
+    the play for its host. Everything else must be in place by then: httpd set up, with its handlers still
+    run (force_handlers), and the timer that tries again."""
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[mirror_servers]\nmirror1\n[pypi_clients]\nws1\n")
+    env = dict(os.environ, ANSIBLE_HOME=str(tmp_path / "ansible-home"))
+    listed = subprocess.run(["ansible-playbook", "-i", str(inventory), os.path.join(REPO, "playbooks", "site.yml"),
+                             "--list-tasks"], check=False, capture_output=True, text=True, env=env, timeout=120)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    mirror_play = listed.stdout.split("play #2")[0]
+    tasks = [line.strip().split("\t")[0] for line in mirror_play.splitlines() if " : " in line]
+    assert tasks[-1] == "localpypi.mirror.sync : Run a first sync"
+    assert "localpypi.mirror.httpd : Start and enable httpd" in tasks
+    assert tasks.index("localpypi.mirror.sync : Enable and start the sync timer") < len(tasks) - 1
+    with open(os.path.join(REPO, "playbooks", "site.yml")) as stream:
+        assert yaml.safe_load(stream)[0]["force_handlers"] is True
