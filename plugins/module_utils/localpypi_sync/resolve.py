@@ -180,6 +180,8 @@ class Planner:
         self.errors: list[str] = []
         self.warnings: list[str] = []
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        # (name, target, specifiers) -> versions: a resolver asks the same question many times over
+        self._versions: dict[tuple[str, str, tuple[str, ...]], list[Version]] = {}
 
     def _prefetch_pages(self, requirements: Iterable[Requirement]) -> None:
         names = {canonicalize_name(r.name) for r in requirements}
@@ -212,9 +214,12 @@ class Planner:
 
     def versions(self, name: str, target: Target, specifiers: Sequence[SpecifierSet]) -> list[Version]:
         """Releases of name that satisfy every specifier and install on the target, newest first."""
-        allowed = self._allowed(name, specifiers)
-        return sorted((version for version, files in allowed.items()
-                       if any(target.matrix.installs(f) for f in files)), reverse=True)
+        key = (name, target.id, tuple(sorted(str(spec) for spec in specifiers)))
+        if key not in self._versions:
+            allowed = self._allowed(name, specifiers)
+            self._versions[key] = sorted((version for version, files in allowed.items()
+                                          if any(target.matrix.installs(f) for f in files)), reverse=True)
+        return list(self._versions[key])
 
     def _allowed(self, name: str, specifiers: Sequence[SpecifierSet]) -> dict[Version, list[UpstreamFile]]:
         """Releases of name that satisfy every specifier and the constraints, wherever they install."""

@@ -112,6 +112,9 @@ class TargetMatrix:
     # one matrix per python x platform, an unset axis counting as one "any": what `latest` counts for
     slots: tuple[TargetMatrix, ...] = ()
     label: str = ""  # a slot's: 3.14t/manylinux_2_28_x86_64, 3.12 or win_amd64; "" when both are 'any'
+    # Requires-Python -> whether a Python here meets it: a project's files repeat a handful of these strings
+    # thousands of times, and parsing one costs more than the rest of a file's selection
+    _requires_python: dict[str, bool] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_config(cls, config: SyncConfig) -> TargetMatrix:
@@ -183,13 +186,19 @@ class TargetMatrix:
     def requires_python_fits(self, requires_python: Optional[str]) -> bool:
         if not requires_python or not self.python_versions:
             return True
-        try:
-            specifier = SpecifierSet(requires_python)
-        except InvalidSpecifier:
-            return True  # pip ignores what it cannot parse; so do we
-        return any(specifier.contains(Version(f"{v.major}.{v.minor}.99"), prereleases=True)
-                   or specifier.contains(Version(f"{v.major}.{v.minor}.0"), prereleases=True)
-                   for v in self.python_versions)
+        if requires_python not in self._requires_python:
+            self._requires_python[requires_python] = _requires_python_admits(requires_python, self.python_versions)
+        return self._requires_python[requires_python]
+
+
+def _requires_python_admits(requires_python: str, python_versions: Iterable[TargetPython]) -> bool:
+    try:
+        specifier = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return True  # pip ignores what it cannot parse; so do we
+    return any(specifier.contains(Version(f"{v.major}.{v.minor}.99"), prereleases=True)
+               or specifier.contains(Version(f"{v.major}.{v.minor}.0"), prereleases=True)
+               for v in python_versions)
 
 
 def _tags_of(filename: str) -> frozenset[tags.Tag]:
