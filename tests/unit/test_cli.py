@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -93,6 +94,34 @@ def test_status_shows_a_run_over_some_projects_beside_the_last_full_run(config_f
     assert re.search(r"^last run: \S+ \(ok, [0-9.]+s\)\nsince then, only alpha: \S+ \(ok, [0-9.]+s\)$", text, re.M)
     assert run_cli("sync", "--config", config_file()).returncode == 0
     assert "since then" not in run_cli("status", "--config", config_file()).stdout
+
+
+def test_status_tells_a_run_that_stopped_before_syncing_until_one_gets_through(config_file, tmp_path):
+    """On a ship the upstream can be out of reach for weeks: every timer run stops at once, and `status` must
+    not go on showing only the last run that got through as if nothing had happened since."""
+    assert run_cli("sync", "--config", config_file()).returncode == 0
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        unreachable = f"http://127.0.0.1:{unused.getsockname()[1]}/simple/"
+    stopped = run_cli("sync", "--config", config_file(upstream=unreachable))
+    assert stopped.returncode == 2
+    text = run_cli("status", "--config", config_file()).stdout
+    assert re.search(r"^last run: \S+ \(ok, [0-9.]+s\)\nlast attempt stopped before syncing: \S+: upstream "
+                     + re.escape(unreachable) + r": unreachable", text, re.M), text
+    document = json.loads(run_cli("status", "--config", config_file(), "--json").stdout)
+    assert document["last_abort"]["reason"].startswith(f"upstream {unreachable}: unreachable")
+    assert run_cli("sync", "--config", config_file()).returncode == 0
+    assert "stopped" not in run_cli("status", "--config", config_file()).stdout
+    assert json.loads(run_cli("status", "--config", config_file(), "--json").stdout)["last_abort"] is None
+
+
+def test_status_lists_the_errors_of_a_failed_run(config_file, upstream):
+    """What to fix, without the journal, which may have rotated the run's lines away."""
+    upstream.server.faults.wrong_hash.add("alpha-2.0.tar.gz")
+    assert run_cli("sync", "--config", config_file()).returncode == 1
+    lines = run_cli("status", "--config", config_file()).stdout.splitlines()
+    assert lines[1].startswith("last run: ") and lines[1].endswith("s)") and "(failed, " in lines[1]
+    assert lines[2].startswith("  error: project alpha: alpha-2.0.tar.gz: ") and lines[3].startswith("serial: ")
 
 
 def test_a_project_named_on_the_command_line_that_the_config_does_not_select_fails(config_file):

@@ -127,18 +127,37 @@ def _run_summary(record: dict) -> str:
     return f"{record.get('started', '?')} ({outcome}, {record.get('stats', {}).get('duration_seconds', '-')}s)"
 
 
+def _run_failures(record: Optional[dict], shown: int = 10) -> list[str]:
+    """A failed run's error lines, the first few: what to fix, without the journal (rotated away, perhaps)."""
+    failures = (record or {}).get("failures") or []
+    lines = [f"  error: {failure}" for failure in failures[:shown]]
+    if len(failures) > shown:
+        lines.append(f"  ... and {len(failures) - shown} more (--json lists them all)")
+    return lines
+
+
+def _few_names(names: Optional[Sequence[str]]) -> str:
+    names = list(names or [])
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     status = mirror_status(config.directory)
     last = status["last_run"]
     lines = [
         f"directory: {status['directory']}",
         f"last run: {_run_summary(last) if last else 'never'}",
+        *_run_failures(last),
     ]
     partial = status["last_partial_run"]
     if partial:
-        names = partial.get("only_projects") or []
-        named = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        lines.append(f"since then, only {named}: {_run_summary(partial)}")
+        lines.append(f"since then, only {_few_names(partial.get('only_projects'))}: {_run_summary(partial)}")
+        lines += _run_failures(partial)
+    abort = status["last_abort"]
+    if abort:
+        scope = f" (only {_few_names(abort['only_projects'])})" if abort.get("only_projects") else ""
+        lines.append(f"last attempt{scope} stopped before syncing: {abort.get('started', '?')}: "
+                     f"{abort.get('reason', '?')}")
     lines += [
         f"serial: {status['serial'] if status['serial'] is not None else '-'}",
         f"projects: {status['projects']}  files: {status['files']}  size: {status['bytes'] / 1e6:.1f} MB",

@@ -280,14 +280,27 @@ class MirrorState:
     def save_last_run(self, record: dict[str, Any], partial: bool = False) -> None:
         """The record of a run over every configured project, or (partial) over some of them: `sync --project`,
         `verify --repair`. A partial run keeps its own file, so it never stands for the whole mirror; a full run
-        supersedes it."""
+        supersedes it. Either supersedes the record of an earlier run that stopped before syncing."""
         write_json(self._last_run_path(partial), record)
-        if not partial:
+        superseded = [self._abort_path()] + ([] if partial else [self._last_run_path(partial=True)])
+        for path in superseded:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._last_run_path(partial=True))
+                os.unlink(path)
 
     def load_last_run(self, partial: bool = False) -> Optional[dict[str, Any]]:
         return read_json(self._last_run_path(partial))
+
+    def save_abort(self, record: dict[str, Any]) -> None:
+        """A run that stopped before syncing anything (an unreachable upstream): it has no run record, and
+        without this one `status` would show only the last run that got through, however old. The next run
+        that gets through removes it."""
+        write_json(self._abort_path(), record)
+
+    def load_abort(self) -> Optional[dict[str, Any]]:
+        return read_json(self._abort_path())
+
+    def _abort_path(self) -> str:
+        return os.path.join(self.state, "last-abort.json")
 
     def _last_run_path(self, partial: bool) -> str:
         return os.path.join(self.state, "last-partial-run.json" if partial else "last-run.json")

@@ -42,6 +42,7 @@ def mirror_status(root: str) -> dict[str, Any]:
         "directory": root,
         "last_run": last_run,
         "last_partial_run": partial_run,
+        "last_abort": state.load_abort(),  # a run since both that stopped before syncing anything
         "serial": serial if serial is not None else state.bandersnatch_serial(),
         "bandersnatch_serial": state.bandersnatch_serial(),
         "projects": len(per_project),

@@ -218,14 +218,18 @@ class SyncRun:
                 raise SyncAbort(str(exc)) from None
         try:
             result = self._run_locked(stats, failures)
+        except SyncAbort as exc:
+            if not self.check_mode:
+                self._record_abort(started, str(exc))
+            raise
         finally:
             if not self.check_mode:
                 self.state.unlock()
             self.http.close()
         stats.duration_seconds = round(time.time() - started, 3)
-        result.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+        result.started = _timestamp(started)
         if not self.check_mode:
-            record = {**result.to_dict(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            record = {**result.to_dict(), "finished": _timestamp(time.time())}
             if self.only_projects is not None:
                 record["only_projects"] = sorted(self.only_projects)
             try:
@@ -236,6 +240,13 @@ class SyncRun:
         self.reporter.event("summary", result="ok" if result.ok else "failed", changed=result.changed,
                             **dataclasses.asdict(stats))
         return result
+
+    def _record_abort(self, started: float, reason: str) -> None:
+        record = {"started": _timestamp(started), "finished": _timestamp(time.time()), "reason": reason}
+        if self.only_projects is not None:
+            record["only_projects"] = sorted(self.only_projects)
+        with contextlib.suppress(OSError):  # the abort itself is the news; a full disk must not hide it
+            self.state.save_abort(record)
 
     def _run_locked(self, stats: SyncStats, failures: list[str]) -> SyncResult:
         warnings: list[str] = list(self.config.notes)
@@ -814,6 +825,10 @@ def _removals(deferred: list[_ProjectOutcome],
     for record in gone_records.values():
         removals.extend(recorded_files(record).values())
     return removals
+
+
+def _timestamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _disk_error(what: str, exc: OSError) -> str:
