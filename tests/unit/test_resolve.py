@@ -449,3 +449,22 @@ def test_the_requested_projects_that_install_are_kept_installable_together(tmp_p
     assert downloaded.returncode == 0, downloaded.stderr
     assert sorted(os.listdir(tmp_path / "dl")) == ["alpha-1.0-py3-none-any.whl", "beta-1.0-py3-none-any.whl",
                                                    "lib-1.0-py3-none-any.whl"]
+
+
+@pytest.mark.parametrize("mode", ["candidates", "pinned"])
+def test_a_release_left_out_by_max_file_size_is_named_as_such(tmp_path, mirror_dir, sync, mode):
+    """big's Linux wheel is over max_file_size, its macOS one is not: the error must not send the operator
+    after the platform, as "has wheels only for macosx_14_0_arm64" would."""
+    catalog = Catalog(str(tmp_path / "sizes"))
+    catalog.add_wheel("big", "1.0", "cp312-cp312-manylinux_2_17_x86_64", padding=50_000)
+    catalog.add_wheel("big", "1.0", "cp312-cp312-macosx_14_0_arm64")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "projects": ["big"], "dependencies": True,
+            "resolution": mode, "max_file_size": "20K", "python_versions": ["3.12"],
+            "platforms": ["manylinux_2_28_x86_64", "macosx_14_0_arm64"]}))
+    assert len(result.failures) == 1, result.failures
+    assert result.failures[0].startswith("target 3.12/manylinux_2_28_x86_64: ")
+    assert result.failures[0].endswith("; big 1.0, the newest it allows, has files that install there only over "
+                                       "max_file_size")
+    assert published(mirror_dir) == {"big-1.0-cp312-cp312-macosx_14_0_arm64.whl"}

@@ -31,7 +31,8 @@ from resolvelib.resolvers import ResolutionImpossible, ResolverException
 from .config import ProjectRule, SyncConfig
 from .http import FetchError
 from .metadata import MetadataReader
-from .select import Target, TargetMatrix, screen_file
+from .names import file_version
+from .select import Target, TargetMatrix, screen_file, too_large
 from .upstream import ProjectPage, UpstreamFile
 
 MAX_ROUNDS = 2000
@@ -60,6 +61,9 @@ class Plan:
                 "errors": self.errors, "warnings": self.warnings}
 
 
+_ByVersion = dict[Version, list[UpstreamFile]]
+
+
 class ProjectReleases:
     """Project pages read once per run and shared by every target, parsed into usable releases."""
 
@@ -68,6 +72,7 @@ class ProjectReleases:
         self._config = config
         self._releases: dict[str, dict[Version, list[UpstreamFile]]] = {}
         self._yanked: dict[str, dict[Version, list[UpstreamFile]]] = {}
+        self._oversize: dict[str, dict[Version, list[UpstreamFile]]] = {}  # left out by max_file_size
         self._failures: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
@@ -85,7 +90,7 @@ class ProjectReleases:
                 except FetchError as exc:
                     self._failures[name] = str(exc)
                     raise
-                self._releases[name], self._yanked[name] = self._usable(name, page.files)
+                self._releases[name], self._yanked[name], self._oversize[name] = self._usable(name, page.files)
             return self._releases[name]
 
     def files(self, name: str, version: Version) -> list[UpstreamFile]:
@@ -95,6 +100,11 @@ class ProjectReleases:
         """Yanked releases (with include_yanked): PEP 592 lets a resolver pick one only when pinned with ==."""
         self.releases(name)
         return self._yanked.get(name, {})
+
+    def oversize(self, name: str) -> dict[Version, list[UpstreamFile]]:
+        """The files max_file_size leaves out, by release: why a project may seem to have none for a target."""
+        self.releases(name)
+        return self._oversize.get(name, {})
 
     def known(self, name: str) -> bool:
         return name in self._releases or name in self._failures
@@ -108,19 +118,24 @@ class ProjectReleases:
             except FetchError:
                 pass
 
-    def _usable(self, name: str, files: Iterable[UpstreamFile]) -> tuple[dict[Version, list[UpstreamFile]],
-                                                                          dict[Version, list[UpstreamFile]]]:
-        """(releases, yanked releases) of the files the config lets in; refusals are reported at selection."""
-        by_version: dict[Version, list[UpstreamFile]] = {}
-        yanked: dict[Version, list[UpstreamFile]] = {}
+    def _usable(self, name: str, files: Iterable[UpstreamFile]) -> tuple[_ByVersion, _ByVersion, _ByVersion]:
+        """(releases, yanked releases, files left out as too large) of the files the config lets in; refusals
+        are reported at selection."""
+        by_version: _ByVersion = {}
+        yanked: _ByVersion = {}
+        oversize: _ByVersion = {}
         for upstream_file in files:
             version, _ = screen_file(upstream_file, name, self._config)
             if version is None:
+                if too_large(upstream_file, self._config):
+                    version = file_version(upstream_file.filename, name)
+                    if version is not None:
+                        oversize.setdefault(version, []).append(upstream_file)
                 continue
             # never picked by a range; screen_file has dropped it already unless include_yanked
             target = yanked if upstream_file.yanked else by_version
             target.setdefault(version, []).append(upstream_file)
-        return by_version, yanked
+        return by_version, yanked, oversize
 
 
 def _marker_applies(requirement: Requirement, environment: Mapping[str, str], extras: Iterable[str]) -> bool:
@@ -221,16 +236,19 @@ class Planner:
                                           if any(target.matrix.installs(f) for f in files)), reverse=True)
         return list(self._versions[key])
 
-    def _allowed(self, name: str, specifiers: Sequence[SpecifierSet]) -> dict[Version, list[UpstreamFile]]:
-        """Releases of name that satisfy every specifier and the constraints, wherever they install."""
+    def _allowed(self, name: str, specifiers: Sequence[SpecifierSet],
+                 candidates: Optional[_ByVersion] = None) -> _ByVersion:
+        """Releases of name (or of candidates) that satisfy every specifier and the constraints, wherever they
+        install."""
         allow_pre = self.config.prereleases or any(spec.prereleases for spec in specifiers)
         constraints = self.config.constraints_for(name)
-        candidates = dict(self.releases.releases(name))
-        pinned = {Version(s.version) for spec in specifiers for s in spec
-                  if s.operator in ("==", "===") and "*" not in s.version}
-        for version, files in self.releases.yanked(name).items():
-            if version in pinned:
-                candidates.setdefault(version, []).extend(files)
+        if candidates is None:
+            candidates = dict(self.releases.releases(name))
+            pinned = {Version(s.version) for spec in specifiers for s in spec
+                      if s.operator in ("==", "===") and "*" not in s.version}
+            for version, files in self.releases.yanked(name).items():
+                if version in pinned:
+                    candidates.setdefault(version, []).extend(files)
         return {version: files for version, files in candidates.items()
                 if (allow_pre or not version.is_prerelease)
                 and all(spec.contains(version, prereleases=True) for spec in specifiers)
@@ -240,13 +258,23 @@ class Planner:
         """When no release that satisfies the requirement installs on the target, what the newest of them
         offers instead (a wheel for a newer macOS, a newer Requires-Python), as "; ..." for an error line."""
         name = canonicalize_name(requirement.name)
+        specifiers = [requirement.specifier]
         try:
-            allowed = self._allowed(name, [requirement.specifier])
-            if not allowed or self.versions(name, target, [requirement.specifier]):
+            if self.versions(name, target, specifiers):
                 return ""
+            allowed = self._allowed(name, specifiers)
+            too_large = self._allowed(name, specifiers, self.releases.oversize(name))
         except FetchError:
             return ""
-        newest = max(allowed)
+        newest = max([*allowed, *too_large], default=None)
+        if newest is None:
+            return ""
+        if any(target.matrix.installs(f) for f in too_large.get(newest, [])):
+            return f"; {name} {newest}, the newest it allows, has files that install there only over max_file_size"
+        if newest not in allowed:  # only files over max_file_size, none of them for this target
+            newest = max(allowed, default=None)
+            if newest is None:
+                return ""
         return f"; {name} {newest}, the newest it allows, {target.matrix.why_none_installs(allowed[newest])}"
 
     def dependencies(self, name: str, version: Version, target: Target,

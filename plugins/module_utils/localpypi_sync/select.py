@@ -281,11 +281,15 @@ def screen_file(upstream_file: UpstreamFile, project: str, config: SyncConfig) -
         package_type(upstream_file.filename) not in config.package_types
         or version is None
         or (upstream_file.yanked and not config.include_yanked)
-        or (config.max_file_size is not None and upstream_file.size is not None
-            and upstream_file.size > config.max_file_size)
+        or too_large(upstream_file, config)
     ):
         return None, None
     return version, None
+
+
+def too_large(upstream_file: UpstreamFile, config: SyncConfig) -> bool:
+    return (config.max_file_size is not None and upstream_file.size is not None
+            and upstream_file.size > config.max_file_size)
 
 
 def _constraints_allow(constraints: tuple, version: Version) -> bool:
