@@ -468,3 +468,54 @@ def test_a_release_left_out_by_max_file_size_is_named_as_such(tmp_path, mirror_d
     assert result.failures[0].endswith("; big 1.0, the newest it allows, has files that install there only over "
                                        "max_file_size")
     assert published(mirror_dir) == {"big-1.0-cp312-cp312-macosx_14_0_arm64.whl"}
+
+
+def test_a_release_asked_for_with_extras_is_narrowed_by_what_is_asked_of_the_project(tmp_path, mirror_dir, sync):
+    """worker 2.0 needs broker>=2.0 and broker[fast]; broker 2.0[fast] needs speedlib>=6, which speedlib<6 rules
+    out. pip then backtracks worker at once, since broker[fast] is broker at the version broker>=2.0 allows.
+    Trying broker[fast] at each of broker's older releases instead read the metadata of every one of them
+    (celery[redis] with redis<6 read kombu's back to 0.1.0, with a warning for each)."""
+    catalog = Catalog(str(tmp_path / "extras"))
+    catalog.add_wheel("worker", "1.0", requires_dist=["broker>=1.0,<2", 'broker[fast]; extra == "fast"'])
+    catalog.add_wheel("worker", "2.0", requires_dist=["broker>=2.0", 'broker[fast]; extra == "fast"'])
+    old_brokers = [f"1.{minor}" for minor in range(10)]
+    for version in old_brokers:
+        catalog.add_wheel("broker", version, requires_dist=['speedlib>=5; extra == "fast"'])
+    catalog.add_wheel("broker", "2.0", requires_dist=['speedlib>=6; extra == "fast"'])
+    catalog.add_wheel("speedlib", "5.0")
+    catalog.add_wheel("speedlib", "6.0")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "projects": ["worker[fast]", "speedlib<6"],
+            "dependencies": True, "resolution": "pinned", "package_types": ["wheel"], "python_versions": ["3.12"],
+            "platforms": ["manylinux_2_28_x86_64"]}))
+        metadata_read = {path.rsplit("/", 1)[-1] for method, path in running.server.requests
+                         if method == "GET" and path.endswith(".whl.metadata") and "/broker-" in path}
+    assert result.ok, result.failures
+    assert published(mirror_dir) == {"worker-1.0-py3-none-any.whl", "broker-1.9-py3-none-any.whl",
+                                     "speedlib-5.0-py3-none-any.whl"}
+    assert metadata_read <= {"broker-2.0-py3-none-any.whl.metadata", "broker-1.9-py3-none-any.whl.metadata"}, (
+        sorted(metadata_read))
+
+
+def test_unknown_dependencies_are_told_only_of_releases_kept(tmp_path, mirror_dir, sync):
+    """app 2.0 needs a dep built for Windows only, and odd, an sdist that does not declare its dependencies.
+    On Linux app 2.0 is passed over, so odd is not mirrored: a warning telling to list what odd needs would
+    send the operator after nothing."""
+    catalog = Catalog(str(tmp_path / "unknown"))
+    catalog.add_wheel("app", "1.0", requires_dist=["dep==1.0"])
+    catalog.add_wheel("app", "2.0", requires_dist=["dep==2.0", "odd"])
+    catalog.add_wheel("dep", "1.0")
+    catalog.add_wheel("dep", "2.0", "cp312-cp312-win_amd64")
+    catalog.add_sdist("odd", "1.0", metadata_version="2.1")
+    base = {"directory": mirror_dir, "projects": ["app"], "dependencies": True, "python_versions": ["3.12"]}
+    with serve_upstream(catalog) as running:
+        linux = sync(build_config({**base, "upstream": running.url, "platforms": ["manylinux_2_28_x86_64"]}))
+        assert linux.ok, linux.failures
+        assert not [w for w in linux.warnings if "odd" in w], linux.warnings
+        assert published(mirror_dir) == {"app-1.0-py3-none-any.whl", "dep-1.0-py3-none-any.whl"}
+        windows = sync(build_config({**base, "upstream": running.url, "platforms": ["win_amd64"]}))
+    assert windows.ok, windows.failures
+    assert [w for w in windows.warnings if "odd" in w] == [
+        "odd 1.0: dependencies unknown, an sdist whose metadata does not declare them statically: Metadata-Version "
+        "below 2.2 or Requires-Dist dynamic, and the mirror never builds packages; list what it needs in projects"]

@@ -195,6 +195,7 @@ class Planner:
         self.errors: list[str] = []
         self.warnings: list[str] = []
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._unknown: dict[tuple[str, Version], str] = {}  # releases whose dependencies are unknown, and why
         # (name, target, specifiers) -> versions: a resolver asks the same question many times over
         self._versions: dict[tuple[str, str, tuple[str, ...]], list[Version]] = {}
 
@@ -281,8 +282,8 @@ class Planner:
                      extras: Iterable[str]) -> list[Requirement]:
         files = self.releases.files(name, version)
         found = self.reader.dependencies(files, prefer=target.matrix.installs)
-        if found.source == "unknown":
-            self._warn(f"{name} {version}: dependencies unknown, {found.note}; list what it needs in projects")
+        if found.source == "unknown":  # told at the end, for the releases kept: a resolution tries many more
+            self._unknown.setdefault((name, version), found.note)
         needed = []
         for text in found.requires_dist:
             try:
@@ -319,6 +320,9 @@ class Planner:
                     self._pinned(target)
                 else:
                     self._candidates(target)
+        for (name, version), note in sorted(self._unknown.items()):
+            if version in self._kept.get(name, {}):
+                self._warn(f"{name} {version}: dependencies unknown, {note}; list what it needs in projects")
         rules = {name: ProjectRule(name, (), (), tuple(
                     (str(version), tuple(sorted(targets))) for version, targets in sorted(versions.items())))
                  for name, versions in sorted(self._kept.items())}
@@ -490,8 +494,11 @@ class _Provider(AbstractProvider):
         if self.planner.excluded(name, "a resolution"):
             return []
         bad = {c.version for c in incompatibilities[identifier]}
+        specifiers = [r.specifier for r in wanted]
+        if extras:  # name[x] is a release of name: what is asked of name narrows it too, as pip has it
+            specifiers += [r.specifier for r in requirements.get(name, ())]
         try:
-            versions = self.planner.versions(name, self.target, [r.specifier for r in wanted])
+            versions = self.planner.versions(name, self.target, specifiers)
         except FetchError as exc:
             self.planner._warn(f"target {self.target.id}: {exc}")
             return []
