@@ -112,3 +112,12 @@ def test_a_body_that_stalls_fails_by_the_timeout(served):
     finally:
         quick.close()
 
+
+
+def test_content_range_is_read_only_in_its_one_form():
+    from localpypi_sync.http import _content_range  # noqa: PLC0415
+
+    assert _content_range("bytes 0-99/1000") == (0, 99, 1000)
+    assert _content_range(" bytes 900-999/1000 ") == (900, 999, 1000)
+    for value in ("", "bytes */1000", "bytes 0-99/*", "items 0-9/10", "bytes 99-0/1000", "bytes -1-5/9"):
+        assert _content_range(value) is None, value

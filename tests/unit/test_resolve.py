@@ -519,3 +519,34 @@ def test_unknown_dependencies_are_told_only_of_releases_kept(tmp_path, mirror_di
     assert [w for w in windows.warnings if "odd" in w] == [
         "odd 1.0: dependencies unknown, an sdist whose metadata does not declare them statically: Metadata-Version "
         "below 2.2 or Requires-Dist dynamic, and the mirror never builds packages; list what it needs in projects"]
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+def test_a_large_wheel_without_a_metadata_file_is_read_with_range_requests(tmp_path, mirror_dir, sync, ranges):
+    """An index without PEP 658 files (devpi, Artifactory, some proxies) left the resolver downloading every
+    large wheel it looked at, even in check mode: 40 s and gigabytes to plan tensorflow and torch. Its
+    METADATA is read with a few range requests instead; a server that ignores ranges gets the old way."""
+    catalog = Catalog(str(tmp_path / "large"))
+    big = catalog.add_wheel("bigapp", "1.0", "cp312-cp312-manylinux_2_17_x86_64", requires_dist=["helper>=1"],
+                            padding=3 << 20, with_metadata=False)
+    catalog.add_wheel("helper", "1.0")
+    with serve_upstream(catalog) as running:
+        running.server.faults.no_ranges = not ranges
+        config = build_config({
+            "upstream": running.url, "directory": mirror_dir, "projects": ["bigapp"], "dependencies": True,
+            "python_versions": ["3.12"], "platforms": ["manylinux_2_28_x86_64"]})
+        result = sync(config, check_mode=True)
+        reads = [headers.get("Range") for (method, path), headers
+                 in zip(running.server.requests, running.server.request_headers)
+                 if method == "GET" and path.endswith("/" + big.filename)]
+        assert not os.path.exists(mirror_dir)
+        published_run = sync(config)  # then the wheel itself, verified against its sha256
+    assert result.ok, result.failures
+    assert sorted(result.added) == ["bigapp-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+                                    "helper-1.0-py3-none-any.whl"]
+    if ranges:  # the central directory at the end, then the METADATA member: never the whole file
+        assert reads and all(reads) and len(reads) <= 3, reads
+    else:
+        assert reads[-1] is None, reads  # read whole, as before
+    assert published_run.ok, published_run.failures
+    assert published(mirror_dir) == set(result.added)

@@ -66,6 +66,8 @@ class Faults:
     # the host name the JSON pages give absolute file URLs on (under /moved/), as the public index lists its
     # files on another host
     files_host: Optional[str] = None
+    # answer a Range request for a file with the whole file (200), as some servers do
+    no_ranges: bool = False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -322,6 +324,10 @@ class UpstreamHTTPServer(_Server):
                 self.faults.cut_silently[entry.filename] -= 1
         if self.faults.delay_files:
             threading.Event().wait(self.faults.delay_files)
+        wanted = _byte_range(handler.headers.get("Range"), entry.size)
+        if wanted is not None and not self.faults.no_ranges and not (cut or cut_silently):
+            _send_range(handler, entry.disk_path, entry.size, wanted, head)
+            return
         handler.send_response(200)
         handler.send_header("Content-Type", "application/octet-stream")
         handler.send_header("Content-Length", str(entry.size))
@@ -350,6 +356,38 @@ class UpstreamHTTPServer(_Server):
             handler.connection.sendfile(stream)
         if self.faults.drop_after_file:
             handler.close_connection = True
+
+
+def _byte_range(header: Optional[str], size: int) -> Optional[tuple[int, int]]:
+    """(first, last) byte of a single-range Range header (bytes=a-b, bytes=a-, bytes=-n); None otherwise."""
+    if not header or not header.startswith("bytes=") or "," in header or not size:
+        return None
+    first, _, last = header[len("bytes="):].partition("-")
+    try:
+        if not first:
+            return max(0, size - int(last)), size - 1
+        return int(first), min(int(last), size - 1) if last else size - 1
+    except ValueError:
+        return None
+
+
+def _send_range(handler: _Handler, path: str, size: int, wanted: tuple[int, int], head: bool) -> None:
+    first, last = wanted
+    if first > last:
+        handler.send_response(416)
+        handler.send_header("Content-Range", f"bytes */{size}")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return
+    handler.send_response(206)
+    handler.send_header("Content-Type", "application/octet-stream")
+    handler.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+    handler.send_header("Content-Length", str(last - first + 1))
+    handler.end_headers()
+    if not head:
+        with open(path, "rb") as stream:
+            stream.seek(first)
+            handler.wfile.write(stream.read(last - first + 1))
 
 
 def handler_base(handler: _Handler) -> str:

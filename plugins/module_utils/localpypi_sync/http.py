@@ -44,6 +44,10 @@ class WriteFailed(FetchError):
     """A download's bytes could not be written here (a full disk, a quota): fetching again cannot help."""
 
 
+class RangeUnsupported(FetchError):
+    """The server answered a range request with something else (the whole file): read the file instead."""
+
+
 Chunk = Union[bytes, memoryview]  # a memoryview is valid only until the next chunk is read
 
 
@@ -163,6 +167,34 @@ class HttpClient:
                 response.release_conn()
 
         return self._with_retries(url, attempt)
+
+    def get_range(self, url: str, spec: str) -> tuple[bytes, int]:
+        """GET part of a file, spec being a Range value (bytes=a-b, or bytes=-n for the last n): the bytes and
+        the whole file's size. A server that answers with anything but that part raises RangeUnsupported, and
+        a whole file it sends instead is not read."""
+
+        def attempt(_: int) -> Response:
+            response = self._pool.request(
+                "GET", url, headers=self._headers(url, {"Range": spec, "Accept-Encoding": "identity"}),
+                preload_content=False, retries=FOLLOW_REDIRECTS,
+            )
+            try:
+                if response.status in RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {response.status}")
+                wanted = _content_range(response.headers.get("Content-Range", ""))
+                if response.status != 206 or wanted is None or wanted[1] - wanted[0] >= MAX_PAGE_BYTES:
+                    response.close()  # the connection too: what is left of a whole file stays unread
+                    raise RangeUnsupported(f"{url}: HTTP {response.status} to a range request")
+                body = response.read(decode_content=False)
+                if len(body) != wanted[1] - wanted[0] + 1:
+                    raise _Retryable(f"truncated range ({len(body)} of {wanted[1] - wanted[0] + 1} bytes)")
+                return Response(206, response.headers, body, url)
+            finally:
+                response.release_conn()
+
+        response = self._with_retries(url, attempt)
+        _, _, size = _content_range(response.headers["Content-Range"]) or (0, 0, 0)  # checked in attempt
+        return response.body, size
 
     def head(self, url: str) -> int:
         """Status of a HEAD request, without retries: used to tell an unreachable upstream early."""
@@ -336,6 +368,16 @@ def _socket_reader(sock: socket.socket) -> Callable[[memoryview], int]:
 
 class _Retryable(Exception):
     pass
+
+
+def _content_range(value: str) -> Optional[tuple[int, int, int]]:
+    """(first, last, size) of a Content-Range such as "bytes 0-99/1000"; None for any other form."""
+    unit, _, rest = value.strip().partition(" ")
+    span, _, size = rest.partition("/")
+    first, _, last = span.partition("-")
+    if unit != "bytes" or not (first.isdigit() and last.isdigit() and size.isdigit()) or int(first) > int(last):
+        return None
+    return int(first), int(last), int(size)
 
 
 def _describe(exc: BaseException) -> str:

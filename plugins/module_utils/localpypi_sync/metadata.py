@@ -8,13 +8,15 @@ Results are cached by the file's sha256 under state/metadata, so a later run rea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import tarfile
 import threading
 import zipfile
-from typing import Callable, Optional
+from typing import IO, Any, Callable, Optional, Union
 
 from packaging.metadata import parse_email
 from packaging.version import InvalidVersion, Version
@@ -26,6 +28,10 @@ from .state import atomic_write, read_json
 from .upstream import UpstreamFile
 
 MAX_METADATA_BYTES = 8 << 20
+# A wheel larger than this, with no metadata file beside it, is read with range requests rather than whole:
+# a smaller one is read whole, since the mirror most often publishes that same download.
+RANGES_ABOVE = 1 << 20
+RANGE_CHUNK = 64 << 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,12 +70,17 @@ def _is_metadata_member(name: str, kind: str) -> bool:
     return parts[1] == "PKG-INFO" if kind == "sdist" else parts[0].endswith(".dist-info") and parts[1] == "METADATA"
 
 
+def _zip_metadata(source: Union[str, IO[bytes]], kind: str) -> bytes:
+    with zipfile.ZipFile(source) as archive:
+        for info in archive.infolist():
+            if _is_metadata_member(info.filename, kind) and info.file_size <= MAX_METADATA_BYTES:
+                return archive.read(info)
+    raise ValueError(f"no readable {'PKG-INFO' if kind == 'sdist' else '.dist-info/METADATA'}")
+
+
 def _read_archive_metadata(path: str, filename: str, kind: str) -> bytes:
     if filename.endswith((".whl", ".zip")):
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if _is_metadata_member(info.filename, kind) and info.file_size <= MAX_METADATA_BYTES:
-                    return archive.read(info)
+        return _zip_metadata(path, kind)
     else:
         with tarfile.open(path) as archive:
             for info in archive:
@@ -78,6 +89,53 @@ def _read_archive_metadata(path: str, filename: str, kind: str) -> bytes:
                     if stream is not None:
                         return stream.read()
     raise ValueError(f"no readable {'PKG-INFO' if kind == 'sdist' else '.dist-info/METADATA'}")
+
+
+class _RangedFile(io.RawIOBase):
+    """A remote file that zipfile reads through range requests: the central directory at the end, then the
+    one member it wants. Each read fetches at least RANGE_CHUNK bytes, and what was fetched is kept."""
+
+    def __init__(self, fetch: Callable[[str], tuple[bytes, int]]) -> None:
+        super().__init__()
+        self._fetch = fetch
+        tail, self._size = fetch(f"bytes=-{RANGE_CHUNK}")  # the end holds the central directory
+        self._spans: list[tuple[int, bytes]] = [(max(0, self._size - len(tail)), tail)]
+        self._position = 0
+        self.requests = 1
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        end = min(self._position + len(view), self._size)
+        if end <= self._position:
+            return 0
+        data = self._bytes(self._position, end)
+        view[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def _bytes(self, start: int, end: int) -> bytes:
+        for first, data in self._spans:
+            if first <= start and end <= first + len(data):
+                return data[start - first:end - first]
+        last = min(self._size, max(end, start + RANGE_CHUNK)) - 1
+        data, _ = self._fetch(f"bytes={start}-{last}")
+        self.requests += 1
+        self._spans.append((start, data))
+        return data[: end - start]
 
 
 class MetadataReader:
@@ -134,11 +192,26 @@ class MetadataReader:
                     return parse_core_metadata(stream.read(MAX_METADATA_BYTES), "metadata-file")
             except FetchError:
                 pass  # a missing or mismatched metadata file: the wheel itself says the same, verified
+        if kind == "wheel" and (upstream_file.size is None or upstream_file.size > RANGES_ABOVE):
+            with contextlib.suppress(FetchError, ValueError, OSError, zipfile.BadZipFile):
+                return parse_core_metadata(self._wheel_metadata_by_ranges(upstream_file.url), "wheel")
         algorithm, expected = strongest_hash(upstream_file.hashes)
         with self._lock:
             self.requests += 1
         staged = self.fetcher.stage(upstream_file.url, algorithm, expected)
         return parse_core_metadata(_read_archive_metadata(staged, upstream_file.filename, kind), kind)
+
+    def _wheel_metadata_by_ranges(self, url: str) -> bytes:
+        """A large wheel's METADATA without its download, when the index offers no metadata file (devpi,
+        Artifactory, some proxies): two or three range requests, as uv reads it. What they return cannot be
+        checked against the wheel's hash; the wheel itself is, when it is mirrored. A server that ignores
+        ranges raises RangeUnsupported, and the wheel is then read whole."""
+        remote = _RangedFile(lambda spec: self.http.get_range(url, spec))
+        try:
+            return _zip_metadata(remote, "wheel")
+        finally:
+            with self._lock:
+                self.requests += remote.requests
 
     def _load(self, key: str) -> Optional[Dependencies]:
         data = read_json(os.path.join(self.cache_dir, key[:2], key + ".json"))
