@@ -529,24 +529,26 @@ def test_a_large_wheel_without_a_metadata_file_is_read_with_range_requests(tmp_p
     catalog = Catalog(str(tmp_path / "large"))
     big = catalog.add_wheel("bigapp", "1.0", "cp312-cp312-manylinux_2_17_x86_64", requires_dist=["helper>=1"],
                             padding=3 << 20, with_metadata=False)
-    catalog.add_wheel("helper", "1.0")
+    big_helper = catalog.add_wheel("helper", "1.0", padding=2 << 20, with_metadata=False)
     with serve_upstream(catalog) as running:
         running.server.faults.no_ranges = not ranges
         config = build_config({
             "upstream": running.url, "directory": mirror_dir, "projects": ["bigapp"], "dependencies": True,
             "python_versions": ["3.12"], "platforms": ["manylinux_2_28_x86_64"]})
         result = sync(config, check_mode=True)
-        reads = [headers.get("Range") for (method, path), headers
-                 in zip(running.server.requests, running.server.request_headers)
-                 if method == "GET" and path.endswith("/" + big.filename)]
+        reads = {wheel.filename: [headers.get("Range") for (method, path), headers
+                                  in zip(running.server.requests, running.server.request_headers)
+                                  if method == "GET" and path.endswith("/" + wheel.filename)]
+                 for wheel in (big, big_helper)}
         assert not os.path.exists(mirror_dir)
         published_run = sync(config)  # then the wheel itself, verified against its sha256
     assert result.ok, result.failures
     assert sorted(result.added) == ["bigapp-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
                                     "helper-1.0-py3-none-any.whl"]
     if ranges:  # the central directory at the end, then the METADATA member: never the whole file
-        assert reads and all(reads) and len(reads) <= 3, reads
-    else:
-        assert reads[-1] is None, reads  # read whole, as before
+        assert all(read and all(read) and len(read) <= 3 for read in reads.values()), reads
+    else:  # read whole, as before; once refused, ranges are not asked of that server again
+        assert [read[-1] for read in reads.values()] == [None, None], reads
+        assert sum(1 for read in reads.values() for header in read if header) == 1, reads
     assert published_run.ok, published_run.failures
     assert published(mirror_dir) == set(result.added)

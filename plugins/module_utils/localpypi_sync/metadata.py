@@ -21,8 +21,9 @@ from typing import IO, Any, Callable, Optional, Union
 from packaging.metadata import parse_email
 from packaging.version import InvalidVersion, Version
 
+from .credentials import origin_of
 from .fetch import Fetcher, strongest_hash
-from .http import FetchError, HttpClient
+from .http import FetchError, HttpClient, RangeUnsupported
 from .names import package_type
 from .state import atomic_write, read_json
 from .upstream import UpstreamFile
@@ -148,6 +149,7 @@ class MetadataReader:
         self.save = save  # False in check mode: what earlier runs cached is read, nothing is written
         self._memory: dict[str, Dependencies] = {}
         self._lock = threading.Lock()
+        self._ranges_refused: set[tuple[str, str, int]] = set()  # origins that sent a whole file for a range
         self.requests = 0
 
     def dependencies(self, files: list[UpstreamFile], prefer: Callable[[UpstreamFile], bool]) -> Dependencies:
@@ -192,7 +194,8 @@ class MetadataReader:
                     return parse_core_metadata(stream.read(MAX_METADATA_BYTES), "metadata-file")
             except FetchError:
                 pass  # a missing or mismatched metadata file: the wheel itself says the same, verified
-        if kind == "wheel" and (upstream_file.size is None or upstream_file.size > RANGES_ABOVE):
+        if (kind == "wheel" and (upstream_file.size is None or upstream_file.size > RANGES_ABOVE)
+                and origin_of(upstream_file.url) not in self._ranges_refused):
             with contextlib.suppress(FetchError, ValueError, OSError, zipfile.BadZipFile):
                 return parse_core_metadata(self._wheel_metadata_by_ranges(upstream_file.url), "wheel")
         algorithm, expected = strongest_hash(upstream_file.hashes)
@@ -206,12 +209,19 @@ class MetadataReader:
         Artifactory, some proxies): two or three range requests, as uv reads it. What they return cannot be
         checked against the wheel's hash; the wheel itself is, when it is mirrored. A server that ignores
         ranges raises RangeUnsupported, and the wheel is then read whole."""
-        remote = _RangedFile(lambda spec: self.http.get_range(url, spec))
+        with self._lock:
+            self.requests += 1
+        try:
+            remote = _RangedFile(lambda spec: self.http.get_range(url, spec))
+        except RangeUnsupported:
+            with self._lock:  # then every wheel there is read whole, without asking again
+                self._ranges_refused.add(origin_of(url))
+            raise
         try:
             return _zip_metadata(remote, "wheel")
         finally:
             with self._lock:
-                self.requests += remote.requests
+                self.requests += remote.requests - 1
 
     def _load(self, key: str) -> Optional[Dependencies]:
         data = read_json(os.path.join(self.cache_dir, key[:2], key + ".json"))
