@@ -172,8 +172,10 @@ class HttpClient:
         """GET part of a file, spec being a Range value (bytes=a-b, or bytes=-n for the last n): the bytes and
         the whole file's size. A server that answers with anything but that part raises RangeUnsupported, and
         a whole file it sends instead is not read."""
+        size = 0
 
         def attempt(_: int) -> Response:
+            nonlocal size
             response = self._pool.request(
                 "GET", url, headers=self._headers(url, {"Range": spec, "Accept-Encoding": "identity"}),
                 preload_content=False, retries=FOLLOW_REDIRECTS,
@@ -188,13 +190,12 @@ class HttpClient:
                 body = response.read(decode_content=False)
                 if len(body) != wanted[1] - wanted[0] + 1:
                     raise _Retryable(f"truncated range ({len(body)} of {wanted[1] - wanted[0] + 1} bytes)")
+                size = wanted[2]
                 return Response(206, response.headers, body, url)
             finally:
                 response.release_conn()
 
-        response = self._with_retries(url, attempt)
-        _, _, size = _content_range(response.headers["Content-Range"]) or (0, 0, 0)  # checked in attempt
-        return response.body, size
+        return self._with_retries(url, attempt).body, size
 
     def head(self, url: str) -> int:
         """Status of a HEAD request, without retries: used to tell an unreachable upstream early."""

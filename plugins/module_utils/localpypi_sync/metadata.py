@@ -102,7 +102,6 @@ class _RangedFile(io.RawIOBase):
         tail, self._size = fetch(f"bytes=-{RANGE_CHUNK}")  # the end holds the central directory
         self._spans: list[tuple[int, bytes]] = [(max(0, self._size - len(tail)), tail)]
         self._position = 0
-        self.requests = 1
 
     def readable(self) -> bool:
         return True
@@ -134,7 +133,6 @@ class _RangedFile(io.RawIOBase):
                 return data[start - first:end - first]
         last = min(self._size, max(end, start + RANGE_CHUNK)) - 1
         data, _ = self._fetch(f"bytes={start}-{last}")
-        self.requests += 1
         self._spans.append((start, data))
         return data[: end - start]
 
@@ -209,19 +207,18 @@ class MetadataReader:
         Artifactory, some proxies): two or three range requests, as uv reads it. What they return cannot be
         checked against the wheel's hash; the wheel itself is, when it is mirrored. A server that ignores
         ranges raises RangeUnsupported, and the wheel is then read whole."""
-        with self._lock:
-            self.requests += 1
+        def fetch(spec: str) -> tuple[bytes, int]:
+            with self._lock:
+                self.requests += 1
+            return self.http.get_range(url, spec)
+
         try:
-            remote = _RangedFile(lambda spec: self.http.get_range(url, spec))
+            remote = _RangedFile(fetch)
         except RangeUnsupported:
             with self._lock:  # then every wheel there is read whole, without asking again
                 self._ranges_refused.add(origin_of(url))
             raise
-        try:
-            return _zip_metadata(remote, "wheel")
-        finally:
-            with self._lock:
-                self.requests += remote.requests - 1
+        return _zip_metadata(remote, "wheel")
 
     def _load(self, key: str) -> Optional[Dependencies]:
         data = read_json(os.path.join(self.cache_dir, key[:2], key + ".json"))
