@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 from . import __version__
 from .config import ConfigError, SyncConfig, load_config_file
 from .explain import explain
-from .report import Reporter
+from .report import Reporter, few
 from .select import TargetMatrix
 from .state import MirrorState
 from .status import mirror_status
@@ -136,11 +136,6 @@ def _run_failures(record: Optional[dict], shown: int = 10) -> list[str]:
     return lines
 
 
-def _few_names(names: Optional[Sequence[str]]) -> str:
-    names = list(names or [])
-    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-
-
 def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     status = mirror_status(config.directory)
     last = status["last_run"]
@@ -151,11 +146,11 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     ]
     partial = status["last_partial_run"]
     if partial:
-        lines.append(f"since then, only {_few_names(partial.get('only_projects'))}: {_run_summary(partial)}")
+        lines.append(f"since then, only {few(partial.get('only_projects') or [], 5)}: {_run_summary(partial)}")
         lines += _run_failures(partial)
     abort = status["last_abort"]
     if abort:
-        scope = f" (only {_few_names(abort['only_projects'])})" if abort.get("only_projects") else ""
+        scope = f" (only {few(abort['only_projects'], 5)})" if abort.get("only_projects") else ""
         lines.append(f"last attempt{scope} stopped before syncing: {abort.get('started', '?')}: "
                      f"{abort.get('reason', '?')}")
     lines += [

@@ -10,7 +10,14 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import IO, Any, Optional
+from typing import IO, Any, Iterable, Optional
+
+
+def few(words: Iterable[str], shown: int = 8) -> str:
+    """The first `shown` of words (a set is sorted first), and how many more there are: a line stays a line."""
+    ordered = sorted(words) if isinstance(words, (set, frozenset)) else list(words)
+    more = f" and {len(ordered) - shown} more" if len(ordered) > shown else ""
+    return ", ".join(ordered[:shown]) + more
 
 
 def logfmt(event: str, fields: dict[str, Any]) -> str:

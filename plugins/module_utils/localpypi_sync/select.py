@@ -14,6 +14,7 @@ from packaging.version import Version
 
 from .config import ProjectRule, SyncConfig, TargetPython
 from .names import UnsafeName, check_filename, file_version, package_type
+from .report import few
 from .upstream import HASH_NAMES, UpstreamFile
 
 _MANYLINUX_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
@@ -171,8 +172,8 @@ class TargetMatrix:
             return "has no file that installs here"
         here = {f"{tag.interpreter}-{tag.abi}" for tag in wheel_tags if self._platform_fits(tag)}
         if here:
-            return f"has wheels for this platform only for {_few(here)}"
-        return f"has wheels only for {_few(self._nearest_first({tag.platform for tag in wheel_tags}))}"
+            return f"has wheels for this platform only for {few(here)}"
+        return f"has wheels only for {few(self._nearest_first({tag.platform for tag in wheel_tags}))}"
 
     def _nearest_first(self, platforms: Iterable[str]) -> list[str]:
         """The platforms of the same system and machine as this one's first (macosx_14_0_arm64 before
@@ -212,13 +213,6 @@ def _system_and_machine(platform: str) -> tuple[str, str]:
     """("macosx", "arm64") of macosx_11_0_arm64, ("manylinux", "64") of manylinux_2_28_x86_64: near enough to
     tell platforms alike."""
     return platform.partition("_")[0], platform.rpartition("_")[2]
-
-
-def _few(words: Iterable[str], shown: int = 8) -> str:
-    """The first `shown` of words (a set is sorted first), and how many more there are."""
-    ordered = sorted(words) if isinstance(words, (set, frozenset)) else list(words)
-    more = f" and {len(ordered) - shown} more" if len(ordered) > shown else ""
-    return ", ".join(ordered[:shown]) + more
 
 
 @dataclasses.dataclass(frozen=True)
