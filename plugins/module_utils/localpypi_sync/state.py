@@ -55,6 +55,11 @@ def make_public_directories(path: str) -> None:
     os.chmod(path, PUBLIC_DIRECTORY_MODE)
 
 
+def utc_timestamp(seconds: Optional[float] = None) -> str:
+    """2026-11-27T02:08:18Z: how records and the lock say when."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def remove_if_present(path: str) -> None:
     try:
         os.unlink(path)
@@ -238,7 +243,7 @@ class MirrorState:
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         self.interrupted_before = bool(os.pread(fd, 200, 0).strip())
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {utc_timestamp()}".encode(), 0)
         self._lock_fd = fd
 
     def unlock(self) -> None:

@@ -26,7 +26,7 @@ from .publish import Publisher
 from .report import Reporter
 from .select import Selection, TargetMatrix, select_files
 from .shards import Lost, map_in_processes, usable_cpus
-from .state import LockBusy, MirrorState, discard_staged, remove_if_present, rename_staged
+from .state import LockBusy, MirrorState, discard_staged, remove_if_present, rename_staged, utc_timestamp
 from .upstream import NotModified, ProjectPage, Upstream, UpstreamFile
 
 if TYPE_CHECKING:
@@ -227,11 +227,9 @@ class SyncRun:
                 self.state.unlock()
             self.http.close()
         stats.duration_seconds = round(time.time() - started, 3)
-        result.started = _timestamp(started)
+        result.started = utc_timestamp(started)
         if not self.check_mode:
-            record = {**result.to_dict(), "finished": _timestamp(time.time())}
-            if self.only_projects is not None:
-                record["only_projects"] = sorted(self.only_projects)
+            record = self._run_record(result.to_dict())
             try:
                 self.state.save_last_run(record, partial=self.only_projects is not None)
             except OSError as exc:  # the mirror is as the run left it; only `status` will not show this run
@@ -242,11 +240,16 @@ class SyncRun:
         return result
 
     def _record_abort(self, started: float, reason: str) -> None:
-        record = {"started": _timestamp(started), "finished": _timestamp(time.time()), "reason": reason}
-        if self.only_projects is not None:
-            record["only_projects"] = sorted(self.only_projects)
+        record = self._run_record({"started": utc_timestamp(started), "reason": reason})
         with contextlib.suppress(OSError):  # the abort itself is the news; a full disk must not hide it
             self.state.save_abort(record)
+
+    def _run_record(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """What `status` shows of a run: fields, when it finished, and the projects it was limited to."""
+        record = {**fields, "finished": utc_timestamp()}
+        if self.only_projects is not None:
+            record["only_projects"] = sorted(self.only_projects)
+        return record
 
     def _run_locked(self, stats: SyncStats, failures: list[str]) -> SyncResult:
         warnings: list[str] = list(self.config.notes)
@@ -825,10 +828,6 @@ def _removals(deferred: list[_ProjectOutcome],
     for record in gone_records.values():
         removals.extend(recorded_files(record).values())
     return removals
-
-
-def _timestamp(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _disk_error(what: str, exc: OSError) -> str:
