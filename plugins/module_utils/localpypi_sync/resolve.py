@@ -264,13 +264,13 @@ class Planner:
             if self.versions(name, target, specifiers):
                 return ""
             allowed = self._allowed(name, specifiers)
-            too_large = self._allowed(name, specifiers, self.releases.oversize(name))
+            oversize = self._allowed(name, specifiers, self.releases.oversize(name))
         except FetchError:
             return ""
-        newest = max([*allowed, *too_large], default=None)
+        newest = max([*allowed, *oversize], default=None)
         if newest is None:
             return ""
-        if any(target.matrix.installs(f) for f in too_large.get(newest, [])):
+        if any(target.matrix.installs(f) for f in oversize.get(newest, [])):
             return f"; {name} {newest}, the newest it allows, has files that install there only over max_file_size"
         if newest not in allowed:  # only files over max_file_size, none of them for this target
             newest = max(allowed, default=None)
