@@ -470,6 +470,28 @@ def test_a_release_left_out_by_max_file_size_is_named_as_such(tmp_path, mirror_d
     assert published(mirror_dir) == {"big-1.0-cp312-cp312-macosx_14_0_arm64.whl"}
 
 
+@pytest.mark.parametrize("mode", ["candidates", "pinned"])
+def test_a_dependency_that_every_release_pins_is_one_short_clause(tmp_path, mirror_dir, sync, mode):
+    """Each release of app pins its own binlib, built for Windows only. The resolver gives up on all of
+    them: the error names the newest one and counts the rest (psycopg[binary] on a free-threaded Python made a
+    line of 16,755 characters), and leaves out the markers, which hold on the target."""
+    catalog = Catalog(str(tmp_path / "pins"))
+    for version in ("1.0", "2.0", "3.0"):
+        catalog.add_wheel("app", version, requires_dist=[f'binlib=={version}; python_version >= "3"'])
+        catalog.add_wheel("binlib", version, "cp312-cp312-win_amd64")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "projects": ["app"], "dependencies": True,
+            "resolution": mode, "package_types": ["wheel"], "python_versions": ["3.12"],
+            "platforms": ["manylinux_2_28_x86_64"]}))
+    why = {"candidates": "no release of app satisfies app and installs there with what it needs (from "
+                         "projects[0]): app 3.0 needs binlib==3.0, and no release of it installs there",
+           "pinned": "cannot satisfy binlib==3.0 (from app 3.0)"}[mode]
+    likewise = {"candidates": "", "pinned": "; likewise 2 more requirements on binlib (from app)"}[mode]
+    assert result.failures == [f"target 3.12/manylinux_2_28_x86_64: {why}; binlib 3.0, the newest it allows, "
+                               f"has wheels only for win_amd64{likewise}"]
+
+
 def test_a_release_asked_for_with_extras_is_narrowed_by_what_is_asked_of_the_project(tmp_path, mirror_dir, sync):
     """worker 2.0 needs broker>=2.0 and broker[fast]; broker 2.0[fast] needs speedlib>=6, which speedlib<6 rules
     out. pip then backtracks worker at once, since broker[fast] is broker at the version broker>=2.0 allows.

@@ -32,6 +32,7 @@ from .config import ProjectRule, SyncConfig
 from .http import FetchError
 from .metadata import MetadataReader
 from .names import file_version
+from .report import few
 from .select import Target, TargetMatrix, screen_file, too_large
 from .upstream import ProjectPage, UpstreamFile
 
@@ -179,7 +180,7 @@ def _blocker(release: _Release, needs_of: Mapping[_Release, list[_Need]], viable
     for need in needs_of[release]:
         if not need.met(viable):
             tail = " with what it needs in turn" if need.candidates else unavailable(need.requirement)
-            return f"{name} {version} needs {need.requirement}, and no release of it installs there{tail}"
+            return f"{name} {version} needs {_shown(need.requirement)}, and no release of it installs there{tail}"
     return f"{name} {version} cannot install there"
 
 
@@ -356,11 +357,11 @@ class Planner:
                 continue
             name = canonicalize_name(need.requirement.name)
             if not need.candidates:
-                self.errors.append(f"target {target.id}: no release of {name} satisfies {need.requirement} "
+                self.errors.append(f"target {target.id}: no release of {name} satisfies {_shown(need.requirement)} "
                                    f"and installs there (from {need.by})"
                                    f"{unavailable(need.requirement)}")
             else:
-                self.errors.append(f"target {target.id}: no release of {name} satisfies {need.requirement} and "
+                self.errors.append(f"target {target.id}: no release of {name} satisfies {_shown(need.requirement)} and "
                                    f"installs there with what it needs (from {need.by}): "
                                    f"{_blocker(need.candidates[0], needs_of, viable, unavailable)}")
 
@@ -440,12 +441,7 @@ class Planner:
         try:
             result = Resolver(provider, BaseReporter()).resolve(requirements, max_rounds=MAX_ROUNDS)
         except ResolutionImpossible as exc:
-            causes = ", ".join(sorted({
-                f"{cause.requirement} (from "
-                f"{_describe_parent(cause.parent) or origins.get(id(cause.requirement), 'projects')})"
-                f"{self.unavailable(cause.requirement, target)}"
-                for cause in exc.causes}))
-            return f"cannot satisfy {causes}"
+            return f"cannot satisfy {self._impossible(exc.causes, origins, target)}"
         except ResolverException as exc:
             return f"resolution of {', '.join(map(str, requirements))} failed: {type(exc).__name__}"
         for identifier, candidate in result.mapping.items():
@@ -455,6 +451,40 @@ class Planner:
                     continue  # name[x] needs name at its own version: not a reason of its own
                 self.keep(candidate.name, candidate.version, Pull(str(information.requirement), by, target.id))
         return None
+
+    def _impossible(self, causes: Sequence[Any], origins: dict[int, str], target: Target) -> str:
+        """One clause per project that nothing can be had of: the requirement of the newest release that asks
+        for it (the operator's own first), why no release meets it there, and how many more ask for it.
+        psycopg[binary] on a free-threaded Python has 80 releases that pin a psycopg-binary with no wheel
+        there: that is one clause, not 80 of 400 characters each."""
+        asked: dict[str, dict[tuple[str, str], Any]] = collections.defaultdict(dict)  # project -> (text, by)
+        for cause in causes:
+            by = _describe_parent(cause.parent) or origins.get(id(cause.requirement), "projects")
+            asked[canonicalize_name(cause.requirement.name)].setdefault((_shown(cause.requirement), by), cause)
+        clauses = []
+        for name, by_text in sorted(asked.items()):
+            (text, by), first = max(by_text.items(), key=lambda item: _asker_rank(item[1].parent))
+            clause = f"{text} (from {by}){self.unavailable(first.requirement, target)}"
+            if len(by_text) > 1:
+                askers = {cause.parent.name if cause.parent else key[1]
+                          for key, cause in by_text.items() if cause is not first}
+                clause += f"; likewise {len(by_text) - 1} more requirements on {name} (from {few(askers, 3)})"
+            clauses.append(clause)
+        return ", ".join(clauses)
+
+
+def _shown(requirement: Requirement) -> str:
+    """A requirement as an error line shows it: its marker held where the line applies, so it is left out."""
+    if requirement.marker is None:
+        return str(requirement)
+    bare = Requirement(str(requirement))
+    bare.marker = None
+    return str(bare)
+
+
+def _asker_rank(parent: Optional[_Candidate]) -> tuple[bool, Version, str]:
+    """The operator's own requirement ranks first, then the newest release's."""
+    return (True, Version("0"), "") if parent is None else (False, parent.version, parent.name)
 
 
 def _describe_parent(parent: Optional[_Candidate]) -> str:
