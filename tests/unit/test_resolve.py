@@ -543,6 +543,25 @@ def test_unknown_dependencies_are_told_only_of_releases_kept(tmp_path, mirror_di
         "below 2.2 or Requires-Dist dynamic, and the mirror never builds packages; list what it needs in projects"]
 
 
+def test_unknown_dependencies_are_told_once_per_project(tmp_path, mirror_dir, sync):
+    """Every release of an old project can be an sdist without static metadata: one warning names them all,
+    where one per release made 117 lines for cryptography, numpy and pydantic without `latest`."""
+    catalog = Catalog(str(tmp_path / "old"))
+    versions = ["0.9", "0.10", "1.0", "1.1", "1.2", "1.3", "2.0"]
+    for version in versions:
+        catalog.add_sdist("old", version, metadata_version="2.1")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({"upstream": running.url, "directory": mirror_dir, "projects": ["old"],
+                                    "dependencies": True, "python_versions": ["3.12"],
+                                    "platforms": ["manylinux_2_28_x86_64"]}))
+    assert result.ok, result.failures
+    assert result.warnings == [
+        "old 0.9, 0.10, 1.0, 1.1, 1.2 and 2 more: dependencies unknown, an sdist whose metadata does not declare "
+        "them statically: Metadata-Version below 2.2 or Requires-Dist dynamic, and the mirror never builds "
+        "packages; list what they need in projects"]
+    assert len(published(mirror_dir)) == len(versions)
+
+
 @pytest.mark.parametrize("ranges", [True, False])
 def test_a_large_wheel_without_a_metadata_file_is_read_with_range_requests(tmp_path, mirror_dir, sync, ranges):
     """An index without PEP 658 files (devpi, Artifactory, some proxies) left the resolver downloading every

@@ -321,14 +321,27 @@ class Planner:
                     self._pinned(target)
                 else:
                     self._candidates(target)
-        for (name, version), note in sorted(self._unknown.items()):
-            if version in self._kept.get(name, {}):
-                self._warn(f"{name} {version}: dependencies unknown, {note}; list what it needs in projects")
+        self._warn_unknown()
         rules = {name: ProjectRule(name, (), (), tuple(
                     (str(version), tuple(sorted(targets))) for version, targets in sorted(versions.items())))
                  for name, versions in sorted(self._kept.items())}
         pulls = {name: dict(versions) for name, versions in sorted(self._pulls.items())}
         return Plan(rules, pulls, self.errors, self.warnings)
+
+    def _warn_unknown(self) -> None:
+        """One warning per project and reason for the kept releases whose dependencies are unknown: all
+        releases of an old project can be sdists without static metadata, and 30 lines of one warning hide
+        the rest."""
+        unknown: dict[tuple[str, str], list[Version]] = collections.defaultdict(list)
+        for (name, version), note in self._unknown.items():
+            if version in self._kept.get(name, {}):
+                unknown[name, note].append(version)
+        for (name, note), versions in sorted(unknown.items()):
+            if len(versions) == 1:
+                self._warn(f"{name} {versions[0]}: dependencies unknown, {note}; list what it needs in projects")
+            else:
+                self._warn(f"{name} {few(map(str, sorted(versions)), 5)}: dependencies unknown, {note}; "
+                           f"list what they need in projects")
 
     # -- candidates: every release a resolution could pick -------------------------------------
     def _candidates(self, target: Target) -> None:
