@@ -479,12 +479,17 @@ def test_prune_removes_what_no_longer_matches_and_respects_the_cap(make_config, 
     refused = sync(narrowed)
     assert not refused.ok and "prune refused" in refused.failures[0]
     assert "alpha-1.0-py3-none-any.whl" in listed(mirror_dir, "alpha")
+    # a refused prune changes nothing, and neither run says otherwise
+    for run in (checked, refused):
+        assert not run.changed and run.stats.projects_changed == 0, run.log
+        assert "event=project " not in run.log and "result=failed changed=False " in run.log
     assert os.path.isfile(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/")))
     # within the cap (or forced) it goes, from the page first and then from the disk
     pruned = sync(make_config(projects=["alpha>=2", "gamma"], prune=True, force_prune=True))
     assert pruned.ok, pruned.failures
     assert listed(mirror_dir, "alpha") == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
     assert "alpha-1.0-py3-none-any.whl" in pruned.removed
+    assert "event=project project=alpha status=changed files=2 downloaded=0 bytes=0 removed=5\n" in pruned.log
     assert not os.path.exists(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/")))
     assert not os.path.exists(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/") + ".metadata"))
     assert_pages_point_at_complete_files(mirror_dir)

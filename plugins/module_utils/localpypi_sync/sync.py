@@ -294,24 +294,15 @@ class SyncRun:
             for warning in outcome.warnings:
                 self.reporter.warning(warning)
             added.extend(outcome.added)
-            if outcome.status == "failed":
-                stats.projects_failed += 1
-            elif outcome.status == "changed":
-                stats.projects_changed += 1
-                changed = True
-            else:
-                stats.projects_unchanged += 1
             if outcome.removals:
-                deferred.append(outcome)
-            else:
-                stats.files_published += len(outcome.published)
-            self.reporter.project_done(outcome.name, outcome.status, files=len(outcome.published),
-                                       downloaded=outcome.downloaded, bytes=outcome.bytes,
-                                       failed=outcome.failed or None)
-        self.reporter.finish()
+                deferred.append(outcome)  # counted and told once the prune is settled: it may be refused
+                continue
+            if self._conclude(outcome, stats):
+                changed = True
         gone_projects = self._projects_to_drop(set(wanted))
         if self._settle_removals(deferred, gone_projects, stats, failures, removed):
             changed = True
+        self.reporter.finish()
         if not self.check_mode:
             try:
                 changed = self._finish_tree(changed, stats)
@@ -320,6 +311,20 @@ class SyncRun:
                 self.reporter.failure(failures[-1])
         return SyncResult(stats, failures, warnings, changed, self.check_mode, sorted(added), sorted(removed),
                           plan=self._plan.to_json() if self._plan else None)
+
+    def _conclude(self, outcome: _ProjectOutcome, stats: SyncStats, removed: int = 0) -> bool:
+        """Count the project's status and the files it serves, and tell it; True if it changed."""
+        if outcome.status == "failed":
+            stats.projects_failed += 1
+        elif outcome.status == "changed":
+            stats.projects_changed += 1
+        else:
+            stats.projects_unchanged += 1
+        stats.files_published += len(outcome.published)
+        self.reporter.project_done(outcome.name, outcome.status, files=len(outcome.published),
+                                   downloaded=outcome.downloaded, bytes=outcome.bytes,
+                                   removed=removed or None, failed=outcome.failed or None)
+        return outcome.status == "changed"
 
     # -- projects ---------------------------------------------------------------------------
     def _wanted_projects(self, warnings: list[str], stats: SyncStats) -> dict[str, Optional[int]]:
@@ -727,6 +732,7 @@ class SyncRun:
                        "check the config, then rerun with force_prune to allow it")
             failures.append(message)
             self.reporter.failure(message)
+        changed = False
         for outcome in deferred:
             # keep serving what would have gone (a check's outcome holds all it serves, and has no record)
             if not allowed and not self.check_mode:
@@ -734,12 +740,15 @@ class SyncRun:
                 outcome.record["published"] = [_published_to_json(p) for p in outcome.published]
                 outcome.record["complete"] = False
             if not self.check_mode:
-                self._commit_deferred(outcome, stats, failures)
-            stats.files_published += len(outcome.published)
+                self._commit_deferred(outcome, failures)
+            if not allowed and outcome.status == "changed" and not (outcome.page_written or outcome.added):
+                outcome.status = "unchanged"  # its removals were its only change, and they are refused
+            if self._conclude(outcome, stats, len(outcome.removals) if allowed else 0):
+                changed = True
         # nothing when refused; else less the removals of a page that could not be written
         removals = _removals(deferred, gone_records) if allowed else []
         if not removals:
-            return any(outcome.page_written for outcome in deferred)
+            return changed
         still_referenced = self._referenced_paths(exclude=set(gone_records))
         for name in gone_records:
             stats.projects_removed += 1
@@ -759,10 +768,10 @@ class SyncRun:
         self.reporter.event("prune", files=len(removals), projects=len(gone_records))
         return True
 
-    def _commit_deferred(self, outcome: _ProjectOutcome, stats: SyncStats, failures: list[str]) -> None:
+    def _commit_deferred(self, outcome: _ProjectOutcome, failures: list[str]) -> None:
         """Publish the narrowed pages of a project that prunes; if they cannot be written, the project fails
         alone, and its old pages, with every file they name, stay."""
-        status, errors_before = outcome.status, len(outcome.errors)
+        errors_before = len(outcome.errors)
         _contained(outcome, lambda: self._commit_project(outcome.name, outcome, outcome.record.get("serial")))
         if len(outcome.errors) == errors_before:
             return
@@ -770,9 +779,6 @@ class SyncRun:
         for error in outcome.errors[errors_before:]:
             failures.append(error)
             self.reporter.failure(error)
-        if status != "failed":
-            stats.projects_changed -= 1
-            stats.projects_failed += 1
 
     def _referenced_paths(self, exclude: set[str]) -> set[str]:
         """Paths still named by some project's record (a file may be shared by two projects)."""
