@@ -124,6 +124,57 @@ def test_status_lists_the_errors_of_a_failed_run(config_file, upstream):
     assert lines[2].startswith("  error: project alpha: alpha-2.0.tar.gz: ") and lines[3].startswith("serial: ")
 
 
+def test_health_passes_a_current_mirror_and_names_each_problem(config_file, mirror_dir):
+    """What a monitoring check runs: exit 0 while the mirror is current; 1 with one `problem:` line each for no
+    run yet, a failed run, a run that stopped before syncing, none finished within --max-age, and a lock held
+    longer than that; all from the records, writing nothing."""
+    def health(*options):
+        return run_cli("health", "--config", config_file(), *options)
+
+    never = health()
+    assert never.returncode == 1 and never.stdout == (
+        f"problem: no run over every configured project has finished in {mirror_dir} yet\n")
+    assert not os.path.exists(mirror_dir)
+    assert run_cli("sync", "--config", config_file()).returncode == 0
+    current = health("--max-age", "1h")
+    assert current.returncode == 0 and re.fullmatch(
+        r"ok: the last run finished \S+Z, \d+s ago: 2 projects, \d+ files\n", current.stdout), current.stdout
+    assert json.loads(health("--json").stdout)["ok"] is True
+    # a run that finished three days ago is stale for a 36 hour limit, and for no other check
+    record_path = os.path.join(mirror_dir, "state", "last-run.json")
+    with open(record_path) as stream:
+        record = json.load(stream)
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3 * 86400 - 60))
+    with open(record_path, "w") as stream:
+        json.dump(record, stream)
+    stale = health("--max-age", "36h")
+    assert stale.returncode == 1 and stale.stdout == (
+        f"problem: the last run finished {record['finished']}, 3d 0h ago, over --max-age 1d 12h\n")
+    assert health().returncode == 0
+    # a lock that names a run started long ago: one that hangs, or was killed
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))
+    with open(os.path.join(mirror_dir, "state", "lock"), "w") as stream:
+        stream.write(f"pid 4242 since {since}")
+    held = health("--max-age", "1d", "--json")
+    assert held.returncode == 1
+    assert json.loads(held.stdout)["problems"][-1] == (
+        f"pid 4242 has held the lock since {since}, 2d 0h, over --max-age: a run that hangs, or one killed that no "
+        "run has followed")
+    # a failed run, then one that stops before syncing: each is a problem of its own
+    assert run_cli("sync", "--config", config_file(projects=["alpha", "gamma", "nosuch"])).returncode == 1
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        unreachable = f"http://127.0.0.1:{unused.getsockname()[1]}/simple/"
+    assert run_cli("sync", "--config", config_file(upstream=unreachable)).returncode == 2
+    failing = health("--max-age", "1h").stdout.splitlines()
+    assert len(failing) == 2, failing
+    assert re.fullmatch(r"problem: the last run, finished \S+Z, failed \(1 errors\); the first: .*nosuch.*",
+                        failing[0]), failing
+    assert failing[1].startswith("problem: the last attempt, at ") and (
+        f"stopped before syncing: upstream {unreachable}: unreachable" in failing[1]), failing
+    assert health("--max-age", "3x").returncode == 2
+
+
 def test_a_project_named_on_the_command_line_that_the_config_does_not_select_fails(config_file):
     result = run_cli("sync", "--config", config_file(), "--project", "alpha", "--project", "Alfa")
     assert result.returncode == 1

@@ -26,6 +26,12 @@ def test_first_sync_published_the_selection(host):
     assert host.file("/data/pypi/web/simple/alpha/index.v1_json").user == "localpypi"
 
 
+def test_health_check_passes_as_the_service_user(host):
+    """The command the README gives monitoring, as the service group may read the config."""
+    run = host.run("runuser -u localpypi -- localpypi-sync health --config /etc/localpypi/sync.yml --max-age 36h")
+    assert run.rc == 0 and run.stdout.startswith("ok: the last run finished "), run.stdout + run.stderr
+
+
 def test_sync_service_runs_under_its_hardening(host):
     run = host.run("systemctl start localpypi-sync.service")
     assert run.rc == 0, host.check_output("journalctl -u localpypi-sync.service --no-pager | tail -20")

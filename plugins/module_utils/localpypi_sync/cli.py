@@ -1,7 +1,8 @@
-"""The command line: `localpypi-sync {sync,verify,status,explain} --config FILE [--json]`.
+"""The command line: `localpypi-sync {sync,verify,status,health,explain} --config FILE [--json]`.
 
-Exit codes: 0 everything selected is published (or verified); 1 some projects or files failed;
-2 the run could not start (bad config, busy lock, unreachable upstream, unwritable directory).
+Exit codes: 0 everything selected is published (or verified, or healthy); 1 some projects or files failed
+(or the mirror is not current); 2 the run could not start (bad config, busy lock, unreachable upstream,
+unwritable directory).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from packaging.utils import canonicalize_name
 from . import __version__
 from .config import ConfigError, SyncConfig, load_config_file
 from .explain import explain
+from .health import mirror_health, parse_duration
 from .report import Reporter, few
 from .select import TargetMatrix
 from .state import MirrorState
@@ -52,11 +54,23 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", parents=[common], help="last run, serial, counts and disk usage")
     status.add_argument("--top", type=int, default=20, metavar="N",
                         help="list the N largest projects (default 20; 0 lists all; --json always lists all)")
+    health = commands.add_parser("health", parents=[common],
+                                 help="exit 1 if the mirror is not current (for monitoring): the last run "
+                                      "failed or stopped, or none finished within --max-age")
+    health.add_argument("--max-age", type=_duration, metavar="AGE",
+                        help="the oldest a finished run may be: 36h, 2d, 1d12h, 90m, or seconds")
     commands.add_parser("check-config", parents=[common], help="validate the config file and exit")
     why = commands.add_parser("explain", parents=[common],
                               help="which requirement and target pulled each release of a project in")
     why.add_argument("name", metavar="NAME")
     return parser
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _print(document: dict, as_json: bool, text: str) -> None:
@@ -166,6 +180,13 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     return EXIT_OK
 
 
+def _command_health(args: argparse.Namespace, config: SyncConfig) -> int:
+    health = mirror_health(config.directory, args.max_age)
+    text = f"ok: {health.summary}" if health.ok else "\n".join(f"problem: {p}" for p in health.problems)
+    _print(health.to_json(), args.json, text)
+    return EXIT_OK if health.ok else EXIT_FAILED
+
+
 def _command_check_config(args: argparse.Namespace, config: SyncConfig) -> int:
     targets = [slot.label for slot in TargetMatrix.from_config(config).slots if slot.label]
     _print({"ok": True, "directory": config.directory, "upstream": config.upstream, "targets": targets}, args.json,
@@ -178,7 +199,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         config = load_config_file(args.config)
         handler = {"sync": _command_sync, "verify": _command_verify, "status": _command_status,
-                   "check-config": _command_check_config, "explain": _command_explain}[args.command]
+                   "health": _command_health, "check-config": _command_check_config,
+                   "explain": _command_explain}[args.command]
         return handler(args, config)
     except (ConfigError, SyncAbort) as exc:
         sys.stderr.write(f"localpypi-sync: {exc}\n")

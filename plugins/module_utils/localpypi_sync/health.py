@@ -1,0 +1,119 @@
+"""Whether the mirror is current, as a monitoring check asks it: from the run records alone, never a walk of
+the tree, so a check every few minutes costs nothing even on a full mirror."""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import os
+import re
+import time
+from typing import Any, Optional
+
+from .report import few
+from .state import MirrorState
+
+_DURATION = re.compile(r"(?:\d+[dhms]?)+")
+_DURATION_PART = re.compile(r"(\d+)([dhms]?)")
+_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
+_LOCK_HOLDER = re.compile(r"pid (\d+) since (\S+)")
+
+
+def parse_duration(text: str) -> float:
+    """'36h', '1d12h', '90m', '3600' (seconds) -> seconds."""
+    compact = text.replace(" ", "").lower()
+    if not _DURATION.fullmatch(compact):
+        raise ValueError(f"{text!r} is not a duration: write it as 36h, 2d, 1d12h, 90m or seconds")
+    seconds = sum(int(number) * _SECONDS[unit] for number, unit in _DURATION_PART.findall(compact))
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is not a duration: it must be longer than 0")
+    return float(seconds)
+
+
+def format_duration(seconds: float) -> str:
+    """3d 4h, 2d 0h, 5h 12m, 42m 7s, 30s: the largest unit, and the one below it."""
+    whole = max(0, int(seconds))
+    parts = [(whole // 86400, "d"), (whole % 86400 // 3600, "h"), (whole % 3600 // 60, "m"), (whole % 60, "s")]
+    first = next((index for index, (value, _) in enumerate(parts) if value), len(parts) - 1)
+    return " ".join(f"{value}{unit}" for value, unit in parts[first:first + 2])
+
+
+def _epoch(timestamp: Any) -> Optional[float]:
+    """A record's UTC timestamp (2026-11-27T02:08:18Z) as seconds since the epoch; None if unreadable."""
+    try:
+        return float(calendar.timegm(time.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass
+class Health:
+    problems: list[str]
+    summary: str  # what the last run did, when all is well
+    last_run_finished: Optional[str] = None
+    age_seconds: Optional[float] = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, **dataclasses.asdict(self)}
+
+
+def _failed_run(what: str, record: dict[str, Any]) -> str:
+    failures = record.get("failures") or []
+    first = f"; the first: {failures[0]}" if failures else ""
+    return f"{what}, finished {record.get('finished', '?')}, failed ({len(failures)} errors){first}"
+
+
+def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = None) -> Health:
+    """The problems a monitoring check reports: no run yet, a failed run, one that stopped before syncing,
+    none finished within max_age, or a run that has held the lock for longer than that (hung, or killed)."""
+    now = time.time() if now is None else now
+    state = MirrorState(root)
+    last = state.load_last_run()
+    problems: list[str] = []
+    health = Health(problems, "")
+    if last is None:
+        problems.append(f"no run over every configured project has finished in {root} yet")
+    else:
+        finished = _epoch(last.get("finished"))
+        health.last_run_finished = last.get("finished")
+        health.age_seconds = None if finished is None else max(0.0, now - finished)
+        age = "" if health.age_seconds is None else f", {format_duration(health.age_seconds)} ago"
+        if not last.get("ok"):
+            problems.append(_failed_run("the last run", last))
+        if max_age is not None and (health.age_seconds is None or health.age_seconds > max_age):
+            problems.append(f"the last run finished {last.get('finished', 'at an unreadable time')}{age}, "
+                            f"over --max-age {format_duration(max_age)}")
+        stats = last.get("stats") or {}
+        health.summary = (f"the last run finished {last.get('finished')}{age}: {stats.get('projects', '?')} "
+                          f"projects, {stats.get('files_published', '?')} files")
+    partial = state.load_last_run(partial=True)
+    if partial and not partial.get("ok"):
+        problems.append(_failed_run(f"a run since then over only {few(partial.get('only_projects') or [], 5)}",
+                                    partial))
+    abort = state.load_abort()
+    if abort:
+        problems.append(f"the last attempt, at {abort.get('started', '?')}, stopped before syncing: "
+                        f"{abort.get('reason', '?')}")
+    holder = _lock_holder(state)
+    if holder and max_age is not None:
+        pid, since = holder
+        held = _epoch(since)
+        if held is not None and now - held > max_age:
+            problems.append(f"pid {pid} has held the lock since {since}, {format_duration(now - held)}, over "
+                            f"--max-age: a run that hangs, or one killed that no run has followed")
+    return health
+
+
+def _lock_holder(state: MirrorState) -> Optional[tuple[str, str]]:
+    """Who the lock file names (a run in progress, or one killed before it could unlock); read, never taken:
+    a check must not make the timer's run find the lock busy."""
+    try:
+        with open(os.path.join(state.state, "lock"), encoding="utf-8", errors="replace") as stream:
+            found = _LOCK_HOLDER.match(stream.read(200).strip())
+    except FileNotFoundError:
+        return None
+    return (found.group(1), found.group(2)) if found else None
