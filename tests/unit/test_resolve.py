@@ -471,6 +471,30 @@ def test_a_release_left_out_by_max_file_size_is_named_as_such(tmp_path, mirror_d
 
 
 @pytest.mark.parametrize("mode", ["candidates", "pinned"])
+def test_an_older_release_with_a_wheel_is_kept_beside_a_newer_sdist_only_one(tmp_path, mirror_dir, sync, mode):
+    """ext 2.0 came without a wheel (greenlet 3.2.5 had none for Windows): pip picks its sdist, which needs a
+    compiler, and the way round, `pip install --prefer-binary` or `--only-binary :all:`, installs ext 1.0.
+    The mirror holds both, so the way round works from it as it does online."""
+    catalog = Catalog(str(tmp_path / "binary"))
+    catalog.add_wheel("app", "1.0", requires_dist=["ext>=1"])
+    catalog.add_wheel("ext", "1.0", "cp312-cp312-manylinux_2_28_x86_64")
+    catalog.add_sdist("ext", "1.0")
+    catalog.add_sdist("ext", "2.0")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "projects": ["app"], "dependencies": True,
+            "resolution": mode, "latest": 1, "python_versions": ["3.12"], "platforms": ["manylinux_2_28_x86_64"]}))
+    assert result.ok, result.failures
+    assert published(mirror_dir) == {"app-1.0-py3-none-any.whl", "ext-2.0.tar.gz", "ext-1.0.tar.gz",
+                                     "ext-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"}
+    assert [p["by"] for p in result.plan["pulls"]["ext"]["1.0"]] == ["app 1.0, a wheel preferred"]
+    downloaded = pip_download(mirror_dir, tmp_path / "dl", "app")  # --only-binary :all:
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert sorted(os.listdir(tmp_path / "dl")) == ["app-1.0-py3-none-any.whl",
+                                                   "ext-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"]
+
+
+@pytest.mark.parametrize("mode", ["candidates", "pinned"])
 def test_a_dependency_that_every_release_pins_is_one_short_clause(tmp_path, mirror_dir, sync, mode):
     """Each release of app pins its own binlib, built for Windows only. The resolver gives up on all of
     them: the error names the newest one and counts the rest (psycopg[binary] on a free-threaded Python made a

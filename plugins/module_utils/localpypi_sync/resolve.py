@@ -31,7 +31,7 @@ from resolvelib.resolvers import ResolutionImpossible, ResolverException
 from .config import ProjectRule, SyncConfig
 from .http import FetchError
 from .metadata import MetadataReader
-from .names import file_version
+from .names import file_version, package_type
 from .report import few
 from .select import Target, TargetMatrix, screen_file, too_large
 from .upstream import ProjectPage, UpstreamFile
@@ -449,21 +449,46 @@ class Planner:
         return failed
 
     def _resolve(self, target: Target, requirements: list[Requirement], origins: dict[int, str]) -> Optional[str]:
-        """Keep what the resolver picks for the requirements installed together; None, or why it cannot."""
-        provider = _Provider(self, target)
+        """Keep what the resolver picks for the requirements installed together; None, or why it cannot.
+
+        Where a pick has no wheel for the target and an older release has one (greenlet 3.2.5 came with no
+        Windows wheel), also keep what `pip --prefer-binary` picks: the way round a build that fails without
+        a compiler must work from the mirror as it does online."""
         try:
-            result = Resolver(provider, BaseReporter()).resolve(requirements, max_rounds=MAX_ROUNDS)
+            result = Resolver(_Provider(self, target), BaseReporter()).resolve(requirements, max_rounds=MAX_ROUNDS)
         except ResolutionImpossible as exc:
             return f"cannot satisfy {self._impossible(exc.causes, origins, target)}"
         except ResolverException as exc:
             return f"resolution of {', '.join(map(str, requirements))} failed: {type(exc).__name__}"
+        self._keep_result(result, target, origins, "")
+        if any(self._wheel_elsewhere(candidate, target) for candidate in result.mapping.values()):
+            binary = _Provider(self, target, prefer_binary=True)
+            try:
+                preferred = Resolver(binary, BaseReporter()).resolve(requirements, max_rounds=MAX_ROUNDS)
+            except ResolverException:  # the same releases in another order: the first resolution's picks stand
+                return None
+            self._keep_result(preferred, target, origins, ", a wheel preferred")
+        return None
+
+    def _keep_result(self, result: Any, target: Target, origins: dict[int, str], why: str) -> None:
         for identifier, candidate in result.mapping.items():
             for information in result.criteria[identifier].information:
                 by = _describe_parent(information.parent) or origins.get(id(information.requirement), "projects")
                 if by == _describe_parent(candidate):
                     continue  # name[x] needs name at its own version: not a reason of its own
-                self.keep(candidate.name, candidate.version, Pull(str(information.requirement), by, target.id))
-        return None
+                self.keep(candidate.name, candidate.version,
+                          Pull(str(information.requirement), by + why, target.id))
+
+    def has_wheel(self, name: str, version: Version, target: Target) -> bool:
+        return any(package_type(f.filename) == "wheel" and target.matrix.installs(f)
+                   for f in self.releases.files(name, version))
+
+    def _wheel_elsewhere(self, candidate: _Candidate, target: Target) -> bool:
+        """The pick installs on the target from its sdist only, and another release has a wheel for it."""
+        if "wheel" not in self.config.package_types or self.has_wheel(candidate.name, candidate.version, target):
+            return False
+        return any(self.has_wheel(candidate.name, version, target)
+                   for version in self.releases.releases(candidate.name) if version != candidate.version)
 
     def _impossible(self, causes: Sequence[Any], origins: dict[int, str], target: Target) -> str:
         """One clause per project that nothing can be had of: the requirement of the newest release that asks
@@ -514,9 +539,10 @@ class _Candidate:
 class _Provider(AbstractProvider):
     """resolvelib's view of the upstream for one target; identifiers are name or name[extras]."""
 
-    def __init__(self, planner: Planner, target: Target) -> None:
+    def __init__(self, planner: Planner, target: Target, prefer_binary: bool = False) -> None:
         self.planner = planner
         self.target = target
+        self.prefer_binary = prefer_binary  # pip's --prefer-binary: a release with a wheel before a newer one
 
     def identify(self, requirement_or_candidate: Any) -> str:
         name = canonicalize_name(requirement_or_candidate.name)
@@ -545,6 +571,8 @@ class _Provider(AbstractProvider):
         except FetchError as exc:
             self.planner._warn(f"target {self.target.id}: {exc}")
             return []
+        if self.prefer_binary:  # a stable sort: newest first among those with a wheel, then among the rest
+            versions.sort(key=lambda version: not self.planner.has_wheel(name, version, self.target))
         return [_Candidate(name, v, extras) for v in versions if v not in bad]
 
     def is_satisfied_by(self, requirement: Requirement, candidate: _Candidate) -> bool:
