@@ -140,6 +140,8 @@ def test_health_passes_a_current_mirror_and_names_each_problem(config_file, mirr
     assert current.returncode == 0 and re.fullmatch(
         r"ok: the last run finished \S+Z, \d+s ago: 2 projects, \d+ files\n", current.stdout), current.stdout
     assert json.loads(health("--json").stdout)["ok"] is True
+    by_directory = run_cli("health", "--directory", mirror_dir)  # for a monitoring user who may not read the config
+    assert by_directory.returncode == 0 and by_directory.stdout.startswith("ok: the last run finished ")
     # a run that finished three days ago is stale for a 36 hour limit, and for no other check
     record_path = os.path.join(mirror_dir, "state", "last-run.json")
     with open(record_path) as stream:

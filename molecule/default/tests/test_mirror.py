@@ -26,10 +26,12 @@ def test_first_sync_published_the_selection(host):
     assert host.file("/data/pypi/web/simple/alpha/index.v1_json").user == "localpypi"
 
 
-def test_health_check_passes_as_the_service_user(host):
-    """The command the README gives monitoring, as the service group may read the config."""
-    run = host.run("runuser -u localpypi -- localpypi-sync health --config /etc/localpypi/sync.yml --max-age 36h")
+def test_health_check_passes_for_a_user_who_may_not_read_the_config(host):
+    """The command the README gives a monitoring agent, whose user is neither root nor in the service group."""
+    run = host.run("runuser -u nobody -- localpypi-sync health --directory /data/pypi --max-age 36h")
     assert run.rc == 0 and run.stdout.startswith("ok: the last run finished "), run.stdout + run.stderr
+    run = host.run("runuser -u nobody -- localpypi-sync health --config /etc/localpypi/sync.yml")
+    assert run.rc == 2 and "Permission denied" in run.stderr, run.stdout + run.stderr
 
 
 def test_sync_service_runs_under_its_hardening(host):

@@ -54,9 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", parents=[common], help="last run, serial, counts and disk usage")
     status.add_argument("--top", type=int, default=20, metavar="N",
                         help="list the N largest projects (default 20; 0 lists all; --json always lists all)")
-    health = commands.add_parser("health", parents=[common],
-                                 help="exit 1 if the mirror is not current (for monitoring): the last run "
-                                      "failed or stopped, or none finished within --max-age")
+    health = commands.add_parser("health", help="exit 1 if the mirror is not current (for monitoring): the "
+                                               "last run failed or stopped, or none finished within --max-age")
+    where = health.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", "-c", help="YAML file with the engine's options")
+    where.add_argument("--directory", "-d", help="the mirror root instead, for a user who may not read the config")
+    health.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     health.add_argument("--max-age", type=_duration, metavar="AGE",
                         help="the oldest a finished run may be: 36h, 2d, 1d12h, 90m, or seconds")
     commands.add_parser("check-config", parents=[common], help="validate the config file and exit")
@@ -180,8 +183,8 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     return EXIT_OK
 
 
-def _command_health(args: argparse.Namespace, config: SyncConfig) -> int:
-    health = mirror_health(config.directory, args.max_age)
+def _command_health(args: argparse.Namespace, directory: str) -> int:
+    health = mirror_health(directory, args.max_age)
     text = f"ok: {health.summary}" if health.ok else "\n".join(f"problem: {p}" for p in health.problems)
     _print(health.to_json(), args.json, text)
     return EXIT_OK if health.ok else EXIT_FAILED
@@ -197,10 +200,11 @@ def _command_check_config(args: argparse.Namespace, config: SyncConfig) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "health":
+            return _command_health(args, args.directory or load_config_file(args.config).directory)
         config = load_config_file(args.config)
         handler = {"sync": _command_sync, "verify": _command_verify, "status": _command_status,
-                   "health": _command_health, "check-config": _command_check_config,
-                   "explain": _command_explain}[args.command]
+                   "check-config": _command_check_config, "explain": _command_explain}[args.command]
         return handler(args, config)
     except (ConfigError, SyncAbort) as exc:
         sys.stderr.write(f"localpypi-sync: {exc}\n")
