@@ -442,13 +442,23 @@ def test_the_requested_projects_that_install_are_kept_installable_together(tmp_p
     why = {"candidates": "no release of nowheel satisfies nowheel and installs there (from projects[2])",
            "pinned": "cannot satisfy nowheel (from projects[2])"}[mode]
     assert result.failures == [f"target 3.12/manylinux_2_28_x86_64: {why}; nowheel 1.0, the newest it allows, "
-                               f"has wheels only for win_amd64"]
+                               f"has wheels only for win_amd64; to mirror it for Windows only, write it with a "
+                               f"marker: 'nowheel; sys_platform == \"win32\"'"]
     assert not any("cannot be installed together" in w for w in result.warnings), result.warnings
     assert "lib-1.0-py3-none-any.whl" in published(mirror_dir)
     downloaded = pip_download(mirror_dir, tmp_path / "dl", "alpha", "beta")
     assert downloaded.returncode == 0, downloaded.stderr
     assert sorted(os.listdir(tmp_path / "dl")) == ["alpha-1.0-py3-none-any.whl", "beta-1.0-py3-none-any.whl",
                                                    "lib-1.0-py3-none-any.whl"]
+    # the marker the error suggests is the fix
+    with serve_upstream(catalog) as running:
+        fixed = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "dependencies": True, "resolution": mode,
+            "projects": ["alpha", "beta", 'nowheel; sys_platform == "win32"'], "latest": 1,
+            "package_types": ["wheel"], "python_versions": ["3.12"],
+            "platforms": ["manylinux_2_28_x86_64", "win_amd64"]}))
+    assert fixed.ok, fixed.failures
+    assert "nowheel-1.0-cp312-cp312-win_amd64.whl" in published(mirror_dir)
 
 
 @pytest.mark.parametrize("mode", ["candidates", "pinned"])

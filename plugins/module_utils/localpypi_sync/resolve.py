@@ -37,6 +37,7 @@ from .select import Target, TargetMatrix, screen_file, too_large
 from .upstream import ProjectPage, UpstreamFile
 
 MAX_ROUNDS = 2000
+_SYSTEM_NAMES = {"win32": "Windows", "darwin": "macOS", "linux": "Linux", "ios": "iOS", "android": "Android"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,9 +257,11 @@ class Planner:
                 and all(spec.contains(version, prereleases=True) for spec in specifiers)
                 and all(c.specifier.contains(version, prereleases=True) for c in constraints)}
 
-    def unavailable(self, requirement: Requirement, target: Target) -> str:
+    def unavailable(self, requirement: Requirement, target: Target, requested: bool = False) -> str:
         """When no release that satisfies the requirement installs on the target, what the newest of them
-        offers instead (a wheel for a newer macOS, a newer Requires-Python), as "; ..." for an error line."""
+        offers instead (a wheel for a newer macOS, a newer Requires-Python), as "; ..." for an error line.
+        For a requested project built for another system only (pywin32), also the marker that asks for it
+        there alone."""
         name = canonicalize_name(requirement.name)
         specifiers = [requirement.specifier]
         try:
@@ -277,7 +280,12 @@ class Planner:
             newest = max(allowed, default=None)
             if newest is None:
                 return ""
-        return f"; {name} {newest}, the newest it allows, {target.matrix.why_none_installs(allowed[newest])}"
+        hint = f"; {name} {newest}, the newest it allows, {target.matrix.why_none_installs(allowed[newest])}"
+        system = target.matrix.only_elsewhere(allowed[newest]) if requested and not requirement.marker else None
+        if system:
+            hint += (f"; to mirror it for {_SYSTEM_NAMES.get(system, system)} only, write it with a marker: "
+                     f"'{requirement}; sys_platform == \"{system}\"'")
+        return hint
 
     def dependencies(self, name: str, version: Version, target: Target,
                      extras: Iterable[str]) -> list[Requirement]:
@@ -372,7 +380,7 @@ class Planner:
             if not need.candidates:
                 self.errors.append(f"target {target.id}: no release of {name} satisfies {_shown(need.requirement)} "
                                    f"and installs there (from {need.by})"
-                                   f"{unavailable(need.requirement)}")
+                                   f"{unavailable(need.requirement, requested=True)}")
             else:
                 self.errors.append(f"target {target.id}: no release of {name} satisfies {_shown(need.requirement)} and "
                                    f"installs there with what it needs (from {need.by}): "
@@ -502,7 +510,7 @@ class Planner:
         clauses = []
         for name, by_text in sorted(asked.items()):
             (text, by), first = max(by_text.items(), key=lambda item: _asker_rank(item[1].parent))
-            clause = f"{text} (from {by}){self.unavailable(first.requirement, target)}"
+            clause = f"{text} (from {by}){self.unavailable(first.requirement, target, first.parent is None)}"
             if len(by_text) > 1:
                 askers = {cause.parent.name if cause.parent else key[1]
                           for key, cause in by_text.items() if cause is not first}

@@ -175,6 +175,19 @@ class TargetMatrix:
             return f"has wheels for this platform only for {few(here)}"
         return f"has wheels only for {few(self._nearest_first({tag.platform for tag in wheel_tags}))}"
 
+    def only_elsewhere(self, files: Iterable[UpstreamFile]) -> Optional[str]:
+        """The one sys_platform that every file is a wheel for, when no target platform is of it (pywin32's
+        win32 for a Linux target): what a marker on the requirement would say. None otherwise."""
+        systems = set()
+        for upstream_file in files:
+            if package_type(upstream_file.filename) != "wheel":
+                return None  # an sdist installs anywhere: not a matter of platform
+            systems.update(_sys_platform(tag.platform) for tag in _tags_of(upstream_file.filename))
+        if len(systems) != 1 or None in systems:
+            return None
+        system = systems.pop()
+        return None if any(_sys_platform(platform) == system for platform in self.platforms) else system
+
     def _nearest_first(self, platforms: Iterable[str]) -> list[str]:
         """The platforms of the same system and machine as this one's first (macosx_14_0_arm64 before
         manylinux_2_28_aarch64 for a macosx_11_0_arm64 target): the ones an operator would pick instead."""
@@ -207,6 +220,17 @@ def _tags_of(filename: str) -> frozenset[tags.Tag]:
         return parse_wheel_filename(filename)[3]
     except InvalidWheelFilename:
         return frozenset()
+
+
+def _sys_platform(platform: str) -> Optional[str]:
+    """The sys_platform of a wheel's platform tag (win32 of win_amd64, linux of manylinux_2_28_x86_64); None
+    for `any` and the unknown."""
+    system = platform.partition("_")[0]
+    if system.startswith("win"):
+        return "win32"
+    if system.startswith(("manylinux", "musllinux", "linux")):
+        return "linux"
+    return {"macosx": "darwin", "ios": "ios", "android": "android"}.get(system)
 
 
 def _system_and_machine(platform: str) -> tuple[str, str]:
