@@ -461,7 +461,8 @@ def test_check_mode_reports_the_plan_and_writes_nothing(make_config, sync, mirro
     assert "alpha-2.0-py3-none-any.whl" in result.added and result.stats.files_downloaded == len(result.added)
     assert not os.path.exists(mirror_dir)
     assert not any(path.startswith("/packages/") for _, path in upstream.server.requests)
-    assert sync(make_config(projects=["alpha", "gamma"])).ok
+    real = sync(make_config(projects=["alpha", "gamma"]))
+    assert real.ok and result.stats.files_published == real.stats.files_published > 0  # the files to come count
     assert not sync(make_config(projects=["alpha", "gamma"]), check_mode=True).changed
 
 
@@ -485,8 +486,11 @@ def test_prune_removes_what_no_longer_matches_and_respects_the_cap(make_config, 
         assert "event=project " not in run.log and "result=failed changed=False " in run.log
     assert os.path.isfile(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/")))
     # within the cap (or forced) it goes, from the page first and then from the disk
-    pruned = sync(make_config(projects=["alpha>=2", "gamma"], prune=True, force_prune=True))
+    forced = make_config(projects=["alpha>=2", "gamma"], prune=True, force_prune=True)
+    predicted = sync(forced, check_mode=True)
+    pruned = sync(forced)
     assert pruned.ok, pruned.failures
+    assert predicted.stats.files_published == pruned.stats.files_published < kept.stats.files_published
     assert listed(mirror_dir, "alpha") == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
     assert "alpha-1.0-py3-none-any.whl" in pruned.removed
     assert "event=project project=alpha status=changed files=2 downloaded=0 bytes=0 removed=5\n" in pruned.log

@@ -320,8 +320,9 @@ class SyncRun:
             stats.projects_changed += 1
         else:
             stats.projects_unchanged += 1
-        stats.files_published += len(outcome.published)
-        self.reporter.project_done(outcome.name, outcome.status, files=len(outcome.published),
+        files = len(outcome.published) + (len(outcome.added) if self.check_mode else 0)  # a check's are to come
+        stats.files_published += files
+        self.reporter.project_done(outcome.name, outcome.status, files=files,
                                    downloaded=outcome.downloaded, bytes=outcome.bytes,
                                    removed=removed or None, failed=outcome.failed or None)
         return outcome.status == "changed"
@@ -560,7 +561,8 @@ class SyncRun:
             if self._pruning:
                 outcome.removals = [p for n, p in previous.items() if n not in chosen_names]
             outcome.status = "changed" if new_names or outcome.removals else "unchanged"
-            outcome.published = list(previous.values())
+            # what it serves and keeps; with outcome.added, what a real run would publish
+            outcome.published = [p for n, p in previous.items() if n in chosen_names or not self._pruning]
             return
         state = _Pending(selection.chosen, previous, self._fetch_all(selection.chosen, previous), page, fingerprint)
         if state.waiting():
@@ -734,11 +736,11 @@ class SyncRun:
             self.reporter.failure(message)
         changed = False
         for outcome in deferred:
-            # keep serving what would have gone (a check's outcome holds all it serves, and has no record)
-            if not allowed and not self.check_mode:
+            if not allowed:  # keep serving what would have gone (a check's outcome has no record)
                 outcome.published = outcome.published + outcome.removals
-                outcome.record["published"] = [_published_to_json(p) for p in outcome.published]
-                outcome.record["complete"] = False
+                if not self.check_mode:
+                    outcome.record["published"] = [_published_to_json(p) for p in outcome.published]
+                    outcome.record["complete"] = False
             if not self.check_mode:
                 self._commit_deferred(outcome, failures)
             if not allowed and outcome.status == "changed" and not (outcome.page_written or outcome.added):
