@@ -498,6 +498,7 @@ def test_an_older_release_with_a_wheel_is_kept_beside_a_newer_sdist_only_one(tmp
     assert published(mirror_dir) == {"app-1.0-py3-none-any.whl", "ext-2.0.tar.gz", "ext-1.0.tar.gz",
                                      "ext-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"}
     assert [p["by"] for p in result.plan["pulls"]["ext"]["1.0"]] == ["app 1.0, a wheel preferred"]
+    assert [p["by"] for p in result.plan["pulls"]["app"]["1.0"]] == ["projects[0]"]  # the same pick, told once
     downloaded = pip_download(mirror_dir, tmp_path / "dl", "app")  # --only-binary :all:
     assert downloaded.returncode == 0, downloaded.stderr
     assert sorted(os.listdir(tmp_path / "dl")) == ["app-1.0-py3-none-any.whl",

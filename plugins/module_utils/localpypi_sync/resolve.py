@@ -19,6 +19,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import threading
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -475,11 +476,15 @@ class Planner:
                 preferred = Resolver(binary, BaseReporter()).resolve(requirements, max_rounds=MAX_ROUNDS)
             except ResolverException:  # the same releases in another order: the first resolution's picks stand
                 return None
-            self._keep_result(preferred, target, origins, ", a wheel preferred")
+            self._keep_result(preferred, target, origins, ", a wheel preferred", already=result.mapping)
         return None
 
-    def _keep_result(self, result: Any, target: Target, origins: dict[int, str], why: str) -> None:
+    def _keep_result(self, result: Any, target: Target, origins: dict[int, str], why: str,
+                     already: Mapping[str, _Candidate] = MappingProxyType({})) -> None:
+        """Keep the resolution's picks, with who asked for each; the ones `already` kept the same are told once."""
         for identifier, candidate in result.mapping.items():
+            if identifier in already and already[identifier].version == candidate.version:
+                continue
             for information in result.criteria[identifier].information:
                 by = _describe_parent(information.parent) or origins.get(id(information.requirement), "projects")
                 if by == _describe_parent(candidate):
@@ -501,8 +506,8 @@ class Planner:
     def _impossible(self, causes: Sequence[Any], origins: dict[int, str], target: Target) -> str:
         """One clause per project that nothing can be had of: the requirement of the newest release that asks
         for it (the operator's own first), why no release meets it there, and how many more ask for it.
-        psycopg[binary] on a free-threaded Python has 80 releases that pin a psycopg-binary with no wheel
-        there: that is one clause, not 80 of 400 characters each."""
+        psycopg[binary] on a free-threaded Python has 64 releases that pin a psycopg-binary with no wheel
+        there: that is one clause, not 64 of about 220 characters each."""
         asked: dict[str, dict[tuple[str, str], Any]] = collections.defaultdict(dict)  # project -> (text, by)
         for cause in causes:
             by = _describe_parent(cause.parent) or origins.get(id(cause.requirement), "projects")
