@@ -192,6 +192,21 @@ def test_latest_keeps_the_newest_releases_that_install_on_each_target():
     assert choose(pure, "gamma", python_versions=["3.12"], latest=1)[0] == ["gamma-2.0-py3-none-any.whl"]
 
 
+def test_latest_also_keeps_the_newest_wheel_where_the_newest_releases_are_sdists_only():
+    """greenlet 3.2.5 came with no Windows wheel: with latest: 1 a Windows target held only its sdist, so
+    `pip --prefer-binary` or `--only-binary :all:`, the way round a build that needs a compiler, failed from
+    the mirror. It also gets 3.2.4's wheel, as pip --prefer-binary picks; Linux, with a 3.2.5 wheel, does not."""
+    files = ["greenlet-3.2.5.tar.gz", "greenlet-3.2.5-cp312-cp312-manylinux_2_17_x86_64.whl",
+             "greenlet-3.2.4.tar.gz", "greenlet-3.2.4-cp312-cp312-win_amd64.whl",
+             "greenlet-3.2.4-cp312-cp312-manylinux_2_17_x86_64.whl", "greenlet-3.2.3-cp312-cp312-win_amd64.whl"]
+    chosen, _ = choose(files, "greenlet", python_versions=["3.12"], platforms=["manylinux_2_17_x86_64", "win_amd64"],
+                       latest=1)
+    assert chosen == ["greenlet-3.2.4-cp312-cp312-win_amd64.whl",
+                      "greenlet-3.2.5-cp312-cp312-manylinux_2_17_x86_64.whl", "greenlet-3.2.5.tar.gz"]
+    assert choose(files, "greenlet", python_versions=["3.12"], platforms=["win_amd64"], latest=1,
+                  package_types=["sdist"])[0] == ["greenlet-3.2.5.tar.gz"]
+
+
 def test_latest_passes_over_a_yanked_release_and_keeps_it_marked():
     files = [upstream_file("alpha-2.0-py3-none-any.whl", yanked="broken"), "alpha-1.1-py3-none-any.whl",
              "alpha-1.0-py3-none-any.whl", upstream_file("alpha-0.9-py3-none-any.whl", yanked="old")]

@@ -380,17 +380,26 @@ def _newest_per_slot(candidates: dict[Version, list[UpstreamFile]], newest_first
                      slots: tuple[TargetMatrix, ...]) -> set[int]:
     """ids of the files `latest` keeps: for each python x platform, the files that install there of the newest
     `latest` releases that have one, as pip on that target would choose. A release whose files for a slot are
-    all yanked takes no place there (pip passes it over), though one newer than the last kept stays, marked."""
+    all yanked takes no place there (pip passes it over), though one newer than the last kept stays, marked.
+    When those releases have only sdists for a slot, the newest release with a wheel for it is kept too, as
+    `pip --prefer-binary` would choose: the way round a build that needs a compiler."""
     kept: set[int] = set()
     for slot in slots:
         releases = 0
+        wheel_kept = False
         for version in newest_first:
             installable = [f for f in candidates[version] if slot.installs(f)]
             if not installable:
                 continue
-            kept.update(map(id, installable))
-            if not all(f.yanked for f in installable):
-                releases += 1
-                if releases == latest:
-                    break
+            counts = not all(f.yanked for f in installable)
+            has_wheel = counts and any(package_type(f.filename) == "wheel" for f in installable)
+            if releases < latest:
+                kept.update(map(id, installable))
+                releases += counts
+                wheel_kept = wheel_kept or has_wheel
+            elif has_wheel:  # its wheels only: the sdist of a release newer than it is kept already
+                kept.update(id(f) for f in installable if package_type(f.filename) == "wheel")
+                wheel_kept = True
+            if releases == latest and wheel_kept:
+                break
     return kept
