@@ -3,7 +3,6 @@ the tree, so a check every few minutes costs nothing even on a full mirror."""
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import os
 import re
@@ -11,7 +10,7 @@ import time
 from typing import Any, Optional
 
 from .report import few
-from .state import MirrorState
+from .state import MirrorState, timestamp_seconds
 
 _DURATION = re.compile(r"(?:\d+[dhms]?)+")
 _DURATION_PART = re.compile(r"(\d+)([dhms]?)")
@@ -36,14 +35,6 @@ def format_duration(seconds: float) -> str:
     parts = [(whole // 86400, "d"), (whole % 86400 // 3600, "h"), (whole % 3600 // 60, "m"), (whole % 60, "s")]
     first = next((index for index, (value, _) in enumerate(parts) if value), len(parts) - 1)
     return " ".join(f"{value}{unit}" for value, unit in parts[first:first + 2])
-
-
-def _epoch(timestamp: Any) -> Optional[float]:
-    """A record's UTC timestamp (2026-11-27T02:08:18Z) as seconds since the epoch; None if unreadable."""
-    try:
-        return float(calendar.timegm(time.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        return None
 
 
 @dataclasses.dataclass
@@ -78,7 +69,7 @@ def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = No
     if last is None:
         problems.append(f"no run over every configured project has finished in {root} yet")
     else:
-        finished = _epoch(last.get("finished"))
+        finished = timestamp_seconds(last.get("finished"))
         health.last_run_finished = last.get("finished")
         health.age_seconds = None if finished is None else max(0.0, now - finished)
         age = "" if health.age_seconds is None else f", {format_duration(health.age_seconds)} ago"
@@ -101,7 +92,7 @@ def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = No
     holder = _lock_holder(state)
     if holder and max_age is not None:
         pid, since = holder
-        held = _epoch(since)
+        held = timestamp_seconds(since)
         if held is not None and now - held > max_age:
             problems.append(f"pid {pid} has held the lock since {since}, {format_duration(now - held)}, over "
                             f"--max-age: a run that hangs, or one killed that no run has followed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import errno
 import fcntl
@@ -55,9 +56,20 @@ def make_public_directories(path: str) -> None:
     os.chmod(path, PUBLIC_DIRECTORY_MODE)
 
 
+_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def utc_timestamp(seconds: Optional[float] = None) -> str:
     """2026-11-27T02:08:18Z: how records and the lock say when."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    return time.strftime(_TIMESTAMP, time.gmtime(seconds))
+
+
+def timestamp_seconds(timestamp: Any) -> Optional[float]:
+    """A record's utc_timestamp as seconds since the epoch; None if it is not one."""
+    try:
+        return float(calendar.timegm(time.strptime(str(timestamp), _TIMESTAMP)))
+    except ValueError:
+        return None
 
 
 def remove_if_present(path: str) -> None:
