@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -370,6 +371,25 @@ def pip_download(mirror_dir, dest, *requirements):
                                "--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
                                "--python-version", "3.12", "--implementation", "cp", *requirements],
                               check=False, capture_output=True, text=True, env=clean_env(), timeout=300)
+
+
+def test_a_plain_linux_wheel_is_mirrored_for_a_linux_target_and_pip_here_installs_it(tmp_path, mirror_dir, sync):
+    """A wheel built without auditwheel (linux_<arch>, as internal builds on a private index have): pip on
+    this Linux machine installs it, so a Linux target of this machine must keep it."""
+    arch = platform.machine()
+    catalog = Catalog(str(tmp_path / "plain"))
+    catalog.add_wheel("inhouse", "1.0", f"py3-none-linux_{arch}")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({"upstream": running.url, "directory": mirror_dir, "projects": ["inhouse"],
+                                    "python_versions": ["3.12"], "platforms": [f"manylinux_2_28_{arch}"]}))
+    assert result.ok and published(mirror_dir) == {f"inhouse-1.0-py3-none-linux_{arch}.whl"}, result.failures
+    with serve_mirror(os.path.join(mirror_dir, "web")) as served:  # this machine's own tags: no --platform
+        downloaded = subprocess.run([sys.executable, "-m", "pip", "download", "--isolated", "--no-cache-dir",
+                                     "--disable-pip-version-check", "--index-url", served.url, "--dest",
+                                     str(tmp_path / "dl"), "--only-binary", ":all:", "inhouse"],
+                                    check=False, capture_output=True, text=True, env=clean_env(), timeout=300)
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert os.listdir(tmp_path / "dl") == [f"inhouse-1.0-py3-none-linux_{arch}.whl"]
 
 
 def test_latest_candidates_keep_the_older_releases_pip_backtracks_to(tmp_path, mirror_dir, sync):

@@ -41,6 +41,19 @@ def test_manylinux_target_keeps_older_glibc_tags_only():
     assert "macosx_10_9_universal2" in expand_platform("macosx_11_0_arm64")
 
 
+def test_a_linux_target_takes_plain_linux_wheels_as_pip_does():
+    """packaging.tags lists linux_<arch> last on any Linux, so pip installs a wheel built without auditwheel
+    (an internal build on a private index): a Linux target of that machine keeps it, no other target does."""
+    assert "linux_x86_64" in expand_platform("manylinux_2_28_x86_64")
+    assert "linux_aarch64" in expand_platform("musllinux_1_2_aarch64")
+    assert "linux_aarch64" not in expand_platform("manylinux_2_28_x86_64")
+    files = ["tool-1.0-cp312-cp312-linux_x86_64.whl", "tool-1.0-cp312-cp312-win_amd64.whl"]
+    assert choose(files, "tool", python_versions=["3.12"], platforms=["manylinux_2_28_x86_64"])[0] == [
+        "tool-1.0-cp312-cp312-linux_x86_64.whl"]
+    assert choose(files, "tool", python_versions=["3.12"], platforms=["win_amd64", "macosx_14_0_arm64"])[0] == [
+        "tool-1.0-cp312-cp312-win_amd64.whl"]
+
+
 def test_python_and_platform_matrix():
     chosen, _ = choose(BETA, python_versions=["3.11"], platforms=["manylinux_2_28_x86_64"])
     assert chosen == [

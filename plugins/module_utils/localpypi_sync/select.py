@@ -24,7 +24,9 @@ _MACOS = re.compile(r"^macosx_(\d+)_(\d+)_(\w+)$")
 
 
 def expand_platform(platform: str) -> set[str]:
-    """Every platform tag a target platform installs, as packaging.tags and pip count them."""
+    """Every platform tag a target platform installs, as packaging.tags and pip count them: a Linux target
+    also takes linux_<arch> wheels (internal builds without auditwheel, some vendors' indexes), which pip
+    installs on any Linux of that machine."""
     for legacy, (major, minor) in _MANYLINUX_LEGACY.items():
         if platform.startswith(legacy + "_"):
             platform = f"manylinux_{major}_{minor}_{platform[len(legacy) + 1:]}"
@@ -37,11 +39,11 @@ def expand_platform(platform: str) -> set[str]:
             for legacy, version in _MANYLINUX_LEGACY.items():
                 if version == (major, minor):
                     result.add(f"{legacy}_{arch}")
-        return result
+        return result | {f"linux_{arch}"}
     match = _MUSLLINUX.match(platform)
     if match:
         major, newest, arch = int(match.group(1)), int(match.group(2)), match.group(3)
-        return {f"musllinux_{major}_{minor}_{arch}" for minor in range(newest, -1, -1)}
+        return {f"musllinux_{major}_{minor}_{arch}" for minor in range(newest, -1, -1)} | {f"linux_{arch}"}
     match = _MACOS.match(platform)
     if match:
         version = (int(match.group(1)), int(match.group(2)))
