@@ -392,6 +392,24 @@ def test_a_plain_linux_wheel_is_mirrored_for_a_linux_target_and_pip_here_install
     assert os.listdir(tmp_path / "dl") == [f"inhouse-1.0-py3-none-linux_{arch}.whl"]
 
 
+@pytest.mark.parametrize("mode", ["candidates", "pinned"])
+def test_markers_on_the_full_version_are_read_as_a_current_patch_release_would(tmp_path, mirror_dir, sync, mode):
+    """`uv pip compile --universal` for 3.9 splits a pin at `python_full_version <= '3.9'` (3.9.0 only)
+    and `> '3.9'`: a host of 3.9.18 installs the second, so the mirror must hold it."""
+    catalog = Catalog(str(tmp_path / "full"))
+    for version in ("1.0", "2.0"):
+        catalog.add_wheel("tool", version)
+    lock = tmp_path / "lock.txt"
+    lock.write_text("tool==1.0 ; python_full_version <= '3.12'\ntool==2.0 ; python_full_version > '3.12'\n")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "requirements_files": [str(lock)],
+            "dependencies": True, "resolution": mode, "python_versions": ["3.12"],
+            "platforms": ["manylinux_2_28_x86_64"]}))
+    assert result.ok, result.failures
+    assert published(mirror_dir) == {"tool-2.0-py3-none-any.whl"}
+
+
 def test_latest_candidates_keep_the_older_releases_pip_backtracks_to(tmp_path, mirror_dir, sync):
     """With latest: 1, app's own `framework<2` rules out what plugin 2.0 (the newest) needs: pip backtracks
     to plugin 1.0, so the mirror holds it too, though `latest` alone would keep only 2.0."""

@@ -51,16 +51,24 @@ def expand_platform(platform: str) -> set[str]:
     return {platform}
 
 
+LATE_PATCH = 99  # no CPython minor has had so many patch releases: it stands for "the latest one"
 _LINUX_ARCH = re.compile(r"^(?:many|musl)?linux(?:_\d+_\d+|1|2010|2014)?_(\w+)$")
 _WINDOWS_MACHINE = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}
+
+
+def full_version(python: TargetPython) -> str:
+    """The python_full_version a target's markers see: a late patch release, as the hosts it stands for run.
+    A lock file for 3.9 from `uv pip compile --universal` pins cryptography 47 for `python_full_version <=
+    '3.9'` (3.9.0 only) and 50 for `> '3.9'`: a 3.9.18 host installs 50, which 3.9.0 would have left out."""
+    return f"{python.major}.{python.minor}.{LATE_PATCH}"
 
 
 def platform_environment(python: TargetPython, platform: str) -> dict[str, str]:
     """PEP 508 marker values on a CPython of that version running on that platform tag."""
     version = f"{python.major}.{python.minor}"
-    env = {"implementation_name": "cpython", "implementation_version": f"{version}.0",
+    env = {"implementation_name": "cpython", "implementation_version": full_version(python),
            "platform_python_implementation": "CPython", "python_version": version,
-           "python_full_version": f"{version}.0", "platform_release": "", "platform_version": ""}
+           "python_full_version": full_version(python), "platform_release": "", "platform_version": ""}
     linux = _LINUX_ARCH.match(platform)
     if linux:
         env.update(os_name="posix", sys_platform="linux", platform_system="Linux", platform_machine=linux.group(1))
@@ -212,7 +220,7 @@ def _requires_python_admits(requires_python: str, python_versions: Iterable[Targ
         specifier = SpecifierSet(requires_python)
     except InvalidSpecifier:
         return True  # pip ignores what it cannot parse; so do we
-    return any(specifier.contains(Version(f"{v.major}.{v.minor}.99"), prereleases=True)
+    return any(specifier.contains(Version(full_version(v)), prereleases=True)
                or specifier.contains(Version(f"{v.major}.{v.minor}.0"), prereleases=True)
                for v in python_versions)
 
@@ -271,7 +279,7 @@ def target_environments(python_versions: Iterable[TargetPython]) -> list[dict[st
     for version in python_versions:
         env = dict(default_environment())
         env["python_version"] = f"{version.major}.{version.minor}"
-        env["python_full_version"] = f"{version.major}.{version.minor}.0"
+        env["python_full_version"] = env["implementation_version"] = full_version(version)
         environments.append(env)
     return environments
 
