@@ -410,6 +410,25 @@ def test_markers_on_the_full_version_are_read_as_a_current_patch_release_would(t
     assert published(mirror_dir) == {"tool-2.0-py3-none-any.whl"}
 
 
+@pytest.mark.parametrize("mode", ["candidates", "pinned"])
+def test_a_dependency_with_only_a_pre_release_that_satisfies_it_gets_that_one(tmp_path, mirror_dir, sync, mode):
+    """PEP 440, as pip applies it: `lib>=1.0` with only 2.0b1 above 1.0 installs 2.0b1. The run failed with
+    no release of lib, and left app unmirrored."""
+    catalog = Catalog(str(tmp_path / "pre"))
+    catalog.add_wheel("app", "1.0", requires_dist=["lib>=1.0"])
+    catalog.add_wheel("lib", "0.9")
+    catalog.add_wheel("lib", "2.0b1")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "projects": ["app"], "dependencies": True,
+            "resolution": mode, "python_versions": ["3.12"], "platforms": ["manylinux_2_28_x86_64"]}))
+    assert result.ok, result.failures
+    assert published(mirror_dir) == {"app-1.0-py3-none-any.whl", "lib-2.0b1-py3-none-any.whl"}
+    downloaded = pip_download(mirror_dir, tmp_path / "dl", "app")
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert sorted(os.listdir(tmp_path / "dl")) == ["app-1.0-py3-none-any.whl", "lib-2.0b1-py3-none-any.whl"]
+
+
 def test_latest_candidates_keep_the_older_releases_pip_backtracks_to(tmp_path, mirror_dir, sync):
     """With latest: 1, app's own `framework<2` rules out what plugin 2.0 (the newest) needs: pip backtracks
     to plugin 1.0, so the mirror holds it too, though `latest` alone would keep only 2.0."""

@@ -220,6 +220,13 @@ def test_latest_also_keeps_the_newest_wheel_where_the_newest_releases_are_sdists
                   package_types=["sdist"])[0] == ["greenlet-3.2.5.tar.gz"]
 
 
+def test_a_requirement_no_final_release_satisfies_takes_the_pre_releases_that_do():
+    files = ["lib-0.9-py3-none-any.whl", "lib-2.0b1-py3-none-any.whl", "lib-2.0a1-py3-none-any.whl"]
+    assert choose(files, "lib>=1.0")[0] == ["lib-2.0a1-py3-none-any.whl", "lib-2.0b1-py3-none-any.whl"]
+    assert choose(files, "lib")[0] == ["lib-0.9-py3-none-any.whl"]  # a final release does: no pre-release
+    assert choose(["new-1.0rc1-py3-none-any.whl"], "new")[0] == ["new-1.0rc1-py3-none-any.whl"]
+
+
 def test_latest_passes_over_a_yanked_release_and_keeps_it_marked():
     files = [upstream_file("alpha-2.0-py3-none-any.whl", yanked="broken"), "alpha-1.1-py3-none-any.whl",
              "alpha-1.0-py3-none-any.whl", upstream_file("alpha-0.9-py3-none-any.whl", yanked="old")]

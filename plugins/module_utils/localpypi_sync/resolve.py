@@ -236,15 +236,23 @@ class Planner:
         key = (name, target.id, tuple(sorted(str(spec) for spec in specifiers)))
         if key not in self._versions:
             allowed = self._allowed(name, specifiers)
-            self._versions[key] = sorted((version for version, files in allowed.items()
-                                          if any(target.matrix.installs(f) for f in files)), reverse=True)
+            installable = [version for version, files in allowed.items()
+                           if any(target.matrix.installs(f) for f in files)]
+            self._versions[key] = sorted(self._as_pip_takes(installable, specifiers), reverse=True)
         return list(self._versions[key])
+
+    def _as_pip_takes(self, versions: Iterable[Version], specifiers: Sequence[SpecifierSet]) -> list[Version]:
+        """PEP 440 as pip applies it: pre-releases when asked for (`prereleases`, or a specifier that names
+        one), or when no final release would do (`lib>=1.0` with only 2.0b1 installs 2.0b1)."""
+        versions = list(versions)
+        if self.config.prereleases or any(spec.prereleases for spec in specifiers):
+            return versions
+        return [version for version in versions if not version.is_prerelease] or versions
 
     def _allowed(self, name: str, specifiers: Sequence[SpecifierSet],
                  candidates: Optional[_ByVersion] = None) -> _ByVersion:
         """Releases of name (or of candidates) that satisfy every specifier and the constraints, wherever they
-        install."""
-        allow_pre = self.config.prereleases or any(spec.prereleases for spec in specifiers)
+        install, pre-releases among them (_as_pip_takes tells which count)."""
         constraints = self.config.constraints_for(name)
         if candidates is None:
             candidates = dict(self.releases.releases(name))
@@ -254,8 +262,7 @@ class Planner:
                 if version in pinned:
                     candidates.setdefault(version, []).extend(files)
         return {version: files for version, files in candidates.items()
-                if (allow_pre or not version.is_prerelease)
-                and all(spec.contains(version, prereleases=True) for spec in specifiers)
+                if all(spec.contains(version, prereleases=True) for spec in specifiers)
                 and all(c.specifier.contains(version, prereleases=True) for c in constraints)}
 
     def unavailable(self, requirement: Requirement, target: Target, requested: bool = False) -> str:
@@ -269,7 +276,9 @@ class Planner:
             if self.versions(name, target, specifiers):
                 return ""
             allowed = self._allowed(name, specifiers)
+            allowed = {version: allowed[version] for version in self._as_pip_takes(allowed, specifiers)}
             oversize = self._allowed(name, specifiers, self.releases.oversize(name))
+            oversize = {version: oversize[version] for version in self._as_pip_takes(oversize, specifiers)}
         except FetchError:
             return ""
         newest = max([*allowed, *oversize], default=None)

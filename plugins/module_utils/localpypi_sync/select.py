@@ -257,16 +257,25 @@ class Selection:
     uncovered: list[str] = dataclasses.field(default_factory=list)  # one line: targets left with no file
 
 
-def _requirement_allows(rule: Optional[ProjectRule], version: Version, prereleases: bool,
+def _prereleases_taken(rule: Optional[ProjectRule], prereleases: bool, finals: frozenset[Version]) -> tuple[bool, ...]:
+    """For each of the rule's requirements (or for the whole project, without a rule), whether it takes
+    pre-releases: when the config says so, when its specifier names one (foo==2.0b1), or when no final release
+    (of `finals`) satisfies it, as pip reads PEP 440 (`lib>=1.0` with only 2.0b1 installs 2.0b1)."""
+    if rule is None:
+        return (prereleases or not finals,)
+    return tuple(prereleases or bool(requirement.specifier.prereleases)
+                 or not any(requirement.specifier.contains(final) for final in finals)
+                 for requirement in rule.requirements)
+
+
+def _requirement_allows(rule: Optional[ProjectRule], version: Version, taken: tuple[bool, ...],
                         environments: tuple[dict[str, str], ...]) -> bool:
     if rule is None:
-        return prereleases or not version.is_prerelease
-    for requirement in rule.requirements:
+        return taken[0] or not version.is_prerelease
+    for requirement, allow_pre in zip(rule.requirements, taken):
         if requirement.marker is not None and environments and not any(
                 requirement.marker.evaluate(env) for env in environments):
             continue
-        # A specifier that names a pre-release (foo==2.0b1) asks for it, as pip reads it.
-        allow_pre = prereleases or bool(requirement.specifier.prereleases)
         if requirement.specifier.contains(version, prereleases=allow_pre):
             return True
     return False
@@ -333,16 +342,20 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
                else None)
     skipped = 0
     candidates: dict[Version, list[UpstreamFile]] = {}
+    screened: list[tuple[UpstreamFile, Optional[Version]]] = []
     for upstream_file in files:
         version, refusal = screen_file(upstream_file, project, config)
         if refusal:
             refused.append(refusal)
-            continue
+        else:
+            screened.append((upstream_file, version))
+    finals = frozenset(version for _, version in screened if version is not None and not version.is_prerelease)
+    taken = _prereleases_taken(rule, config.prereleases, finals) if planned is None else ()
+    for upstream_file, version in screened:
         kind = package_type(upstream_file.filename)
         if (
             version is None
-            or (planned is None and not _requirement_allows(rule, version, config.prereleases,
-                                                             matrix.marker_environments))
+            or (planned is None and not _requirement_allows(rule, version, taken, matrix.marker_environments))
             or (planned is not None and not _planned_fits(planned.get(version), upstream_file.filename, kind,
                                                           matrix))
             or not _constraints_allow(constraints, version)
