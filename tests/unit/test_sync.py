@@ -506,6 +506,38 @@ def test_prune_removes_what_no_longer_matches_and_respects_the_cap(make_config, 
     assert [p["name"] for p in root["projects"]] == ["alpha"]
 
 
+def test_an_upstream_that_answers_with_a_sign_in_page_fails_every_run_and_changes_nothing(make_config, sync,
+                                                                                          mirror_dir, upstream):
+    """A proxy whose login has expired answers every address with its own HTML page, 200 OK: no project page
+    lists a file and the root lists no project. The runs said ok, wrote an empty page for a new project, and
+    cached the sign-in page as the project's, so the next runs were ok too: a mirror that no longer follows its
+    upstream passed for current. Now each run fails, naming the cause, and the pages stay as they were."""
+    assert sync(make_config(projects=["alpha"])).ok
+    served = listed(mirror_dir, "alpha")
+    upstream.server.faults.sign_in_page = True
+    question = (f"is {upstream.url} a package index? A proxy whose login has expired answers every address with "
+                f"its own sign-in page")
+    for _ in range(2):
+        result = sync(make_config(projects=["alpha", "gamma"]))
+        assert sorted(result.failures) == [
+            f"project {name}: the upstream's page for it lists no package file, so its page here is left as it "
+            f"was; {question}" for name in ("alpha", "gamma")]
+        assert result.stats.files_published == len(served) and not result.changed
+        assert listed(mirror_dir, "alpha") == served
+        assert not os.path.exists(os.path.join(mirror_dir, "web", "simple", "gamma"))
+    with pytest.raises(SyncAbort, match=re.escape(
+            f"upstream {upstream.url}: its root index lists no project, so a full mirror has nothing to follow; "
+            f"nothing synced; {question}")):
+        sync(make_config(projects=["*"]))
+    resolved = sync(make_config(projects=["alpha"], dependencies=True, python_versions=["3.12"],
+                                platforms=["manylinux_2_28_x86_64"]))
+    assert resolved.failures == [f"target 3.12/manylinux_2_28_x86_64: no release of alpha satisfies alpha and "
+                                 f"installs there (from projects[0]); the upstream lists no package file of alpha: "
+                                 f"{question}"]
+    upstream.server.faults.sign_in_page = False
+    assert sync(make_config(projects=["alpha", "gamma"])).ok and listed(mirror_dir, "alpha") == served
+
+
 def test_second_run_waits_for_or_refuses_the_lock(make_config, sync, mirror_dir):
     holder = MirrorState(mirror_dir)
     holder.lock(0)

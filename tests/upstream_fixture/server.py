@@ -68,6 +68,14 @@ class Faults:
     files_host: Optional[str] = None
     # answer a Range request for a file with the whole file (200), as some servers do
     no_ranges: bool = False
+    # answer every address with the same HTML sign-in page (200), as a proxy whose login has expired does
+    sign_in_page: bool = False
+
+
+# a form and no link (a link would read as a project in the root index, whose name no check can doubt)
+SIGN_IN_PAGE = (b"<!DOCTYPE html><html><head><title>Sign in</title></head><body><h1>Sign in to continue</h1>"
+                b"<form method='post' action='/login'><input name='user'><input type='password' name='password'>"
+                b"</form></body></html>")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -116,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
                     faults.fail_status[suffix] = remaining - 1
                     self._send(503, b"unavailable\n", "text/plain", head=head)
                     return
+        if faults.sign_in_page:
+            self._send(200, SIGN_IN_PAGE, "text/html; charset=utf-8", head=head)
+            return
         if (faults.require_auth is not None and not path.startswith("/moved/")
                 and self.headers.get("Authorization") != faults.require_auth):
             self._send(401, b"login required\n", "text/plain", {"WWW-Authenticate": 'Basic realm="fixture"'}, head)

@@ -35,7 +35,7 @@ from .metadata import MetadataReader
 from .names import file_version, package_type
 from .report import few
 from .select import Target, TargetMatrix, screen_file, too_large
-from .upstream import ProjectPage, UpstreamFile
+from .upstream import ProjectPage, UpstreamFile, not_an_index
 
 MAX_ROUNDS = 2000
 _SYSTEM_NAMES = {"win32": "Windows", "darwin": "macOS", "linux": "Linux", "ios": "iOS", "android": "Android"}
@@ -283,7 +283,9 @@ class Planner:
             return ""
         newest = max([*allowed, *oversize], default=None)
         if newest is None:
-            return ""
+            if self.releases.releases(name) or self.releases.yanked(name) or self.releases.oversize(name):
+                return ""  # releases there are, none of them allowed: the requirement says why
+            return f"; the upstream lists no package file of {name}: {not_an_index(self.config.upstream)}"
         if any(target.matrix.installs(f) for f in oversize.get(newest, [])):
             return f"; {name} {newest}, the newest it allows, has files that install there only over max_file_size"
         if newest not in allowed:  # only files over max_file_size, none of them for this target

@@ -18,16 +18,17 @@ from packaging.utils import canonicalize_name
 from . import missing_requirement
 from .claims import ClaimsUnreadable, read_claims
 from .config import ProjectRule, SyncConfig
+from .credentials import redact
 from .durable import Unsynced
 from .fetch import Fetcher, FetchOutcome, PublishedFile
 from .http import FetchError, HttpClient
-from .names import UnsafeName, normalize_project
+from .names import UnsafeName, normalize_project, package_type
 from .publish import Publisher
 from .report import Reporter
 from .select import Selection, TargetMatrix, select_files
 from .shards import Lost, map_in_processes, usable_cpus
 from .state import LockBusy, MirrorState, discard_staged, remove_if_present, rename_staged, utc_timestamp
-from .upstream import NotModified, ProjectPage, Upstream, UpstreamFile
+from .upstream import NotModified, ProjectPage, Upstream, UpstreamFile, not_an_index
 
 if TYPE_CHECKING:
     from .resolve import Plan
@@ -337,6 +338,10 @@ class SyncRun:
             except FetchError as exc:
                 raise SyncAbort(f"upstream project list: {exc}") from None
             stats.upstream_requests += 1
+            if not listing:
+                raise SyncAbort(f"upstream {redact(self.config.upstream)}: its root index lists no project, so a "
+                                f"full mirror has nothing to follow; nothing synced; "
+                                f"{not_an_index(self.config.upstream)}")
             for raw_name, serial in listing:
                 try:
                     wanted[normalize_project(raw_name)] = serial
@@ -542,6 +547,14 @@ class SyncRun:
             updated = {**record, "page": page.to_json(), "serial": page.serial}  # new validators, same content
             if updated != record and not self.check_mode:  # an upstream with no validators sends the same again
                 self.state.save_project(name, updated)
+            return
+        if rule is not None and not any(package_type(f.filename) for f in page.files):
+            # a project the config names, with no file at all: most likely not the index's page (a proxy whose
+            # login expired answers every address with its sign-in page), and pip would find nothing in it
+            outcome.status = "failed"
+            outcome.published = list(recorded_files(record).values())  # its page, left as it was, serves them
+            outcome.errors.append(f"project {name}: the upstream's page for it lists no package file, so its page "
+                                  f"here is left as it was; {not_an_index(self.config.upstream)}")
             return
         self._apply_selection(name, rule, page, record, fingerprint, outcome)
 

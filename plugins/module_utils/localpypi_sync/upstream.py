@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from typing import Any, Optional, Union
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+from .credentials import redact
 from .http import FetchError, HttpClient
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -57,6 +58,12 @@ class ProjectPage:
     def from_json(cls, data: dict[str, Any]) -> ProjectPage:
         return cls(data["name"], [UpstreamFile.from_json(f) for f in data["files"]],
                    data.get("serial"), data.get("etag"), data.get("last_modified"))
+
+
+def not_an_index(upstream: str) -> str:
+    """The question an error asks when the upstream's answers hold no package file at all."""
+    return (f"is {redact(upstream)} a package index? A proxy whose login has expired answers every address with "
+            f"its own sign-in page")
 
 
 class NotModified:
