@@ -242,7 +242,7 @@ class Planner:
         return list(self._versions[key])
 
     def _as_pip_takes(self, versions: Iterable[Version], specifiers: Sequence[SpecifierSet]) -> list[Version]:
-        """PEP 440 as pip applies it: pre-releases when asked for (`prereleases`, or a specifier that names
+        """PEP 440 as pip 26 applies it: pre-releases when asked for (`prereleases`, or a specifier that names
         one), or when no final release would do (`lib>=1.0` with only 2.0b1 installs 2.0b1)."""
         versions = list(versions)
         if self.config.prereleases or any(spec.prereleases for spec in specifiers):

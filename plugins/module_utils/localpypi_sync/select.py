@@ -260,7 +260,7 @@ class Selection:
 def _prereleases_taken(rule: Optional[ProjectRule], prereleases: bool, finals: frozenset[Version]) -> tuple[bool, ...]:
     """For each of the rule's requirements (or for the whole project, without a rule), whether it takes
     pre-releases: when the config says so, when its specifier names one (foo==2.0b1), or when no final release
-    (of `finals`) satisfies it, as pip reads PEP 440 (`lib>=1.0` with only 2.0b1 installs 2.0b1)."""
+    (of `finals`) satisfies it, as pip 26 reads PEP 440 (`lib>=1.0` with only 2.0b1 installs 2.0b1)."""
     if rule is None:
         return (prereleases or not finals,)
     return tuple(prereleases or bool(requirement.specifier.prereleases)
