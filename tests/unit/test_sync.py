@@ -101,6 +101,34 @@ def test_publishes_bandersnatch_layout_with_every_pep_field(make_config, sync, m
     assert_pages_point_at_complete_files(mirror_dir)
 
 
+def test_last_modified_tells_when_the_last_successful_sync_began(make_config, sync, mirror_dir, upstream, catalog):
+    """PEP 381 and bandersnatch: web/last-modified is the time of the last successful sync, which a monitor
+    reads over HTTP. It was written only when something changed, so a mirror that was current and had nothing
+    new looked stale, while a failed run that changed a page looked fresh."""
+    path = os.path.join(mirror_dir, "web", "last-modified")
+
+    def began(result):
+        return time.strftime("%Y%m%dT%H:%M:%S\n", time.strptime(result.started, "%Y-%m-%dT%H:%M:%SZ"))
+
+    def age_it():
+        with open(path, "w") as stream:
+            stream.write("20200101T00:00:00\n")
+
+    first = sync(make_config(projects=["alpha", "gamma"]))
+    assert first.ok and open(path).read() == began(first)
+    age_it()
+    nothing_new = sync(make_config(projects=["alpha", "gamma"]))
+    assert nothing_new.ok and not nothing_new.changed and open(path).read() == began(nothing_new)
+    age_it()
+    assert sync(make_config(projects=["alpha", "gamma"]), check_mode=True).ok
+    assert sync(make_config(projects=["alpha", "gamma"]), only_projects=["alpha"]).ok
+    catalog.add_bytes("gamma", "gamma-9.0.tar.gz", b"new release")
+    upstream.server.faults.wrong_hash.add("gamma-9.0.tar.gz")
+    failed = sync(make_config(projects=["alpha", "gamma"]))
+    assert not failed.ok, failed.failures
+    assert open(path).read() == "20200101T00:00:00\n"  # a check, a run over alpha only, a failed run
+
+
 def test_html_only_upstream_is_read_too(make_config, sync, mirror_dir, upstream):
     upstream.server.faults.html_only = True
     result = sync(make_config(projects=["alpha", "gamma"]))

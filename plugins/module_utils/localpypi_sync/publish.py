@@ -162,9 +162,10 @@ class Publisher:
         except OSError:
             pass  # absent, or it holds the pages of an earlier run
 
-    def write_last_modified(self) -> None:
+    def write_last_modified(self, seconds: float) -> None:
+        """web/last-modified as bandersnatch writes it (20261127T05:42:05): when the last successful sync began."""
         atomic_write(os.path.join(self.web_dir, "last-modified"),
-                     time.strftime("%Y%m%dT%H:%M:%S\n", time.gmtime()).encode())
+                     time.strftime("%Y%m%dT%H:%M:%S\n", time.gmtime(seconds)).encode())
 
 
 def _same_content(path: str, new: bytes) -> bool:

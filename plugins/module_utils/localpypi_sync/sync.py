@@ -203,10 +203,11 @@ class SyncRun:
         self._answers: dict[str, ProjectPage | NotModified] = {}  # pages read while resolving, used once
         self._plan: Optional[Plan] = None
         self._workers_lost = False
+        self._started = 0.0  # when run() began: what web/last-modified says of a successful run
 
     # -- entry ------------------------------------------------------------------------------
     def run(self) -> SyncResult:
-        started = time.time()
+        started = self._started = time.time()
         stats = SyncStats()
         failures: list[str] = []
         if self.config.dependencies:
@@ -306,7 +307,7 @@ class SyncRun:
         self.reporter.finish()
         if not self.check_mode:
             try:
-                changed = self._finish_tree(changed, stats)
+                changed = self._finish_tree(changed, stats, synced=not failures and self.only_projects is None)
             except OSError as exc:  # a full disk, say: the projects' pages are in place, the root page as it was
                 failures.append(_disk_error("root index", exc))
                 self.reporter.failure(failures[-1])
@@ -821,12 +822,17 @@ class SyncRun:
             directory = os.path.dirname(directory)
 
     # -- root -------------------------------------------------------------------------------
-    def _finish_tree(self, changed: bool, stats: SyncStats) -> bool:
-        """The root pages and web/last-modified, then the temp files nothing kept; True if the tree changed."""
+    def _finish_tree(self, changed: bool, stats: SyncStats, synced: bool) -> bool:
+        """The root pages; web/last-modified when the run synced all it follows; then the temp files nothing
+        kept. True if the tree changed: the time alone is no change.
+
+        web/last-modified tells when the last successful sync began, as PEP 381 and bandersnatch have it: a
+        monitor that reads it over HTTP learns that the mirror is current, and so a run that found nothing new
+        writes it too, and a failed one or one over some projects only does not."""
         if self._write_root(stats.serial):
             changed = True
-        if changed or not os.path.exists(os.path.join(self.state.web, "last-modified")):
-            self.publisher.write_last_modified()
+        if synced:
+            self.publisher.write_last_modified(self._started)
         self.state.clean_tmp()  # files staged for metadata that no selection kept
         if self._workers_lost:  # a worker process that died may have been writing a page
             self._sweep_temp_files()
