@@ -385,20 +385,15 @@ def _byte_range(header: Optional[str], size: int) -> Optional[tuple[int, int]]:
 def _send_range(handler: _Handler, path: str, size: int, wanted: tuple[int, int], head: bool) -> None:
     first, last = wanted
     if first > last:
-        handler.send_response(416)
-        handler.send_header("Content-Range", f"bytes */{size}")
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
+        handler._send(416, b"", "application/octet-stream", {"Content-Range": f"bytes */{size}"}, head)
         return
-    handler.send_response(206)
-    handler.send_header("Content-Type", "application/octet-stream")
-    handler.send_header("Content-Range", f"bytes {first}-{last}/{size}")
-    handler.send_header("Content-Length", str(last - first + 1))
-    handler.end_headers()
+    body = b""
     if not head:
         with open(path, "rb") as stream:
             stream.seek(first)
-            handler.wfile.write(stream.read(last - first + 1))
+            body = stream.read(last - first + 1)
+    handler._send(206, body, "application/octet-stream", {"Content-Range": f"bytes {first}-{last}/{size}"}, head,
+                  length=last - first + 1)
 
 
 def handler_base(handler: _Handler) -> str:
