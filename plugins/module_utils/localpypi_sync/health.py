@@ -4,7 +4,6 @@ the tree, so a check every few minutes costs nothing even on a full mirror."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import time
 from typing import Any, Optional
@@ -15,7 +14,6 @@ from .state import MirrorState, timestamp_seconds
 _DURATION = re.compile(r"(?:\d+[dhms]?)+")
 _DURATION_PART = re.compile(r"(\d+)([dhms]?)")
 _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
-_LOCK_HOLDER = re.compile(r"pid (\d+) since (\S+)")
 
 
 def parse_duration(text: str) -> float:
@@ -89,7 +87,7 @@ def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = No
     if abort:
         problems.append(f"the last attempt, at {abort.get('started', '?')}, stopped before syncing: "
                         f"{abort.get('reason', '?')}")
-    holder = _lock_holder(state)
+    holder = state.lock_holder()
     if holder and max_age is not None:
         pid, since = holder
         held = timestamp_seconds(since)
@@ -97,14 +95,3 @@ def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = No
             problems.append(f"pid {pid} has held the lock since {since}, {format_duration(now - held)}, over "
                             f"--max-age: a run that hangs, or one killed that no run has followed")
     return health
-
-
-def _lock_holder(state: MirrorState) -> Optional[tuple[str, str]]:
-    """Who the lock file names (a run in progress, or one killed before it could unlock); read, never taken:
-    a check must not make the timer's run find the lock busy."""
-    try:
-        with open(os.path.join(state.state, "lock"), encoding="utf-8", errors="replace") as stream:
-            found = _LOCK_HOLDER.match(stream.read(200).strip())
-    except FileNotFoundError:
-        return None
-    return (found.group(1), found.group(2)) if found else None

@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import pwd
+import re
 import tempfile
 import time
 from typing import Any, NamedTuple, Optional, Sequence
@@ -57,6 +58,7 @@ def make_public_directories(path: str) -> None:
 
 
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
+_LOCK_HOLDER = re.compile(r"pid (\d+) since (\S+)")  # the line lock() writes into the lock file
 
 
 def utc_timestamp(seconds: Optional[float] = None) -> str:
@@ -255,8 +257,18 @@ class MirrorState:
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         self.interrupted_before = bool(os.pread(fd, 200, 0).strip())
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} since {utc_timestamp()}".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {utc_timestamp()}".encode(), 0)  # what lock_holder() reads
         self._lock_fd = fd
+
+    def lock_holder(self) -> Optional[tuple[str, str]]:
+        """(pid, since) of the run the lock file names: one in progress, or one killed before it could unlock.
+        Read, never taken: whoever asks must not make the timer's run find the lock busy."""
+        try:
+            with open(os.path.join(self.state, "lock"), encoding="utf-8", errors="replace") as stream:
+                found = _LOCK_HOLDER.match(stream.read(200).strip())
+        except FileNotFoundError:
+            return None
+        return (found.group(1), found.group(2)) if found else None
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
