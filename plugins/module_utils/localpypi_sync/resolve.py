@@ -265,6 +265,12 @@ class Planner:
                 if all(spec.contains(version, prereleases=True) for spec in specifiers)
                 and all(c.specifier.contains(version, prereleases=True) for c in constraints)}
 
+    def _taken(self, name: str, specifiers: Sequence[SpecifierSet],
+               candidates: Optional[_ByVersion] = None) -> _ByVersion:
+        """_allowed, less the pre-releases among them that pip would pass over."""
+        allowed = self._allowed(name, specifiers, candidates)
+        return {version: allowed[version] for version in self._as_pip_takes(allowed, specifiers)}
+
     def unavailable(self, requirement: Requirement, target: Target, requested: bool = False) -> str:
         """When no release that satisfies the requirement installs on the target, what the newest of them
         offers instead (a wheel for a newer macOS, a newer Requires-Python), as "; ..." for an error line.
@@ -275,10 +281,8 @@ class Planner:
         try:
             if self.versions(name, target, specifiers):
                 return ""
-            allowed = self._allowed(name, specifiers)
-            allowed = {version: allowed[version] for version in self._as_pip_takes(allowed, specifiers)}
-            oversize = self._allowed(name, specifiers, self.releases.oversize(name))
-            oversize = {version: oversize[version] for version in self._as_pip_takes(oversize, specifiers)}
+            allowed = self._taken(name, specifiers)
+            oversize = self._taken(name, specifiers, self.releases.oversize(name))
         except FetchError:
             return ""
         newest = max([*allowed, *oversize], default=None)
