@@ -71,25 +71,30 @@ def _is_metadata_member(name: str, kind: str) -> bool:
     return parts[1] == "PKG-INFO" if kind == "sdist" else parts[0].endswith(".dist-info") and parts[1] == "METADATA"
 
 
+def _missing(kind: str) -> ValueError:
+    return ValueError(f"no readable {'PKG-INFO' if kind == 'sdist' else '.dist-info/METADATA'}")
+
+
 def _zip_metadata(source: Union[str, IO[bytes]], kind: str) -> bytes:
     with zipfile.ZipFile(source) as archive:
         for info in archive.infolist():
             if _is_metadata_member(info.filename, kind) and info.file_size <= MAX_METADATA_BYTES:
                 return archive.read(info)
-    raise ValueError(f"no readable {'PKG-INFO' if kind == 'sdist' else '.dist-info/METADATA'}")
+    raise _missing(kind)
+
+
+def _tar_metadata(path: str, kind: str) -> bytes:
+    with tarfile.open(path) as archive:
+        for info in archive:
+            if _is_metadata_member(info.name, kind) and info.isfile() and info.size <= MAX_METADATA_BYTES:
+                stream = archive.extractfile(info)
+                if stream is not None:
+                    return stream.read()
+    raise _missing(kind)
 
 
 def _read_archive_metadata(path: str, filename: str, kind: str) -> bytes:
-    if filename.endswith((".whl", ".zip")):
-        return _zip_metadata(path, kind)
-    else:
-        with tarfile.open(path) as archive:
-            for info in archive:
-                if _is_metadata_member(info.name, kind) and info.isfile() and info.size <= MAX_METADATA_BYTES:
-                    stream = archive.extractfile(info)
-                    if stream is not None:
-                        return stream.read()
-    raise ValueError(f"no readable {'PKG-INFO' if kind == 'sdist' else '.dist-info/METADATA'}")
+    return _zip_metadata(path, kind) if filename.endswith((".whl", ".zip")) else _tar_metadata(path, kind)
 
 
 class _RangedFile(io.RawIOBase):
