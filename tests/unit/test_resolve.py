@@ -321,13 +321,10 @@ def test_a_free_threaded_target_resolves_to_releases_with_its_own_wheels(tmp_pat
     assert {p["target"] for p in pulls["1.0"]} == {"3.14t/manylinux_2_28_x86_64"}
     assert {p["target"] for p in pulls["2.0"]} == {"3.14/manylinux_2_28_x86_64"}
     # what pip picks for a free-threaded 3.14 from the mirror alone
-    with serve_mirror(os.path.join(mirror_dir, "web")) as served:
-        dest = tmp_path / "dl"
-        subprocess.run([sys.executable, "-m", "pip", "download", "--isolated", "--no-cache-dir",
-                        "--disable-pip-version-check", "--index-url", served.url, "--dest", str(dest),
-                        "--only-binary", ":all:", "--platform", "manylinux_2_17_x86_64", "--python-version", "3.14",
-                        "--implementation", "cp", "--abi", "cp314t", "ftapp"],
-                       check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
+    dest = tmp_path / "dl"
+    downloaded = pip_download(mirror_dir, dest, "ftapp", target=(
+        "--platform", "manylinux_2_17_x86_64", "--python-version", "3.14", "--implementation", "cp", "--abi", "cp314t"))
+    assert downloaded.returncode == 0, downloaded.stderr
     assert sorted(os.listdir(dest)) == ["ftapp-1.0-py3-none-any.whl",
                                         "ftnative-1.0-cp314-cp314t-manylinux_2_17_x86_64.whl"]
 
@@ -350,13 +347,9 @@ def test_candidates_pass_over_a_release_whose_needs_cannot_install_on_a_target(t
         assert {p["target"] for p in result.plan["pulls"]["app"]["2.0"]} == {"3.12/win_amd64"}
         assert {p["target"] for p in result.plan["pulls"]["dep"]["1.0"]} == {"3.12/manylinux_2_28_x86_64",
                                                                             "3.12/win_amd64"}
-        with serve_mirror(os.path.join(mirror_dir, "web")) as served:
-            dest = tmp_path / "dl"
-            subprocess.run([sys.executable, "-m", "pip", "download", "--isolated", "--no-cache-dir",
-                            "--disable-pip-version-check", "--index-url", served.url, "--dest", str(dest),
-                            "--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
-                            "--python-version", "3.12", "--implementation", "cp", "app"],
-                           check=True, capture_output=True, text=True, env=clean_env(), timeout=300)
+        dest = tmp_path / "dl"
+        downloaded = pip_download(mirror_dir, dest, "app")
+        assert downloaded.returncode == 0, downloaded.stderr
         assert sorted(os.listdir(dest)) == ["app-1.0-py3-none-any.whl", "dep-1.0-py3-none-any.whl"]
         newest_only = sync(build_config({**base, "upstream": running.url, "projects": ["app>=2"]}))
     assert newest_only.failures == [
@@ -368,12 +361,16 @@ def test_candidates_pass_over_a_release_whose_needs_cannot_install_on_a_target(t
 PIP_VERSION = tuple(int(part) for part in importlib.metadata.version("pip").split(".")[:2])
 
 
-def pip_download(mirror_dir, dest, *requirements):
+LINUX_312 = ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.12", "--implementation", "cp")
+
+
+def pip_download(mirror_dir, dest, *requirements, target=LINUX_312):
+    """`pip download --only-binary :all:` from the mirror served over HTTP, for target (pip's options; empty:
+    this machine's own tags)."""
     with serve_mirror(os.path.join(mirror_dir, "web")) as served:
         return subprocess.run([sys.executable, "-m", "pip", "download", "--isolated", "--no-cache-dir",
                                "--disable-pip-version-check", "--index-url", served.url, "--dest", str(dest),
-                               "--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
-                               "--python-version", "3.12", "--implementation", "cp", *requirements],
+                               "--only-binary", ":all:", *target, *requirements],
                               check=False, capture_output=True, text=True, env=clean_env(), timeout=300)
 
 
@@ -387,11 +384,7 @@ def test_a_plain_linux_wheel_is_mirrored_for_a_linux_target_and_pip_here_install
         result = sync(build_config({"upstream": running.url, "directory": mirror_dir, "projects": ["inhouse"],
                                     "python_versions": ["3.12"], "platforms": [f"manylinux_2_28_{arch}"]}))
     assert result.ok and published(mirror_dir) == {f"inhouse-1.0-py3-none-linux_{arch}.whl"}, result.failures
-    with serve_mirror(os.path.join(mirror_dir, "web")) as served:  # this machine's own tags: no --platform
-        downloaded = subprocess.run([sys.executable, "-m", "pip", "download", "--isolated", "--no-cache-dir",
-                                     "--disable-pip-version-check", "--index-url", served.url, "--dest",
-                                     str(tmp_path / "dl"), "--only-binary", ":all:", "inhouse"],
-                                    check=False, capture_output=True, text=True, env=clean_env(), timeout=300)
+    downloaded = pip_download(mirror_dir, tmp_path / "dl", "inhouse", target=())  # this machine's own tags
     assert downloaded.returncode == 0, downloaded.stderr
     assert os.listdir(tmp_path / "dl") == [f"inhouse-1.0-py3-none-linux_{arch}.whl"]
 
