@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -55,3 +56,22 @@ def test_uv_installs_from_the_mirror(served_mirror, tmp_path):
     assert installed_version(target, "gamma") == "1.0"
     assert installed_version(target, "alpha") == "2.0"
     assert installed_version(target, "beta") == "1.0"
+
+
+def test_pip_and_uv_install_from_a_page_that_tells_a_project_status(make_config, sync, mirror_dir, catalog, tmp_path):
+    """A page with a status marker is an api-version 1.4 page (PEP 792); the clients read it as before."""
+    catalog.set_status("gamma", "archived", "no longer maintained")
+    result = sync(make_config(projects=["alpha", "gamma"]))
+    assert result.ok, result.failures
+    with open(os.path.join(mirror_dir, "web", "simple", "gamma", "index.v1_json")) as stream:
+        document = json.load(stream)
+    assert document["meta"]["api-version"] == "1.4" and document["project-status"]["status"] == "archived"
+    with serve_mirror(os.path.join(mirror_dir, "web")) as running:
+        for client in (["pip", "install", "--isolated", "--no-cache-dir", "--disable-pip-version-check"],
+                       ["uv", "pip", "install", "--no-config", "--no-cache", "--python", sys.executable]):
+            target = tmp_path / client[0]
+            installed = subprocess.run([sys.executable, "-m", *client, "--index-url", running.url,
+                                        "--target", str(target), "gamma"],
+                                       check=False, capture_output=True, text=True, env=clean_env(), timeout=300)
+            assert installed.returncode == 0, installed.stderr
+            assert installed_version(target, "gamma") == "1.0"

@@ -167,9 +167,9 @@ def test_files_pages_and_records_are_on_disk_before_their_renames(make_config, s
 
     real_stage_pages, real_stage_record = Publisher.stage_project, MirrorState.stage_project
 
-    def recorded_stage_pages(self, project, published, serial):
+    def recorded_stage_pages(self, project, published, serial, status=None):
         files_named[project] = [os.stat(os.path.join(mirror_dir, "web", p.path)).st_ino for p in published]
-        staged = real_stage_pages(self, project, published, serial)
+        staged = real_stage_pages(self, project, published, serial, status)
         events.extend(("staged", os.stat(write.temp).st_ino, write.target) for write in staged)
         return staged
 

@@ -291,7 +291,7 @@ def test_the_run_record_is_stamped_in_utc_whatever_the_local_zone(make_config, s
                                                 (-1, None), ("12a", None), (None, None)])
 def test_a_page_serial_is_read_as_a_number_or_digits_and_nothing_else(given, serial):
     body = json.dumps({"meta": {"api-version": "1.1", "_last-serial": given}, "files": []}).encode()
-    assert upstream_module.parse_json_project("alpha", body, "http://127.0.0.1/simple/alpha/") == ([], serial)
+    assert upstream_module.parse_json_project("alpha", body, "http://127.0.0.1/simple/alpha/") == ([], serial, None)
 
 
 def files_holding(directory, secret: bytes) -> list[str]:
@@ -564,6 +564,119 @@ def test_an_upstream_that_answers_with_a_sign_in_page_fails_every_run_and_change
                                  f"{question}"]
     upstream.server.faults.sign_in_page = False
     assert sync(make_config(projects=["alpha", "gamma"])).ok and listed(mirror_dir, "alpha") == served
+
+
+def mirrored_paths(mirror_dir, project):
+    """The files a project's page names, as paths under web/."""
+    return [os.path.normpath(os.path.join("simple", project, entry["url"])) for entry in
+            page(mirror_dir, project)["files"]]
+
+
+def test_a_quarantined_project_is_withdrawn_prune_or_not_and_asking_for_it_fails(make_config, sync, mirror_dir,
+                                                                                 catalog):
+    """PEP 792: an index that quarantines a project (malware, say) offers none of its files. The mirror, an
+    index too, kept serving its copy and said on every run that the project's page "lists no package file" and
+    asked whether the upstream was an index at all. Now its files are withdrawn, prune or not, its pages say
+    why, and a config that asks for it fails on every run until the operator takes it out."""
+    config = make_config(projects=["alpha", "gamma"])  # prune off
+    assert sync(config).ok
+    withdrawn = mirrored_paths(mirror_dir, "alpha")
+    gamma_served = listed(mirror_dir, "gamma")
+    catalog.set_status("alpha", "quarantined", "malware\nin 2.0")
+    told = ("project alpha: the upstream quarantined it (malware in 2.0): it holds the project unsafe (PEP 792), as "
+            "for malware, and offers none of its files")
+    asked = "; take it out of the config until the upstream lifts the quarantine"
+    checked = sync(config, check_mode=True)
+    assert checked.failures == [f"{told}; would withdraw the {len(withdrawn)} files mirrored here{asked}"]
+    assert checked.stats.files_removed == len(withdrawn) == len(checked.removed) and checked.changed
+    assert all(os.path.isfile(os.path.join(mirror_dir, "web", path)) for path in withdrawn)
+    run = sync(config)
+    assert run.failures == [f"{told}; withdrew the {len(withdrawn)} files mirrored here{asked}"]
+    assert run.changed and run.stats.files_removed == len(withdrawn) and run.stats.files_published == len(gamma_served)
+    assert f"event=project project=alpha status=failed files=0 downloaded=0 bytes=0 removed={len(withdrawn)}\n" \
+        in run.log
+    assert not any(os.path.exists(os.path.join(mirror_dir, "web", path + suffix))
+                   for path in withdrawn for suffix in ("", ".metadata"))
+    document = page(mirror_dir, "alpha")
+    assert document["files"] == [] and document["meta"]["api-version"] == "1.4"
+    assert document["project-status"] == {"status": "quarantined", "reason": "malware in 2.0"}
+    assert ('<meta name="pypi:repository-version" content="1.4">\n'
+            '    <meta name="pypi:project-status" content="quarantined">\n'
+            '    <meta name="pypi:project-status-reason" content="malware in 2.0">') in page(mirror_dir, "alpha",
+                                                                                         "index.html")
+    assert listed(mirror_dir, "gamma") == gamma_served
+    assert_pages_point_at_complete_files(mirror_dir)
+    again = sync(config)  # nothing left to withdraw; still asked for
+    assert again.failures == [told + asked] and not again.changed and again.stats.files_removed == 0
+    # nor is a selection of nothing also a warning to check the config: the failure says why
+    narrowed = sync(make_config(projects=["alpha>=2", "gamma"]))
+    assert narrowed.failures == [told + asked] and not narrowed.warnings
+    # a full mirror follows the upstream: a quarantined project it was not asked for by name is no failure
+    assert sync(make_config(projects=["*", "gamma"])).ok
+    catalog.set_status("alpha", "active")
+    restored = sync(config)
+    assert restored.ok and len(mirrored_paths(mirror_dir, "alpha")) == len(withdrawn)
+    assert "project-status" not in page(mirror_dir, "alpha") and page(mirror_dir, "alpha")["meta"]["api-version"] == \
+        "1.1"
+    assert "pypi:project-status" not in page(mirror_dir, "alpha", "index.html")
+
+
+def test_a_resolution_names_a_quarantined_dependency_and_its_files_are_withdrawn_all_the_same(make_config, sync,
+                                                                                             mirror_dir, catalog):
+    """A resolution with errors skips the prune, and a quarantined project is in no plan: its files stayed."""
+    config = make_config(projects=["gamma"], dependencies=True, python_versions=["3.12"],
+                         platforms=["manylinux_2_28_x86_64"], prune=True)
+    assert sync(config).ok
+    withdrawn = mirrored_paths(mirror_dir, "alpha")
+    catalog.set_status("alpha", "quarantined")
+    run = sync(config)
+    note = "the upstream quarantined alpha: it holds the project unsafe (PEP 792), as for malware, and offers none of "
+    assert run.failures == ["target 3.12/manylinux_2_28_x86_64: no release of gamma satisfies gamma and installs "
+                            "there with what it needs (from projects[0]): gamma 1.0 needs alpha>=1.1, and no release "
+                            f"of it installs there; {note}its files"]
+    assert run.warnings[0].startswith("prune skipped this run")
+    assert run.warnings[1] == (f"project alpha: {note.replace('alpha', 'it', 1)}its files; withdrew the "
+                               f"{len(withdrawn)} files mirrored here")
+    assert run.stats.files_removed == len(withdrawn) and page(mirror_dir, "alpha")["files"] == []
+    assert not any(os.path.exists(os.path.join(mirror_dir, "web", path)) for path in withdrawn)
+
+
+@pytest.mark.parametrize("html_only", [False, True], ids=["json", "html"])
+def test_a_full_mirror_withdraws_what_becomes_quarantined_with_a_warning(make_config, sync, mirror_dir, upstream,
+                                                                        catalog, html_only):
+    upstream.server.faults.html_only = html_only
+    config = make_config(projects=["*"], prune=True, prune_max_fraction=0.01)  # a withdrawal is not a prune
+    assert sync(config).ok
+    withdrawn = mirrored_paths(mirror_dir, "beta")
+    catalog.set_status("beta", "quarantined", "<b>typosquat</b>")
+    run = sync(config)
+    assert run.ok and run.changed and run.stats.files_removed == len(withdrawn)
+    assert run.warnings == [f"project beta: the upstream quarantined it (<b>typosquat</b>): it holds the project "
+                            f"unsafe (PEP 792), as for malware, and offers none of its files; withdrew the "
+                            f"{len(withdrawn)} files mirrored here"]
+    assert page(mirror_dir, "beta")["project-status"] == {"status": "quarantined", "reason": "<b>typosquat</b>"}
+    assert ('<meta name="pypi:project-status-reason" content="&lt;b&gt;typosquat&lt;/b&gt;">'
+            in page(mirror_dir, "beta", "index.html"))
+    assert not any(os.path.exists(os.path.join(mirror_dir, "web", path)) for path in withdrawn)
+    assert "beta" in [p["name"] for p in page(mirror_dir, "")["projects"]]  # its page says why it has no file
+    quiet = sync(config)
+    assert quiet.ok and not quiet.changed and not quiet.warnings
+
+
+def test_an_archived_or_deprecated_project_keeps_its_files_and_its_pages_say_so(make_config, sync, mirror_dir,
+                                                                               catalog):
+    config = make_config(projects=["alpha", "gamma"])
+    assert sync(config).ok
+    served = listed(mirror_dir, "gamma")
+    catalog.set_status("gamma", "archived", "no longer maintained")
+    run = sync(config)
+    assert run.ok and run.changed and run.stats.files_downloaded == 0 and not run.warnings
+    assert listed(mirror_dir, "gamma") == served
+    assert page(mirror_dir, "gamma")["project-status"] == {"status": "archived", "reason": "no longer maintained"}
+    assert '<meta name="pypi:project-status" content="archived">' in page(mirror_dir, "gamma", "index.html")
+    assert not sync(config).changed
+    catalog.set_status("gamma", "deprecated")
+    assert sync(config).changed and page(mirror_dir, "gamma")["project-status"] == {"status": "deprecated"}
 
 
 def test_second_run_waits_for_or_refuses_the_lock(make_config, sync, mirror_dir):
@@ -866,10 +979,10 @@ def disk_full_for_pages_of(project, monkeypatch):
     """Every write of that project's pages fails as on a full disk (ENOSPC, naming index.html)."""
     stage_project = Publisher.stage_project
 
-    def full_for_one(self, name, files, serial):
+    def full_for_one(self, name, files, serial, status=None):
         if name == project:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "index.html")
-        return stage_project(self, name, files, serial)
+        return stage_project(self, name, files, serial, status)
 
     monkeypatch.setattr(Publisher, "stage_project", full_for_one)
 

@@ -147,6 +147,7 @@ class Catalog:
         self.projects: dict[str, list[FixtureFile]] = {}
         self.display_names: dict[str, str] = {}
         self.serials: dict[str, int] = {}
+        self.statuses: dict[str, tuple[str, Optional[str]]] = {}  # project -> PEP 792 (status, reason)
         self.serial = 0
         self.by_url_path: dict[str, FixtureFile] = {}
         self.lock = threading.Lock()
@@ -168,6 +169,17 @@ class Catalog:
         """Move the project's serial without changing its files, as an owner or description edit does."""
         with self.lock:
             self._bump(canonicalize_name(project))
+
+    def set_status(self, project: str, status: str, reason: Optional[str] = None) -> None:
+        """Mark the project as PEP 792 has it ("active" clears the mark); the serial moves, as on the public
+        index. A quarantined project's pages list none of its files."""
+        normalized = canonicalize_name(project)
+        with self.lock:
+            if status == "active":
+                self.statuses.pop(normalized, None)
+            else:
+                self.statuses[normalized] = (status, reason)
+            self._bump(normalized)
 
     def add_project(self, name: str) -> str:
         normalized = canonicalize_name(name)

@@ -179,7 +179,10 @@ class UpstreamHTTPServer(_Server):
             return hashlib.sha256(b"not the file").hexdigest()
         return entry.sha256
 
-    def _project_document(self, project: str, files: list[FixtureFile], as_json: bool, serial: int) -> bytes:
+    def _project_document(self, project: str, files: list[FixtureFile], as_json: bool, serial: int,
+                          status: Optional[tuple[str, Optional[str]]] = None) -> bytes:
+        if status and status[0] == "quarantined":
+            files = []  # as the public index lists a quarantined project
         if as_json:
             entries = []
             for entry in files:
@@ -195,8 +198,12 @@ class UpstreamHTTPServer(_Server):
             for evil in self.faults.unsafe_listing:
                 entries.append({"filename": evil, "url": "/packages/00/00/evil/x.whl",
                                 "hashes": {"sha256": "0" * 64}})
-            meta = {"api-version": "1.1", "_last-serial": str(serial) if self.faults.proxy_serials else serial}
-            return json.dumps({"meta": meta, "name": project, "files": entries}).encode()
+            meta = {"api-version": "1.4" if status else "1.1",
+                    "_last-serial": str(serial) if self.faults.proxy_serials else serial}
+            document = {"meta": meta, "name": project, "files": entries}
+            if status:
+                document["project-status"] = {"status": status[0], **({"reason": status[1]} if status[1] else {})}
+            return json.dumps(document).encode()
         anchors = []
         for entry in files:
             attrs = f'href="{entry.url_path}#sha256={self._listed_hash(entry)}"'
@@ -209,7 +216,14 @@ class UpstreamHTTPServer(_Server):
             anchors.append(f"<a {attrs}>{html.escape(entry.filename)}</a><br/>")
         for evil in self.faults.unsafe_listing:
             anchors.append(f'<a href="/packages/00/00/evil/x.whl#sha256={"0" * 64}">{html.escape(evil)}</a>')
-        return ("<!DOCTYPE html><html><body>\n" + "\n".join(anchors) + "\n</body></html>\n").encode()
+        head = ""
+        if status:
+            head = ('<head><meta name="pypi:repository-version" content="1.4">'
+                    f'<meta name="pypi:project-status" content="{html.escape(status[0])}">')
+            if status[1]:
+                head += f'<meta name="pypi:project-status-reason" content="{html.escape(status[1])}">'
+            head += "</head>"
+        return ("<!DOCTYPE html><html>" + head + "<body>\n" + "\n".join(anchors) + "\n</body></html>\n").encode()
 
     def handle_path(self, handler: _Handler, path: str, head: bool) -> None:
         if self.faults.latency:
@@ -241,12 +255,14 @@ class UpstreamHTTPServer(_Server):
                 files = list(catalog.projects.get(normalized, []))
                 known = normalized in catalog.projects
                 serial = catalog.serials.get(normalized, 0)
+                status = catalog.statuses.get(normalized)
             if not known:
                 handler._send(404, b"not found\n", "text/plain", head=head)
                 return
             as_json = self._wants_json(handler)
-            body = self._project_document(normalized, files, as_json, serial)
-            tagged = self._project_document(normalized, files, as_json, 0) if self.faults.etag_without_serial else body
+            body = self._project_document(normalized, files, as_json, serial, status)
+            tagged = (self._project_document(normalized, files, as_json, 0, status) if self.faults.etag_without_serial
+                      else body)
             etag = '"' + hashlib.sha256(tagged).hexdigest()[:32] + '"'
             headers = {"Vary": "Accept"} if self.faults.proxy_serials else {"X-PyPI-Last-Serial": str(serial),
                                                                             "Vary": "Accept"}

@@ -15,9 +15,10 @@ from packaging.version import Version
 from .fetch import PublishedFile
 from .names import file_version
 from .state import StagedWrite, atomic_write, discard_staged, read_json, stage_write
-from .upstream import meta_serial
+from .upstream import ProjectStatus, meta_serial
 
 API_VERSION = "1.1"
+STATUS_API_VERSION = "1.4"  # the version of a project page that carries a project status (PEP 792)
 # In the order they are renamed into place, JSON last: a client negotiating JSON sees a new page only once the
 # HTML one is there too.
 PAGE_NAMES = ("index.html", "index.v1_html", "index.v1_json")
@@ -37,8 +38,9 @@ def file_href(published: PublishedFile) -> str:
     return posixpath.join("..", "..", published.path)
 
 
-def project_json(project: str, files: list[PublishedFile], serial: Optional[int]) -> bytes:
-    meta: dict = {"api-version": API_VERSION}
+def project_json(project: str, files: list[PublishedFile], serial: Optional[int],
+                 status: Optional[ProjectStatus] = None) -> bytes:
+    meta: dict = {"api-version": STATUS_API_VERSION if status else API_VERSION}
     if serial is not None:
         meta["_last-serial"] = serial
     entries = []
@@ -59,15 +61,28 @@ def project_json(project: str, files: list[PublishedFile], serial: Optional[int]
             entry["data-dist-info-metadata"] = {"sha256": published.metadata_sha256}
         entries.append(entry)
     document = {"meta": meta, "name": project, "files": entries, "versions": _versions(project, files)}
+    if status:
+        document["project-status"] = status.to_json()
     return json.dumps(document, indent=1).encode()
 
 
-def project_html(project: str, files: list[PublishedFile]) -> bytes:
+def _status_meta(status: Optional[ProjectStatus]) -> list[str]:
+    """PEP 792's meta tags for an HTML project page; none for an active project."""
+    if status is None:
+        return []
+    lines = [f'    <meta name="pypi:project-status" content="{escape(status.status)}">']
+    if status.reason:
+        lines.append(f'    <meta name="pypi:project-status-reason" content="{escape(status.reason)}">')
+    return lines
+
+
+def project_html(project: str, files: list[PublishedFile], status: Optional[ProjectStatus] = None) -> bytes:
     lines = [
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
-        f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        f'    <meta name="pypi:repository-version" content="{STATUS_API_VERSION if status else API_VERSION}">',
+        *_status_meta(status),
         f"    <title>Links for {escape(project)}</title>",
         "  </head>",
         "  <body>",
@@ -119,12 +134,14 @@ class Publisher:
     def project_dir(self, project: str) -> str:
         return os.path.join(self.simple_dir, project)
 
-    def stage_project(self, project: str, files: list[PublishedFile], serial: Optional[int]) -> list[StagedWrite]:
+    def stage_project(self, project: str, files: list[PublishedFile], serial: Optional[int],
+                      status: Optional[ProjectStatus] = None) -> list[StagedWrite]:
         """The project's pages that change, written beside the old ones, not yet durable: the caller makes
         them durable with the files they name, then renames them in order (state.rename_staged)."""
         ordered = sorted(files, key=_sort_key)
-        html = project_html(project, ordered)
-        pages = {"index.html": html, "index.v1_html": html, "index.v1_json": project_json(project, ordered, serial)}
+        html = project_html(project, ordered, status)
+        pages = {"index.html": html, "index.v1_html": html,
+                 "index.v1_json": project_json(project, ordered, serial, status)}
         staged: list[StagedWrite] = []
         try:
             for path, page in self._changed_pages(self.project_dir(project), pages):

@@ -35,7 +35,7 @@ from .metadata import MetadataReader
 from .names import file_version, package_type
 from .report import few
 from .select import Target, TargetMatrix, screen_file, too_large
-from .upstream import ProjectPage, UpstreamFile, not_an_index
+from .upstream import ProjectPage, ProjectStatus, UpstreamFile, not_an_index, quarantine_note
 
 MAX_ROUNDS = 2000
 _SYSTEM_NAMES = {"win32": "Windows", "darwin": "macOS", "linux": "Linux", "ios": "iOS", "android": "Android"}
@@ -76,6 +76,7 @@ class ProjectReleases:
         self._releases: dict[str, dict[Version, list[UpstreamFile]]] = {}
         self._yanked: dict[str, dict[Version, list[UpstreamFile]]] = {}
         self._oversize: dict[str, dict[Version, list[UpstreamFile]]] = {}  # left out by max_file_size
+        self._statuses: dict[str, ProjectStatus] = {}  # PEP 792 markers other than active
         self._failures: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
@@ -94,6 +95,8 @@ class ProjectReleases:
                     self._failures[name] = str(exc)
                     raise
                 self._releases[name], self._yanked[name], self._oversize[name] = self._usable(name, page.files)
+                if page.status is not None:
+                    self._statuses[name] = page.status
             return self._releases[name]
 
     def files(self, name: str, version: Version) -> list[UpstreamFile]:
@@ -108,6 +111,11 @@ class ProjectReleases:
         """The files max_file_size leaves out, by release: why a project may seem to have none for a target."""
         self.releases(name)
         return self._oversize.get(name, {})
+
+    def status(self, name: str) -> Optional[ProjectStatus]:
+        """The project's status marker (PEP 792), None when active."""
+        self.releases(name)
+        return self._statuses.get(name)
 
     def known(self, name: str) -> bool:
         return name in self._releases or name in self._failures
@@ -289,6 +297,9 @@ class Planner:
         if newest is None:
             if self.releases.releases(name) or self.releases.yanked(name) or self.releases.oversize(name):
                 return ""  # releases there are, none of them allowed: the requirement says why
+            status = self.releases.status(name)
+            if status is not None and status.quarantined:
+                return f"; {quarantine_note(name, status)}"
             return f"; the upstream lists no package file of {name}: {not_an_index(self.config.upstream)}"
         if any(target.matrix.installs(f) for f in oversize.get(newest, [])):
             return f"; {name} {newest}, the newest it allows, has files that install there only over max_file_size"

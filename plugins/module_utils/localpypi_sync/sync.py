@@ -28,7 +28,7 @@ from .report import Reporter
 from .select import Selection, TargetMatrix, select_files
 from .shards import Lost, map_in_processes, usable_cpus
 from .state import LockBusy, MirrorState, discard_staged, remove_if_present, rename_staged, utc_timestamp
-from .upstream import NotModified, ProjectPage, Upstream, UpstreamFile, not_an_index
+from .upstream import NotModified, ProjectPage, ProjectStatus, Upstream, UpstreamFile, not_an_index, quarantine_note
 
 if TYPE_CHECKING:
     from .resolve import Plan
@@ -143,6 +143,7 @@ class _ProjectOutcome:
     status: str  # unchanged | changed | failed
     published: list[PublishedFile] = dataclasses.field(default_factory=list)
     removals: list[PublishedFile] = dataclasses.field(default_factory=list)
+    withdrawn: list[PublishedFile] = dataclasses.field(default_factory=list)  # of a quarantined project, prune or not
     record: Optional[dict[str, Any]] = None
     errors: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
@@ -158,6 +159,7 @@ class _ProjectOutcome:
     page_written: bool = False
     unsynced: list[Unsynced] = dataclasses.field(default_factory=list)  # made durable before the page names them
     pending: Optional[_Pending] = None  # large files still to fetch before the project can be published
+    project_status: Optional[ProjectStatus] = None  # what its pages tell of it (PEP 792), as the upstream's do
 
 
 @dataclasses.dataclass
@@ -201,6 +203,7 @@ class SyncRun:
         self._page_lock = threading.Lock()
         self._rules: dict[str, ProjectRule] = {rule.name: rule for rule in config.projects}
         self._answers: dict[str, ProjectPage | NotModified] = {}  # pages read while resolving, used once
+        self._quarantined: set[str] = set()  # projects a page read while resolving says are quarantined
         self._plan: Optional[Plan] = None
         self._workers_lost = False
         self._started = 0.0  # when run() began: what web/last-modified says of a successful run
@@ -299,7 +302,11 @@ class SyncRun:
             if outcome.removals:
                 deferred.append(outcome)  # counted and told once the prune is settled: it may be refused
                 continue
-            if self._conclude(outcome, stats):
+            for published in outcome.withdrawn:
+                removed.append(published.upstream.filename)
+                stats.files_removed += 1
+                stats.bytes_removed += published.size
+            if self._conclude(outcome, stats, len(outcome.withdrawn)):
                 changed = True
         gone_projects = self._projects_to_drop(set(wanted))
         if self._settle_removals(deferred, gone_projects, stats, failures, removed):
@@ -327,7 +334,7 @@ class SyncRun:
         self.reporter.project_done(outcome.name, outcome.status, files=files,
                                    downloaded=outcome.downloaded, bytes=outcome.bytes,
                                    removed=removed or None, failed=outcome.failed or None)
-        return outcome.status == "changed"
+        return outcome.status == "changed" or bool(outcome.withdrawn)  # a failed project may have withdrawn files
 
     # -- projects ---------------------------------------------------------------------------
     def _wanted_projects(self, warnings: list[str], stats: SyncStats) -> dict[str, Optional[int]]:
@@ -354,6 +361,9 @@ class SyncRun:
                 warnings.append(note)
                 self.reporter.warning(note)
             wanted.setdefault(name, None)
+        for name in self._quarantined:  # no resolution keeps it, and yet what is mirrored of it must go
+            if self._load_record(name) is not None:
+                wanted.setdefault(name, None)
         return {name: serial for name, serial in sorted(wanted.items())
                 if not self.config.withheld(name)
                 and (self.only_projects is None or name in self.only_projects)}
@@ -542,14 +552,14 @@ class SyncRun:
                 page.serial = answer.serial
         else:
             page = answer
-            settled = settled and cached_page is not None and cached_page.files == page.files
+            settled = (settled and cached_page is not None and cached_page.files == page.files
+                       and cached_page.status == page.status)
         outcome.serial = page.serial
         if settled:
             updated = {**record, "page": page.to_json(), "serial": page.serial}  # new validators, same content
             if updated != record and not self.check_mode:  # an upstream with no validators sends the same again
                 self.state.save_project(name, updated)
-            return
-        if rule is not None and not any(package_type(f.filename) for f in page.files):
+        elif rule is not None and not page.quarantined and not any(package_type(f.filename) for f in page.files):
             # a project the config names, with no file at all: most likely not the index's page (a proxy whose
             # login expired answers every address with its sign-in page), and pip would find nothing in it
             outcome.status = "failed"
@@ -557,14 +567,33 @@ class SyncRun:
             outcome.errors.append(f"project {name}: the upstream's page for it lists no package file, so its page "
                                   f"here is left as it was; {not_an_index(self.config.upstream)}")
             return
-        self._apply_selection(name, rule, page, record, fingerprint, outcome)
+        else:
+            self._apply_selection(name, rule, page, record, fingerprint, outcome)
+        if page.status is not None and page.status.quarantined:
+            self._tell_quarantine(name, rule, page.status, outcome)
+
+    def _tell_quarantine(self, name: str, rule: Optional[ProjectRule], status: ProjectStatus,
+                         outcome: _ProjectOutcome) -> None:
+        """A failure on every run for a project the config asks for, which no client can install now; for
+        another (a full mirror's), a warning when its files are withdrawn."""
+        withdrawn = len(outcome.withdrawn)
+        said = f"project {name}: {quarantine_note('it', status)}"
+        if withdrawn:
+            said += (f"; {'would withdraw' if self.check_mode else 'withdrew'} the {withdrawn} "
+                     f"file{'s' if withdrawn != 1 else ''} mirrored here")
+        if rule is not None:
+            outcome.status = "failed"
+            outcome.errors.append(f"{said}; take it out of the config until the upstream lifts the quarantine")
+        elif withdrawn:
+            outcome.warnings.append(said)
 
     def _apply_selection(self, name: str, rule: Optional[ProjectRule], page: ProjectPage,
                          record: Optional[dict[str, Any]], fingerprint: str, outcome: _ProjectOutcome) -> None:
         selection: Selection = select_files(page.files, name, rule, self.config, self.matrix)
         outcome.skipped += selection.skipped
         outcome.refused += len(selection.refused)
-        outcome.warnings.extend(selection.refused + selection.uncovered)
+        # no "no file matches the config" for a quarantined project: the error says why
+        outcome.warnings.extend(selection.refused + ([] if page.quarantined else selection.uncovered))
         previous = recorded_files(record)
         new_names = [f.filename for f in selection.chosen if f.filename not in previous]
         if self.check_mode:
@@ -572,11 +601,17 @@ class SyncRun:
             outcome.downloaded = len(new_names)
             outcome.bytes = sum(f.size or 0 for f in selection.chosen if f.filename not in previous)
             chosen_names = {f.filename for f in selection.chosen}
-            if self._pruning:
-                outcome.removals = [p for n, p in previous.items() if n not in chosen_names]
-            outcome.status = "changed" if new_names or outcome.removals else "unchanged"
+            dropped = [p for n, p in previous.items() if n not in chosen_names]
+            if page.quarantined:
+                outcome.withdrawn = dropped
+            elif self._pruning:
+                outcome.removals = dropped
+            restated = page.status != _recorded_status(record)  # its pages would tell a new status
+            outcome.status = ("changed" if new_names or outcome.withdrawn or outcome.removals or restated
+                              else "unchanged")
             # what it serves and keeps; with outcome.added, what a real run would publish
-            outcome.published = [p for n, p in previous.items() if n in chosen_names or not self._pruning]
+            outcome.published = [p for n, p in previous.items()
+                                 if n in chosen_names or not (self._pruning or outcome.withdrawn)]
             return
         state = _Pending(selection.chosen, previous, self._fetch_all(selection.chosen, previous), page, fingerprint)
         if state.waiting():
@@ -609,11 +644,14 @@ class SyncRun:
         for filename, old in previous.items():
             if filename in published:
                 continue
-            if self._pruning:
+            if page.quarantined:  # withdrawn as the upstream withdrew them (PEP 792), prune or not
+                outcome.withdrawn.append(old)
+            elif self._pruning:
                 outcome.removals.append(old)
             elif os.path.isfile(os.path.join(self.state.web, old.path)):
                 published[filename] = old
         outcome.published = list(published.values())
+        outcome.project_status = page.status
         complete = not outcome.failed
         outcome.record = {
             "name": name, "fingerprint": state.fingerprint, "complete": complete, "serial": page.serial,
@@ -623,8 +661,11 @@ class SyncRun:
         }
         if not outcome.removals:
             self._commit_project(name, outcome, page.serial)
+            # once the pages that named them are gone; no other project names them, their names begin with its
+            self._delete_files(outcome.withdrawn)
         outcome.status = "failed" if outcome.errors else (
-            "changed" if outcome.page_written or outcome.removals or outcome.added else "unchanged")
+            "changed" if outcome.page_written or outcome.removals or outcome.withdrawn or outcome.added
+            else "unchanged")
 
     def _commit_project(self, name: str, outcome: _ProjectOutcome, serial: Optional[int]) -> None:
         """Pages first (their files exist by now), then the record that says they are done.
@@ -643,7 +684,7 @@ class SyncRun:
 
     def _stage_and_rename(self, name: str, outcome: _ProjectOutcome, serial: Optional[int]) -> None:
         """Stage the pages and the record, make them durable with the files, then rename them in order."""
-        pages = self.publisher.stage_project(name, outcome.published, serial)
+        pages = self.publisher.stage_project(name, outcome.published, serial, outcome.project_status)
         staged = [*pages]
         try:
             staged.append(self.state.stage_project(name, outcome.record))
@@ -677,10 +718,13 @@ class SyncRun:
         """One conditional request per project, whose answer the sync of that project then uses."""
         cached_page = _recorded_page(self._load_record(name))
         answer = self._ask_upstream(name, cached_page)
+        page = cached_page if isinstance(answer, NotModified) else answer
         with self._page_lock:
             self._answers[name] = answer
             self._plan_requests += 1
-        return cached_page if isinstance(answer, NotModified) else answer
+            if page.quarantined:
+                self._quarantined.add(name)
+        return page
 
     def _resolve(self, stats: SyncStats, failures: list[str], warnings: list[str]) -> None:
         # Imported here: only a run that resolves dependencies needs resolvelib, packaging.metadata and tarfile,
@@ -775,14 +819,19 @@ class SyncRun:
             removed_names.append(published.upstream.filename)
             stats.files_removed += 1
             stats.bytes_removed += published.size
-            if self.check_mode or published.path in still_referenced:
-                continue
+        self._delete_files([p for p in removals if p.path not in still_referenced])
+        self.reporter.event("prune", files=len(removals), projects=len(gone_records))
+        return True
+
+    def _delete_files(self, removals: list[PublishedFile]) -> None:
+        """Delete files no page names any more, with their metadata files and emptied hash directories."""
+        if self.check_mode:
+            return
+        for published in removals:
             path = os.path.join(self.state.web, published.path)
             remove_if_present(path)
             remove_if_present(path + ".metadata")
             self._remove_empty_parents(os.path.dirname(path))
-        self.reporter.event("prune", files=len(removals), projects=len(gone_records))
-        return True
 
     def _commit_deferred(self, outcome: _ProjectOutcome, failures: list[str]) -> None:
         """Publish the narrowed pages of a project that prunes; if they cannot be written, the project fails
@@ -855,6 +904,11 @@ def _removals(deferred: list[_ProjectOutcome],
     for record in gone_records.values():
         removals.extend(recorded_files(record).values())
     return removals
+
+
+def _recorded_status(record: Optional[dict[str, Any]]) -> Optional[ProjectStatus]:
+    page = _recorded_page(record)
+    return page.status if page else None
 
 
 def _disk_error(what: str, exc: OSError) -> str:

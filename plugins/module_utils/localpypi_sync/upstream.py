@@ -16,6 +16,8 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 HASH_NAMES = ("sha256", "sha384", "sha512")
+QUARANTINED = "quarantined"
+STATUS_REASON_LIMIT = 500  # characters of an index's free-form reason kept for pages and log lines
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
@@ -42,6 +44,30 @@ class UpstreamFile:
         return cls(**data)
 
 
+@dataclasses.dataclass(frozen=True)
+class ProjectStatus:
+    """A project status marker (PEP 792) other than "active": the index's word on the whole project."""
+
+    status: str
+    reason: Optional[str] = None
+
+    @property
+    def quarantined(self) -> bool:
+        """Held unsafe, as for malware: an index offers none of its files."""
+        return self.status == QUARANTINED
+
+    def to_json(self) -> dict[str, str]:
+        return {"status": self.status, **({"reason": self.reason} if self.reason else {})}
+
+    @classmethod
+    def read(cls, status: Any, reason: Any) -> Optional[ProjectStatus]:
+        """The marker from a page's fields; None for "active" or none at all, as PEP 792 reads both."""
+        if not isinstance(status, str) or not status.strip() or status.strip().lower() == "active":
+            return None
+        text = reason.strip() if isinstance(reason, str) else ""
+        return cls(status.strip().lower(), " ".join(text.split())[:STATUS_REASON_LIMIT] or None)
+
+
 @dataclasses.dataclass
 class ProjectPage:
     name: str
@@ -49,15 +75,30 @@ class ProjectPage:
     serial: Optional[int] = None
     etag: Optional[str] = None
     last_modified: Optional[str] = None
+    status: Optional[ProjectStatus] = None
+
+    @property
+    def quarantined(self) -> bool:
+        return self.status is not None and self.status.quarantined
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "serial": self.serial, "etag": self.etag,
-                "last_modified": self.last_modified, "files": [f.to_json() for f in self.files]}
+                "last_modified": self.last_modified, "files": [f.to_json() for f in self.files],
+                "status": self.status.to_json() if self.status else None}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProjectPage:
+        status = data.get("status") or {}
         return cls(data["name"], [UpstreamFile.from_json(f) for f in data["files"]],
-                   data.get("serial"), data.get("etag"), data.get("last_modified"))
+                   data.get("serial"), data.get("etag"), data.get("last_modified"),
+                   ProjectStatus.read(status.get("status"), status.get("reason")))
+
+
+def quarantine_note(who: str, status: ProjectStatus) -> str:
+    """What a line tells of a quarantined project (who: its name, or "it"), with the index's reason."""
+    reason = f" ({status.reason})" if status.reason else ""
+    return (f"the upstream quarantined {who}{reason}: it holds the project unsafe (PEP 792), as for malware, and "
+            f"offers none of its files")
 
 
 def not_an_index(upstream: str) -> str:
@@ -109,10 +150,14 @@ def _metadata_field(value: Any) -> Union[bool, dict[str, str]]:
     return bool(value)
 
 
-def parse_json_project(name: str, body: bytes, page_url: str) -> tuple[list[UpstreamFile], Optional[int]]:
-    """The files a PEP 691 page lists, and the serial its meta gives (the public index's "_last-serial")."""
+def parse_json_project(name: str, body: bytes,
+                       page_url: str) -> tuple[list[UpstreamFile], Optional[int], Optional[ProjectStatus]]:
+    """The files a PEP 691 page lists, the serial its meta gives (the public index's "_last-serial"), and its
+    project status (PEP 792: "project-status", beside "meta")."""
     data = json.loads(body)
     serial = meta_serial(data)
+    marker = data.get("project-status")
+    status = ProjectStatus.read(marker.get("status"), marker.get("reason")) if isinstance(marker, dict) else None
     files = []
     for entry in data.get("files", []):
         metadata = entry.get("core-metadata", entry.get("data-dist-info-metadata", False))
@@ -127,17 +172,22 @@ def parse_json_project(name: str, body: bytes, page_url: str) -> tuple[list[Upst
             upload_time=entry.get("upload-time") if isinstance(entry.get("upload-time"), str) else None,
             core_metadata=_metadata_field(metadata),
         ))
-    return files, serial
+    return files, serial, status
 
 
 class _AnchorCollector(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.anchors: list[tuple[dict[str, Optional[str]], str]] = []
+        self.meta: dict[str, str] = {}  # <meta name=... content=...>, as PEP 629 and PEP 792 give them
         self._current: Optional[dict[str, Optional[str]]] = None
         self._text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+        if tag == "meta":
+            named = dict(attrs)
+            if named.get("name") and named.get("content") is not None:
+                self.meta.setdefault(str(named["name"]).lower(), str(named["content"]))
         if tag == "a":
             self._current = dict(attrs)
             self._text = []
@@ -162,7 +212,8 @@ def _html_metadata(attrs: dict[str, Optional[str]]) -> Union[bool, dict[str, str
     return value.lower() != "false"
 
 
-def parse_html_project(name: str, body: bytes, page_url: str) -> list[UpstreamFile]:
+def parse_html_project(name: str, body: bytes, page_url: str) -> tuple[list[UpstreamFile], Optional[ProjectStatus]]:
+    """The files a PEP 503 page lists, and its project status (PEP 792: the "pypi:project-status" meta tag)."""
     collector = _AnchorCollector()
     collector.feed(body.decode("utf-8", errors="replace"))
     files = []
@@ -182,7 +233,8 @@ def parse_html_project(name: str, body: bytes, page_url: str) -> list[UpstreamFi
             yanked=False if yanked_attr is None else (yanked_attr or True),
             core_metadata=_html_metadata(attrs),
         ))
-    return files
+    return files, ProjectStatus.read(collector.meta.get("pypi:project-status"),
+                                     collector.meta.get("pypi:project-status-reason"))
 
 
 def parse_html_root(body: bytes) -> list[str]:
@@ -228,14 +280,16 @@ class Upstream:
         page_serial = None
         try:
             if content_type == JSON_TYPE:
-                files, page_serial = parse_json_project(name, response.body, response.url)
+                files, page_serial, status = parse_json_project(name, response.body, response.url)
             else:
-                files = parse_html_project(name, response.body, response.url)
+                files, status = parse_html_project(name, response.body, response.url)
         except (ValueError, AttributeError, TypeError) as exc:
             raise FetchError(f"project {name}: unreadable index page at {url}: {exc}") from None
+        if status is not None and status.quarantined:
+            files = []  # PEP 792: no file of it is offered, even by an index that still lists some
         header_serial = _serial(response.headers)
         return ProjectPage(name, files, page_serial if header_serial is None else header_serial,
-                           response.headers.get("ETag"), response.headers.get("Last-Modified"))
+                           response.headers.get("ETag"), response.headers.get("Last-Modified"), status)
 
     def project_list(self) -> list[tuple[str, Optional[int]]]:
         """Every project the upstream lists, with its serial where the upstream tells it."""
