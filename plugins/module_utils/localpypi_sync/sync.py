@@ -349,7 +349,7 @@ class SyncRun:
             if not listing:
                 raise SyncAbort(f"upstream {redact(self.config.upstream)}: its root index lists no project, so a "
                                 f"full mirror has nothing to follow; nothing synced; "
-                                f"{not_an_index(self.config.upstream)}")
+                                f"{not_an_index(self.config.upstream, named=False)}")
             for raw_name, serial in listing:
                 try:
                     wanted[normalize_project(raw_name)] = serial

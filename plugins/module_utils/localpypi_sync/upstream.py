@@ -101,10 +101,11 @@ def quarantine_note(who: str, status: ProjectStatus) -> str:
             f"offers none of its files")
 
 
-def not_an_index(upstream: str) -> str:
-    """The question an error asks when the upstream's answers hold no package file at all."""
-    return (f"is {redact(upstream)} a package index? A proxy whose login has expired answers every address with "
-            f"its own sign-in page")
+def not_an_index(upstream: str, named: bool = True) -> str:
+    """The question an error asks when the upstream's answers hold no package file at all; named=False where the
+    line has named the upstream already."""
+    return (f"is {redact(upstream) if named else 'it'} a package index? A proxy whose login has expired answers "
+            f"every address with its own sign-in page")
 
 
 class NotModified:
