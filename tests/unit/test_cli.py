@@ -115,6 +115,22 @@ def test_status_tells_a_run_that_stopped_before_syncing_until_one_gets_through(c
     assert json.loads(run_cli("status", "--config", config_file(), "--json").stdout)["last_abort"] is None
 
 
+def test_status_names_the_projects_the_upstream_marked(config_file, catalog):
+    """PEP 792: which mirrored projects their upstream calls archived, deprecated or quarantined, as the pages
+    tell it; the projects to find a replacement for."""
+    assert "upstream (PEP 792)" not in run_cli("status", "--config", config_file()).stdout
+    catalog.set_status("gamma", "deprecated", "use alpha")
+    catalog.set_status("delta-thing", "archived")
+    catalog.set_status("alpha", "quarantined")
+    config = config_file(projects=["alpha", "gamma", "delta-thing"])
+    assert run_cli("sync", "--config", config).returncode == 1  # alpha is asked for
+    lines = run_cli("status", "--config", config).stdout.splitlines()
+    assert lines[-3:] == ["archived upstream (PEP 792): delta-thing", "deprecated upstream (PEP 792): gamma",
+                          "quarantined upstream (PEP 792): alpha"]
+    assert json.loads(run_cli("status", "--config", config, "--json").stdout)["marked"] == {
+        "archived": ["delta-thing"], "deprecated": ["gamma"], "quarantined": ["alpha"]}
+
+
 def test_status_lists_the_errors_of_a_failed_run(config_file, upstream):
     """What to fix, without the journal, which may have rotated the run's lines away."""
     upstream.server.faults.wrong_hash.add("alpha-2.0.tar.gz")

@@ -641,6 +641,17 @@ def test_a_resolution_names_a_quarantined_dependency_and_its_files_are_withdrawn
     assert not any(os.path.exists(os.path.join(mirror_dir, "web", path)) for path in withdrawn)
 
 
+@pytest.mark.parametrize(("status", "reason", "read"), [
+    ("Archived", " no longer\n\tmaintained ", ("archived", "no longer maintained")),
+    ("active", "fine", None), (" ", None, None), (None, "why", None), (7, None, None),
+    ("quarantined\n[ok]", None, None), ("deprecated", "\x1b[31mred\x1b[0m", ("deprecated", "[31mred[0m")),
+    ("archived", "x" * 900, ("archived", "x" * 500))])
+def test_a_status_marker_is_read_as_one_word_and_its_reason_as_one_printable_line(status, reason, read):
+    """What an upstream sends goes into pages and log lines: a status that is no word is no status."""
+    marker = upstream_module.ProjectStatus.read(status, reason)
+    assert (marker and (marker.status, marker.reason)) == read
+
+
 @pytest.mark.parametrize("html_only", [False, True], ids=["json", "html"])
 def test_a_full_mirror_withdraws_what_becomes_quarantined_with_a_warning(make_config, sync, mirror_dir, upstream,
                                                                         catalog, html_only):

@@ -179,6 +179,8 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     lines += [f"  {name}: {data['files']} files, {data['bytes'] / 1e6:.1f} MB" for name, data in shown]
     if len(shown) < len(biggest):
         lines.append(f"  ... and {len(biggest) - len(shown)} smaller (--top 0 or --json lists every project)")
+    lines += [f"{marker} upstream (PEP 792): {few(names, 10)}"
+              for marker, names in status["marked"].items()]
     _print(status, args.json, "\n".join(lines))
     return EXIT_OK
 

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 import posixpath
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,9 +38,24 @@ def served_projects(web_dir: str) -> list[str]:
                   if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "index.v1_json")))
 
 
-def served_files(web_dir: str, project: str) -> Iterator[ServedFile]:
+def _served_document(web_dir: str, project: str) -> dict[str, Any]:
     with open(os.path.join(web_dir, "simple", project, "index.v1_json"), "rb") as stream:
-        document = json.load(stream)
+        return json.load(stream)
+
+
+def served_page(web_dir: str, project: str) -> tuple[list[ServedFile], Optional[str]]:
+    """The files the project's page serves, and the status marker it tells (PEP 792), None when active."""
+    document = _served_document(web_dir, project)
+    marker = document.get("project-status")
+    status = marker.get("status") if isinstance(marker, dict) else None
+    return list(_files_of(document, project)), status if isinstance(status, str) else None
+
+
+def served_files(web_dir: str, project: str) -> Iterator[ServedFile]:
+    return _files_of(_served_document(web_dir, project), project)
+
+
+def _files_of(document: dict[str, Any], project: str) -> Iterator[ServedFile]:
     for entry in document.get("files", []):
         path = _relative_path(entry.get("url", ""))
         if path is None:

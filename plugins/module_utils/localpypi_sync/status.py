@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .inventory import served_files, served_projects
+from .inventory import served_page, served_projects
 from .state import MirrorState
 
 
@@ -21,10 +21,14 @@ def mirror_status(root: str) -> dict[str, Any]:
     per_project: dict[str, dict[str, int]] = {}
     total_files = 0
     total_bytes = 0
+    marked: dict[str, list[str]] = {}  # status (PEP 792) -> projects, as their pages tell it
     for project in served_projects(state.web):
         files = 0
         size = 0
-        for served in served_files(state.web, project):
+        served_list, status = served_page(state.web, project)
+        if status is not None:
+            marked.setdefault(status, []).append(project)
+        for served in served_list:
             # the size the page gives (verify checks the bytes); a metadata file's, which no page gives, on disk
             path = state.web + "/" + served.path
             size += served.size if served.size is not None else _size_on_disk(path)
@@ -49,4 +53,5 @@ def mirror_status(root: str) -> dict[str, Any]:
         "files": total_files,
         "bytes": total_bytes,
         "per_project": per_project,
+        "marked": {status: marked[status] for status in sorted(marked)},
     }

@@ -18,6 +18,7 @@ ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0
 HASH_NAMES = ("sha256", "sha384", "sha512")
 QUARANTINED = "quarantined"
 STATUS_REASON_LIMIT = 500  # characters of an index's free-form reason kept for pages and log lines
+_STATUS_WORD = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
@@ -61,11 +62,13 @@ class ProjectStatus:
 
     @classmethod
     def read(cls, status: Any, reason: Any) -> Optional[ProjectStatus]:
-        """The marker from a page's fields; None for "active" or none at all, as PEP 792 reads both."""
-        if not isinstance(status, str) or not status.strip() or status.strip().lower() == "active":
+        """The marker from a page's fields; None for "active" or none at all, as PEP 792 reads both, and for a
+        status that is no word (it goes into log lines). The reason on one line, printable, and not too long."""
+        marker = status.strip().lower() if isinstance(status, str) else ""
+        if not _STATUS_WORD.fullmatch(marker) or marker == "active":
             return None
-        text = reason.strip() if isinstance(reason, str) else ""
-        return cls(status.strip().lower(), " ".join(text.split())[:STATUS_REASON_LIMIT] or None)
+        text = " ".join(reason.split()) if isinstance(reason, str) else ""
+        return cls(marker, "".join(c for c in text if c.isprintable())[:STATUS_REASON_LIMIT] or None)
 
 
 @dataclasses.dataclass
