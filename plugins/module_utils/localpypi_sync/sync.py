@@ -538,8 +538,11 @@ class SyncRun:
         if settled:
             outcome.published = list(recorded_files(record).values())
         if settled and listed_serial is not None and record.get("serial") == listed_serial:
-            outcome.serial = listed_serial
-            return  # the root index says nothing moved: not even a request
+            outcome.serial = listed_serial  # the root index says nothing moved: not even a request
+            status = _recorded_status(record)
+            if status is not None and status.quarantined:
+                self._tell_quarantine(name, rule, status, outcome)  # still asked for by name
+            return
         cached_page = _recorded_page(record)
         with self._page_lock:
             answer = self._answers.pop(name, None)
@@ -907,8 +910,10 @@ def _removals(deferred: list[_ProjectOutcome],
 
 
 def _recorded_status(record: Optional[dict[str, Any]]) -> Optional[ProjectStatus]:
-    page = _recorded_page(record)
-    return page.status if page else None
+    """The status of the page on record, read without the files."""
+    page = record.get("page") if record else None
+    status = page.get("status") if isinstance(page, dict) else None
+    return ProjectStatus.read(status.get("status"), status.get("reason")) if isinstance(status, dict) else None
 
 
 def _disk_error(what: str, exc: OSError) -> str:
