@@ -1054,6 +1054,25 @@ def test_a_pruning_project_whose_page_cannot_be_written_fails_alone_and_loses_no
     assert_pages_point_at_complete_files(mirror_dir)
 
 
+def test_a_quarantined_project_whose_page_cannot_be_written_keeps_its_files_until_it_can(make_config, sync,
+                                                                                        mirror_dir, catalog,
+                                                                                        monkeypatch):
+    """The files go only once no page names them: a page that cannot be rewritten withdraws nothing."""
+    config = make_config(projects=["*"])
+    assert sync(config).ok
+    kept = mirrored_paths(mirror_dir, "beta")
+    catalog.set_status("beta", "quarantined")
+    with monkeypatch.context() as patched:
+        disk_full_for_pages_of("beta", patched)
+        failed = sync(config)
+    assert [f.split(":")[0] for f in failed.failures] == ["project beta"] and not failed.warnings
+    assert failed.stats.files_removed == 0 and not failed.removed and not failed.changed
+    assert mirrored_paths(mirror_dir, "beta") == kept and all(
+        os.path.isfile(os.path.join(mirror_dir, "web", path)) for path in kept)
+    withdrawn = sync(config)
+    assert withdrawn.ok and withdrawn.stats.files_removed == len(kept) and page(mirror_dir, "beta")["files"] == []
+
+
 def test_a_root_page_or_run_record_that_cannot_be_written_is_a_failure_not_a_crash(make_config, sync, mirror_dir,
                                                                                      monkeypatch):
     """The disk full at the end of a run: one line that names what was not written, the run failed, and what

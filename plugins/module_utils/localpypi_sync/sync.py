@@ -572,7 +572,8 @@ class SyncRun:
             return
         else:
             self._apply_selection(name, rule, page, record, fingerprint, outcome)
-        if page.status is not None and page.status.quarantined:
+        if page.quarantined:
+            assert page.status is not None
             self._tell_quarantine(name, rule, page.status, outcome)
 
     def _tell_quarantine(self, name: str, rule: Optional[ProjectRule], status: ProjectStatus,
@@ -663,7 +664,11 @@ class SyncRun:
             "published": [_published_to_json(p) for p in outcome.published],
         }
         if not outcome.removals:
-            self._commit_project(name, outcome, page.serial)
+            try:
+                self._commit_project(name, outcome, page.serial)
+            except BaseException:
+                outcome.withdrawn = []  # its old pages stay, and every file they name
+                raise
             # once the pages that named them are gone; no other project names them, their names begin with its
             self._delete_files(outcome.withdrawn)
         outcome.status = "failed" if outcome.errors else (
