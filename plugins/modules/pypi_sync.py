@@ -138,6 +138,13 @@ options:
     - Mirror yanked files (keeping their yank marker).
     type: bool
     default: true
+  weak_hashes:
+    description:
+    - 'Also mirror files whose index gives only an md5, sha1 or sha224 hash, as pypiserver gives md5 unless
+      started with C(--hash-algo sha256), verifying each by that hash; pip and uv accept such hashes too. The
+      mirror''s pages give the sha256 of the verified bytes. Off: such files are refused, named.'
+    type: bool
+    default: false
   max_file_size:
     description:
     - 'Skip files larger than this (bytes, or with a K/M/G/T suffix). Empty: no limit.'

@@ -171,11 +171,18 @@ def test_requires_python_and_size_and_types():
 def test_hostile_and_unverifiable_files_are_refused_not_chosen():
     files = [upstream_file("../../etc/passwd"), upstream_file("/abs.whl"), upstream_file("a<script>.whl"),
              upstream_file("alpha-1.0.tar.gz\n"),
-             UpstreamFile("alpha-1.0-py3-none-any.whl", "http://127.0.0.1/a", {"md5": "0" * 32})]
+             UpstreamFile("alpha-1.0-py3-none-any.whl", "http://127.0.0.1/a", {"md5": "0" * 32}),
+             UpstreamFile("alpha-1.1-py3-none-any.whl", "http://127.0.0.1/b", {})]
     chosen, selection = choose(files, "alpha")
     assert chosen == []
-    assert len(selection.refused) == 5
-    assert any("the index gives no sha256" in line for line in selection.refused)
+    assert len(selection.refused) == 6
+    assert selection.refused[-2:] == [
+        "project alpha: alpha-1.0-py3-none-any.whl: the index gives only an md5 hash, which the mirror verifies by "
+        "only with weak_hashes (pypiserver gives md5 unless started with --hash-algo sha256)",
+        "project alpha: alpha-1.1-py3-none-any.whl: the index gives no sha256 to verify it by"]
+    # with weak_hashes, the md5 is enough; no hash at all never is
+    chosen, selection = choose(files, "alpha", weak_hashes=True)
+    assert chosen == ["alpha-1.0-py3-none-any.whl"] and len(selection.refused) == 5
 
 
 def test_requirement_markers_are_evaluated_for_the_target_pythons():

@@ -417,6 +417,64 @@ def test_a_file_that_never_verifies_is_not_published_and_is_named(make_config, s
     assert "alpha-1.1-py3-none-any.whl" in listed(mirror_dir, "alpha")
 
 
+@pytest.mark.parametrize("html_only", [False, True], ids=["json", "html"])
+def test_an_index_that_gives_only_md5_is_mirrored_with_weak_hashes_and_verified_by_it(make_config, sync,
+                                                                                    mirror_dir, upstream,
+                                                                                    html_only):
+    """pypiserver gives md5 unless started with --hash-algo sha256, and pip and uv verify by it. The mirror
+    refused every such file, one warning each, with no way round. Now weak_hashes verifies them by md5; a
+    file whose md5 does not match is not published; the pages give the sha256 of the bytes verified."""
+    upstream.server.faults.html_only = html_only
+    upstream.server.faults.hash_algo = "md5"
+    refused = sync(make_config(projects=["gamma"]))
+    assert not listed(mirror_dir, "gamma")
+    assert refused.warnings == [
+        f"project gamma: gamma-{version}-py3-none-any.whl: the index gives only an md5 hash, which the mirror "
+        f"verifies by only with weak_hashes (pypiserver gives md5 unless started with --hash-algo sha256)"
+        for version in ("1.0", "0.5")] + ["project gamma: no file matches the config; clients will find none "
+                                          "(check its specifiers, package_types, python_versions and platforms)"]
+    upstream.server.faults.wrong_hash.add("gamma-0.5-py3-none-any.whl")
+    weak = sync(make_config(projects=["gamma"], weak_hashes=True))  # the pages did not change: the config did
+    assert len(weak.failures) == 1 and re.fullmatch(
+        rf"project gamma: gamma-0\.5-py3-none-any\.whl: md5 mismatch \(index says "
+        rf"{hashlib.md5(b'not the file').hexdigest()[:16]}…, got [0-9a-f]{{16}}…\); not published", weak.failures[0])
+    assert listed(mirror_dir, "gamma") == ["gamma-1.0-py3-none-any.whl"]
+    upstream.server.faults.wrong_hash.clear()
+    assert sync(make_config(projects=["gamma"], weak_hashes=True)).ok
+    assert listed(mirror_dir, "gamma") == ["gamma-0.5-py3-none-any.whl", "gamma-1.0-py3-none-any.whl"]
+    assert_pages_point_at_complete_files(mirror_dir)  # their sha256, computed here, is the files'
+    assert all(len(entry["hashes"]["sha256"]) == 64 for entry in page(mirror_dir, "gamma")["files"])
+
+
+def test_a_weak_hash_is_asked_for_as_a_checksum_as_a_fips_host_requires(tmp_path, monkeypatch):
+    """A FIPS-mode OpenSSL (RHEL's) refuses md5 unless Python says it is not for security."""
+    real_new = hashlib.new
+
+    def fips_new(name, data=b"", **options):
+        if name in ("md5", "sha1") and options.get("usedforsecurity", True):
+            raise ValueError(f"[digital envelope routines] unsupported: {name}")
+        return real_new(name, data, **options)
+
+    monkeypatch.setattr(hashlib, "new", fips_new)
+    digest = fetch.Digest("md5")
+    digest.update(b"wheel bytes")
+    (tmp_path / "file").write_bytes(b"wheel bytes")
+    assert digest.hexdigest() == fetch.hash_file(str(tmp_path / "file"), "md5") == \
+        real_new("md5", b"wheel bytes").hexdigest()
+
+
+def test_weak_hashes_off_leaves_every_selection_fingerprint_as_it_was():
+    """An engine that knows weak_hashes must not re-evaluate every project of a mirror made before it: with the
+    option off, a project's fingerprint is the one the engine before it recorded (computed by that engine)."""
+    base = {"directory": "/srv/mirror", "upstream": "http://127.0.0.1:1/simple/", "projects": ["alpha"]}
+    before = "80b021481ec3d7809b8cb9fd3447a349a6cef1805a285d5ee56a7b39eb5dc3b2"
+    for extra in ({}, {"weak_hashes": False}):
+        config = build_config({**base, **extra})
+        assert config.selection_fingerprint(config.projects[0]) == before
+    config = build_config({**base, "weak_hashes": True})
+    assert config.selection_fingerprint(config.projects[0]) != before
+
+
 def test_hostile_filenames_are_refused_and_never_echoed(make_config, sync, mirror_dir, upstream):
     upstream.server.faults.unsafe_listing = ["../../../evil.whl", "/etc/passwd", "<script>alert(1)</script>.whl"]
     result = sync(make_config())

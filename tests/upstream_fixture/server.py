@@ -70,6 +70,8 @@ class Faults:
     no_ranges: bool = False
     # answer every address with the same HTML sign-in page (200), as a proxy whose login has expired does
     sign_in_page: bool = False
+    # the one hash the pages give of each file, instead of its sha256: "md5", as pypiserver gives by default
+    hash_algo: Optional[str] = None
 
 
 # a form and no link (a link would read as a project in the root index, whose name no check can doubt)
@@ -174,10 +176,15 @@ class UpstreamHTTPServer(_Server):
     def _wants_json(self, handler: _Handler) -> bool:
         return not self.faults.html_only and JSON_TYPE in handler.headers.get("Accept", "")
 
-    def _listed_hash(self, entry: FixtureFile) -> str:
+    def _listed_hash(self, entry: FixtureFile) -> tuple[str, str]:
+        """(algorithm, digest) as the pages give it."""
+        algorithm = self.faults.hash_algo or "sha256"
         if entry.filename in self.faults.wrong_hash:
-            return hashlib.sha256(b"not the file").hexdigest()
-        return entry.sha256
+            return algorithm, hashlib.new(algorithm, b"not the file").hexdigest()
+        if algorithm == "sha256":
+            return algorithm, entry.sha256
+        with open(entry.disk_path, "rb") as stream:
+            return algorithm, hashlib.new(algorithm, stream.read()).hexdigest()
 
     def _project_document(self, project: str, files: list[FixtureFile], as_json: bool, serial: int,
                           status: Optional[tuple[str, Optional[str]]] = None) -> bytes:
@@ -190,7 +197,7 @@ class UpstreamHTTPServer(_Server):
                 if self.faults.files_host:
                     url = f"http://{self.faults.files_host}:{self.server_address[1]}/moved{url}"
                 item = {"filename": entry.filename, "url": url,
-                        "hashes": {"sha256": self._listed_hash(entry)}, "requires-python": entry.requires_python,
+                        "hashes": dict([self._listed_hash(entry)]), "requires-python": entry.requires_python,
                         "yanked": entry.yanked, "size": entry.size, "upload-time": entry.upload_time}
                 if entry.metadata is not None:
                     item["core-metadata"] = {"sha256": hashlib.sha256(entry.metadata).hexdigest()}
@@ -206,7 +213,7 @@ class UpstreamHTTPServer(_Server):
             return json.dumps(document).encode()
         anchors = []
         for entry in files:
-            attrs = f'href="{entry.url_path}#sha256={self._listed_hash(entry)}"'
+            attrs = f'href="{entry.url_path}#{"=".join(self._listed_hash(entry))}"'
             if entry.requires_python:
                 attrs += f' data-requires-python="{html.escape(entry.requires_python)}"'
             if entry.yanked:

@@ -40,6 +40,9 @@ class Option:
     # True when a change of this option changes which files a project gets;
     # such a change re-evaluates every project on the next run.
     selects: bool = False
+    # A selecting option added after mirrors were made enters the fingerprint only when set, so that upgrading
+    # the engine re-evaluates no project.
+    added_later: bool = False
 
 
 ALL_PROJECTS = "*"
@@ -100,6 +103,11 @@ OPTIONS: tuple[Option, ...] = (
            "platform, as pip there would choose (a yanked release takes no place); 0 keeps all. With dependencies, "
            "the older releases pip backtracks to are kept too.", selects=True),
     Option("include_yanked", "bool", True, "Mirror yanked files (keeping their yank marker).", selects=True),
+    Option("weak_hashes", "bool", False,
+           "Also mirror files whose index gives only an md5, sha1 or sha224 hash, as pypiserver gives md5 unless "
+           "started with C(--hash-algo sha256), verifying each by that hash; pip and uv accept such hashes too. "
+           "The mirror's pages give the sha256 of the verified bytes. Off: such files are refused, named.",
+           selects=True, added_later=True),
     Option("max_file_size", "size", None,
            "Skip files larger than this (bytes, or with a K/M/G/T suffix). Empty: no limit.", selects=True),
     Option("workers", "int", 8, "Concurrent downloads and index requests."),
@@ -207,6 +215,7 @@ class SyncConfig:
     claimed: frozenset[str] = frozenset()  # read from private_directory at the start of a run
     upstream_credentials: Credentials | None = None  # the login written into the upstream URL
     proxy_credentials: Credentials | None = None
+    weak_hashes: bool = False  # files whose index gives only md5, sha1 or sha224 are verified by it
 
     def is_excluded(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude)
@@ -235,7 +244,8 @@ class SyncConfig:
 
     def selection_fingerprint(self, rule: ProjectRule | None) -> str:
         """A digest of everything that decides which files one project gets."""
-        selecting = {opt.name: self.raw.get(opt.name) for opt in OPTIONS if opt.selects and opt.name != "projects"}
+        selecting = {opt.name: self.raw.get(opt.name) for opt in OPTIONS if opt.selects and opt.name != "projects"
+                     and not (opt.added_later and not self.raw.get(opt.name))}
         selecting["upstream"] = self.upstream
         selecting["selection_rules"] = SELECTION_RULES
         selecting["rule"] = rule.specifier_key() if rule else [ALL_PROJECTS]
@@ -443,6 +453,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         prereleases=values["prereleases"],
         latest=values["latest"],
         include_yanked=values["include_yanked"],
+        weak_hashes=values["weak_hashes"],
         max_file_size=parse_size(values["max_file_size"]),
         workers=values["workers"],
         processes=values["processes"],

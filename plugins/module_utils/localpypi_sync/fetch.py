@@ -6,13 +6,13 @@ import dataclasses
 import hashlib
 import os
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from .durable import SYNC_FILE_RANGE_WRITE, GroupSync, Unsynced, sync_file_range_function, syncfs_function
 from .http import Chunk, FetchError, HttpClient, TooLarge
 from .names import package_path
 from .state import PUBLIC_DIRECTORY_MODE, make_public_directories, process_umask, remove_if_present
-from .upstream import HASH_NAMES, UpstreamFile
+from .upstream import HASH_NAMES, WEAK_HASH_NAMES, UpstreamFile
 
 READ_CHUNK = 1 << 18  # in the CPU's cache while it is hashed (see http.CHUNK_SIZE)
 
@@ -21,15 +21,22 @@ class VerifyError(FetchError):
     pass
 
 
+def new_hash(algorithm: str) -> Any:
+    """A hashlib object; a weak one (md5, sha1) as a checksum, which a FIPS-mode host (RHEL's) allows."""
+    if algorithm in WEAK_HASH_NAMES:
+        return hashlib.new(algorithm, usedforsecurity=False)
+    return hashlib.new(algorithm)
+
+
 class Digest:
     """One hash algorithm that can start over when a download is retried."""
 
     def __init__(self, algorithm: str) -> None:
         self.algorithm = algorithm
-        self._hash = hashlib.new(algorithm)
+        self._hash = new_hash(algorithm)
 
     def reset(self) -> None:
-        self._hash = hashlib.new(self.algorithm)
+        self._hash = new_hash(self.algorithm)
 
     def update(self, chunk: Chunk) -> None:
         self._hash.update(chunk)
@@ -86,14 +93,16 @@ class _FdSink:
 
 
 def strongest_hash(hashes: dict[str, str]) -> tuple[str, str]:
-    for name in HASH_NAMES:
+    """The hash to verify by: a strong one when the index gives one, else a weak one, which only a file that
+    weak_hashes lets through the selection has."""
+    for name in HASH_NAMES + WEAK_HASH_NAMES:
         if name in hashes:
             return name, hashes[name]
-    raise VerifyError("no sha256/sha384/sha512 hash to verify against")
+    raise VerifyError("no hash to verify against")
 
 
 def hash_file(path: str, algorithm: str = "sha256") -> str:
-    digest = hashlib.new(algorithm)
+    digest = new_hash(algorithm)
     with open(path, "rb") as stream:
         while True:
             chunk = stream.read(READ_CHUNK)

@@ -15,7 +15,7 @@ from packaging.version import Version
 from .config import ProjectRule, SyncConfig, TargetPython
 from .names import UnsafeName, check_filename, file_version, package_type
 from .report import few
-from .upstream import HASH_NAMES, UpstreamFile
+from .upstream import HASH_NAMES, WEAK_HASH_NAMES, UpstreamFile
 
 _MANYLINUX_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 _MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_(\w+)$")
@@ -312,7 +312,13 @@ def screen_file(upstream_file: UpstreamFile, project: str, config: SyncConfig) -
     except UnsafeName as exc:
         return None, f"project {project}: {exc}"
     if not any(name in upstream_file.hashes for name in HASH_NAMES):
-        return None, f"project {project}: {upstream_file.filename}: the index gives no sha256 to verify it by"
+        weak = next((name for name in WEAK_HASH_NAMES if name in upstream_file.hashes), None)
+        if weak is None:
+            return None, f"project {project}: {upstream_file.filename}: the index gives no sha256 to verify it by"
+        if not config.weak_hashes:
+            return None, (f"project {project}: {upstream_file.filename}: the index gives only an {weak} hash, "
+                          f"which the mirror verifies by only with weak_hashes (pypiserver gives md5 unless started "
+                          f"with --hash-algo sha256)")
     version = file_version(upstream_file.filename, project)
     if (
         package_type(upstream_file.filename) not in config.package_types

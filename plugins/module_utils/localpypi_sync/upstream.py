@@ -15,7 +15,8 @@ from .http import FetchError, HttpClient
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
-HASH_NAMES = ("sha256", "sha384", "sha512")
+HASH_NAMES = ("sha256", "sha384", "sha512")  # the hashes pip calls strong
+WEAK_HASH_NAMES = ("sha224", "sha1", "md5")  # pip and uv verify by these too; the mirror only with weak_hashes
 QUARANTINED = "quarantined"
 STATUS_REASON_LIMIT = 500  # characters of an index's free-form reason kept for pages and log lines
 _STATUS_WORD = re.compile(r"[a-z][a-z0-9_-]{0,39}")
