@@ -713,6 +713,12 @@ def test_a_status_marker_is_read_as_one_word_and_its_reason_as_one_printable_lin
     assert (marker and (marker.status, marker.reason)) == read
 
 
+def test_a_record_whose_status_is_damaged_reads_as_no_status():
+    page_record = {"name": "alpha", "files": [], "status": "quarantined"}  # a string where a mapping belongs
+    assert upstream_module.ProjectPage.from_json(page_record).status is None
+    assert sync_module._recorded_status({"page": page_record}) is None
+
+
 @pytest.mark.parametrize("html_only", [False, True], ids=["json", "html"])
 def test_a_full_mirror_withdraws_what_becomes_quarantined_with_a_warning(make_config, sync, mirror_dir, upstream,
                                                                         catalog, html_only):

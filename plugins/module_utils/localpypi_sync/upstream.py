@@ -92,10 +92,10 @@ class ProjectPage:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProjectPage:
-        status = data.get("status") or {}
+        status = data.get("status")
         return cls(data["name"], [UpstreamFile.from_json(f) for f in data["files"]],
                    data.get("serial"), data.get("etag"), data.get("last_modified"),
-                   ProjectStatus.read(status.get("status"), status.get("reason")))
+                   ProjectStatus.read(status.get("status"), status.get("reason")) if isinstance(status, dict) else None)
 
 
 def quarantine_note(who: str, status: ProjectStatus) -> str:
