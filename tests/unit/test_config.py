@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import re
 
 import pytest
 from pip._internal.models.index import PyPI
 
 from localpypi_sync.config import OPTIONS, ConfigError, argument_spec, build_config, load_config_file, parse_size
+from localpypi_sync.timespec import upload_seconds
 
 
 def base(**extra):
@@ -38,6 +40,9 @@ def base(**extra):
         ({"max_file_size": "lots"}, "max_file_size: expected a size"),
         ({"upstream": "ftp://x/simple"}, "upstream: 'ftp://x/simple' is not an http(s) URL"),
         ({"projects": ["x @ https://example.invalid/x.whl"]}, "direct URL references cannot be mirrored"),
+        ({"exclude_newer": "last week"}, "exclude_newer: 'last week' is neither a date (2026-06-01), a time "
+                                         "(2026-06-01T12:00:00Z) nor an age (7d, 36h)"),
+        ({"exclude_newer": 2026}, "exclude_newer: '2026' is neither"),  # a year is no age in seconds
     ],
 )
 def test_bad_config_is_one_clear_line(extra, message):
@@ -87,6 +92,28 @@ def test_defaults_and_normalisation():
 def test_default_upstream_is_pips_own_default():
     config = build_config({"directory": "/tmp/x", "projects": ["a"]})
     assert config.upstream == PyPI.simple_url.rstrip("/") + "/"
+
+
+@pytest.mark.parametrize(("given", "moment", "age"), [
+    ("7d", None, 7 * 86400), ("36h", None, 36 * 3600), ("1d 12h", None, 36 * 3600),
+    ("2026-06-01", 1780272000, None), (datetime.date(2026, 6, 1), 1780272000, None),
+    ("2026-06-01T12:00:00Z", 1780315200, None), ("2026-06-01T12:00:00", 1780315200, None),
+    ("2026-06-01T14:00:00+02:00", 1780315200, None),
+    (datetime.datetime(2026, 6, 1, 12, tzinfo=datetime.timezone.utc), 1780315200, None)])
+def test_exclude_newer_takes_a_date_a_time_or_an_age(given, moment, age):
+    """A time without a zone is UTC, as PEP 700's upload times are; YAML hands over an unquoted date as one."""
+    cutoff = build_config(base(exclude_newer=given)).exclude_newer
+    assert (cutoff.moment, cutoff.age) == (moment, age)
+    assert cutoff.at(1780315200 + 86400) == (moment if moment is not None else 1780315200 + 86400 - age)
+
+
+@pytest.mark.parametrize(("upload_time", "seconds"), [
+    ("2026-06-01T12:00:00.000000Z", 1780315200), ("2026-06-01T12:00:00Z", 1780315200),
+    ("2026-06-01T12:00:00.123Z", 1780315200), ("2026-06-01T14:00:00+02:00", 1780315200),
+    ("2026-06-01T12:00:00", 1780315200), ("2026-06-01", None), ("yesterday", None), (None, None), (5, None),
+    ("2026-13-01T12:00:00Z", None)])
+def test_upload_times_are_read_as_pep_700_gives_them(upload_time, seconds):
+    assert upload_seconds(upload_time) == seconds
 
 
 def test_sizes():

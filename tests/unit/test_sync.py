@@ -475,6 +475,57 @@ def test_weak_hashes_off_leaves_every_selection_fingerprint_as_it_was():
     assert config.selection_fingerprint(config.projects[0]) != before
 
 
+def uploaded_ago(seconds: float, now: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(now - seconds))
+
+
+def test_exclude_newer_as_an_age_mirrors_a_release_once_it_is_that_old(make_config, sync, mirror_dir, upstream,
+                                                                       catalog):
+    """A cooldown: a release uploaded a day ago waits six more days. Its page does not change meanwhile, and a
+    project whose page did not change is not selected again; the record says when to, and the run that comes
+    after that moment takes the release, with no request more than the others."""
+    now = time.time()
+    for filename in ("alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"):
+        catalog.find(filename).upload_time = uploaded_ago(86400, now)
+    catalog.touch("alpha")
+    config = make_config(projects=["alpha"], exclude_newer="7d")
+    first = sync(config, clock=lambda: now)
+    assert first.ok and first.warnings == [] and "alpha-2.0.tar.gz" not in listed(mirror_dir, "alpha")
+    assert "alpha-1.1.tar.gz" in listed(mirror_dir, "alpha")
+    assert not sync(config, clock=lambda: now + 5 * 86400).changed  # 6 days old: not yet
+    ripe = sync(config, clock=lambda: now + 6 * 86400 + 60)
+    assert ripe.ok and ripe.changed and sorted(ripe.added) == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
+    assert ripe.stats.upstream_requests == first.stats.upstream_requests  # the page was answered 304
+    assert not sync(config, clock=lambda: now + 6 * 86400 + 120).changed
+    # a fixed moment never ripens; and a config change takes effect at once, as any other does
+    fixed = sync(make_config(projects=["alpha"], exclude_newer="2025-06-01", prune=True, prune_max_fraction=1))
+    assert fixed.ok and sorted(fixed.removed) == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
+
+
+def test_exclude_newer_leaves_out_what_the_index_gives_no_upload_time_for(make_config, sync, mirror_dir, upstream):
+    upstream.server.faults.html_only = True  # HTML pages give no upload time
+    result = sync(make_config(projects=["gamma"], exclude_newer="7d"))
+    assert listed(mirror_dir, "gamma") == []
+    assert result.warnings == [
+        "project gamma: no file matches the config; clients will find none (check its specifiers, package_types, "
+        "python_versions, platforms and exclude_newer)",
+        "project gamma: exclude_newer leaves out 2 files the index gives no upload time for "
+        "(gamma-1.0-py3-none-any.whl, gamma-0.5-py3-none-any.whl)"]
+
+
+def test_a_resolution_under_exclude_newer_sees_only_the_releases_old_enough(make_config, sync, mirror_dir,
+                                                                            catalog):
+    """As uv's --exclude-newer: newer releases are as if they did not exist, and the resolver picks among the
+    rest (alpha 1.1 for gamma's alpha>=1.1, not 2.0)."""
+    now = time.time()
+    for filename in ("alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"):
+        catalog.find(filename).upload_time = uploaded_ago(3600, now)
+    result = sync(make_config(projects=["gamma"], dependencies=True, resolution="pinned", python_versions=["3.12"],
+                              platforms=["manylinux_2_28_x86_64"], exclude_newer="1d"), clock=lambda: now)
+    assert result.ok, result.failures
+    assert listed(mirror_dir, "alpha") == ["alpha-1.1-py3-none-any.whl", "alpha-1.1.tar.gz"]
+
+
 def test_hostile_filenames_are_refused_and_never_echoed(make_config, sync, mirror_dir, upstream):
     upstream.server.faults.unsafe_listing = ["../../../evil.whl", "/etc/passwd", "<script>alert(1)</script>.whl"]
     result = sync(make_config())

@@ -18,12 +18,13 @@ from packaging.utils import canonicalize_name
 from . import __version__
 from .config import ConfigError, SyncConfig, load_config_file
 from .explain import explain
-from .health import mirror_health, parse_duration
+from .health import mirror_health
 from .report import Reporter, few
 from .select import TargetMatrix
 from .state import MirrorState
 from .status import mirror_status
 from .sync import SyncAbort, recorded_files, run_sync
+from .timespec import parse_duration
 from .verify import verify_mirror
 
 EXIT_OK, EXIT_FAILED, EXIT_ABORTED = 0, 1, 2

@@ -9,6 +9,7 @@ role's argument spec to it.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import fnmatch
 import hashlib
 import json
@@ -23,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 from .credentials import Credentials, redact, split_credentials
 from .names import PLATFORM_PATTERN
 from .reqfile import RequirementLine, RequirementsFileError, read_requirements
+from .timespec import Cutoff, parse_cutoff
 
 
 class ConfigError(ValueError):
@@ -32,7 +34,7 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Option:
     name: str
-    kind: str  # str, path, int, float, bool, list, size
+    kind: str  # str, path, int, float, bool, list, size, moment (a date, a time or an age)
     default: Any
     description: str
     choices: tuple[str, ...] | None = None
@@ -103,6 +105,13 @@ OPTIONS: tuple[Option, ...] = (
            "platform, as pip there would choose (a yanked release takes no place); 0 keeps all. With dependencies, "
            "the older releases pip backtracks to are kept too.", selects=True),
     Option("include_yanked", "bool", True, "Mirror yanked files (keeping their yank marker).", selects=True),
+    Option("exclude_newer", "moment", None,
+           "Leave out files uploaded after this moment: a date (C(2026-06-01), midnight UTC), a time "
+           "(C(2026-06-01T12:00:00Z)), or an age (C(7d), C(36h)). An age is a cooldown: a release is mirrored only "
+           "once it is that old, when the index has had time to quarantine a malicious one. As with uv's "
+           "C(--exclude-newer), files without an upload time (PEP 700; an index with HTML pages only gives none) "
+           "are left out too, and a resolution sees only the releases left. Empty: no limit.",
+           selects=True, added_later=True),
     Option("weak_hashes", "bool", False,
            "Also mirror files whose index gives only an md5, sha1 or sha224 hash, as pypiserver gives md5 unless "
            "started with C(--hash-algo sha256), verifying each by that hash; pip and uv accept such hashes too. "
@@ -216,6 +225,12 @@ class SyncConfig:
     upstream_credentials: Credentials | None = None  # the login written into the upstream URL
     proxy_credentials: Credentials | None = None
     weak_hashes: bool = False  # files whose index gives only md5, sha1 or sha224 are verified by it
+    exclude_newer: Cutoff | None = None
+    cutoff: float | None = None  # exclude_newer at the moment the run began, which the run sets
+
+    def at_start(self, started: float) -> SyncConfig:
+        """The config as a run that began at started applies it: exclude_newer made a fixed moment."""
+        return dataclasses.replace(self, cutoff=self.exclude_newer.at(started)) if self.exclude_newer else self
 
     def is_excluded(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude)
@@ -320,6 +335,14 @@ def _coerce(option: Option, value: Any) -> Any:
     if kind == "size":
         parse_size(value, option.name)
         return value
+    if kind == "moment":
+        if value == "":
+            return None
+        try:
+            parse_cutoff(value)
+        except ValueError as exc:
+            raise ConfigError(f"{option.name}: {exc}") from None
+        return value.isoformat() if isinstance(value, (datetime.date, datetime.datetime)) else str(value).strip()
     raise AssertionError(f"unknown option kind {kind}")  # pragma: no cover
 
 
@@ -454,6 +477,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         latest=values["latest"],
         include_yanked=values["include_yanked"],
         weak_hashes=values["weak_hashes"],
+        exclude_newer=parse_cutoff(values["exclude_newer"]) if values["exclude_newer"] else None,
         max_file_size=parse_size(values["max_file_size"]),
         workers=values["workers"],
         processes=values["processes"],
@@ -499,7 +523,7 @@ def load_config_file(path: str) -> SyncConfig:
 
 
 _ANSIBLE_TYPES = {"str": "str", "path": "path", "int": "int", "float": "float", "bool": "bool",
-                  "list": "list", "size": "raw"}
+                  "list": "list", "size": "raw", "moment": "str"}
 
 
 def argument_spec() -> dict[str, dict[str, Any]]:

@@ -4,35 +4,12 @@ the tree, so a check every few minutes costs nothing even on a full mirror."""
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from typing import Any, Optional
 
 from .report import few
 from .state import MirrorState, timestamp_seconds
-
-_DURATION = re.compile(r"(?:\d+[dhms]?)+")
-_DURATION_PART = re.compile(r"(\d+)([dhms]?)")
-_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
-
-
-def parse_duration(text: str) -> float:
-    """'36h', '1d12h', '90m', '3600' (seconds) -> seconds."""
-    compact = text.replace(" ", "").lower()
-    if not _DURATION.fullmatch(compact):
-        raise ValueError(f"{text!r} is not a duration: write it as 36h, 2d, 1d12h, 90m or seconds")
-    seconds = sum(int(number) * _SECONDS[unit] for number, unit in _DURATION_PART.findall(compact))
-    if seconds <= 0:
-        raise ValueError(f"{text!r} is not a duration: it must be longer than 0")
-    return float(seconds)
-
-
-def format_duration(seconds: float) -> str:
-    """3d 4h, 2d 0h, 5h 12m, 42m 7s, 30s: the largest unit, and the one below it."""
-    whole = max(0, int(seconds))
-    parts = [(whole // 86400, "d"), (whole % 86400 // 3600, "h"), (whole % 3600 // 60, "m"), (whole % 60, "s")]
-    first = next((index for index, (value, _) in enumerate(parts) if value), len(parts) - 1)
-    return " ".join(f"{value}{unit}" for value, unit in parts[first:first + 2])
+from .timespec import format_duration
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ from packaging.version import Version
 from .config import ProjectRule, SyncConfig, TargetPython
 from .names import UnsafeName, check_filename, file_version, package_type
 from .report import few
+from .timespec import upload_seconds
 from .upstream import HASH_NAMES, WEAK_HASH_NAMES, UpstreamFile
 
 _MANYLINUX_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
@@ -255,6 +256,9 @@ class Selection:
     refused: list[str]  # one line each: unsafe names, missing hashes
     skipped: int
     uncovered: list[str] = dataclasses.field(default_factory=list)  # one line: targets left with no file
+    # with an exclude_newer age: when the next file it left out for being too new becomes old enough
+    ripens: Optional[float] = None
+    notes: list[str] = dataclasses.field(default_factory=list)  # files exclude_newer cannot date
 
 
 def _prereleases_taken(rule: Optional[ProjectRule], prereleases: bool, finals: frozenset[Version]) -> tuple[bool, ...]:
@@ -325,9 +329,33 @@ def screen_file(upstream_file: UpstreamFile, project: str, config: SyncConfig) -
         or version is None
         or (upstream_file.yanked and not config.include_yanked)
         or too_large(upstream_file, config)
+        or too_new(upstream_file, config)
     ):
         return None, None
     return version, None
+
+
+def too_new(upstream_file: UpstreamFile, config: SyncConfig) -> bool:
+    """Uploaded after the run's exclude_newer moment, or at no time the index gives (as uv has it)."""
+    if config.cutoff is None:
+        return False
+    uploaded = upload_seconds(upstream_file.upload_time)
+    return uploaded is None or uploaded > config.cutoff
+
+
+def _exclude_newer_notes(files: list[UpstreamFile], project: str,
+                         config: SyncConfig) -> tuple[list[str], Optional[float]]:
+    """A warning for the files exclude_newer leaves out for want of an upload time, and, with an age, when the
+    first file left out as too new becomes old enough: its project is then selected again."""
+    if config.cutoff is None or config.exclude_newer is None:
+        return [], None
+    uploads = [upload_seconds(f.upload_time) for f in files]
+    undated = [f.filename for f, uploaded in zip(files, uploads) if uploaded is None]
+    notes = [f"project {project}: exclude_newer leaves out {len(undated)} file{'s' if len(undated) != 1 else ''} "
+             f"the index gives no upload time for ({few(undated, 3)})"] if undated else []
+    age = config.exclude_newer.age
+    younger = [uploaded for uploaded in uploads if uploaded is not None and uploaded > config.cutoff]
+    return notes, (min(younger) + age if age is not None and younger else None)
 
 
 def too_large(upstream_file: UpstreamFile, config: SyncConfig) -> bool:
@@ -378,17 +406,22 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
         chosen = [f for f in chosen if id(f) in kept]
     # a resolution names the targets it cannot satisfy itself, and pulls a dependency for some targets only;
     # a full mirror asks for no project in particular (and would warn of every Windows-only one)
-    uncovered = _uncovered(project, rule, chosen, matrix.slots) if planned is None and rule is not None else []
-    return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen), uncovered)
+    uncovered = (_uncovered(project, rule, chosen, matrix.slots, config) if planned is None and rule is not None
+                 else [])
+    notes, ripens = _exclude_newer_notes([f for f, _ in screened], project, config)
+    return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen), uncovered,
+                     ripens, notes)
 
 
-def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile],
-               slots: tuple[TargetMatrix, ...]) -> list[str]:
+def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile], slots: tuple[TargetMatrix, ...],
+               config: SyncConfig) -> list[str]:
     """A warning when some python x platform the config asks this project for gets no file from it: the
     mirror then looks complete, and a client there finds nothing to install."""
     if not chosen:
+        checks = "python_versions, platforms and exclude_newer" if config.cutoff is not None else (
+            "python_versions and platforms")
         return [f"project {project}: no file matches the config; clients will find none (check its specifiers, "
-                "package_types, python_versions and platforms)"]
+                f"package_types, {checks})"]
     missing = [slot.label for slot in slots if slot.label and _asked_for(rule, slot)
                and not any(slot.installs(f) for f in chosen)]
     if not missing:

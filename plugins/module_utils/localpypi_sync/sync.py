@@ -172,6 +172,7 @@ class _Pending:
     results: list[Optional[FetchOutcome]]
     page: ProjectPage
     fingerprint: str
+    ripens: Optional[float] = None  # see Selection.ripens
 
     def waiting(self) -> list[int]:
         return [index for index, result in enumerate(self.results) if result is None]
@@ -183,8 +184,10 @@ class _Pending:
 class SyncRun:
     def __init__(self, config: SyncConfig, reporter: Reporter, *, check_mode: bool = False,
                  only_projects: Optional[Iterable[str]] = None, rehash: bool = False,
-                 http: Optional[HttpClient] = None, backoff: float = 0.5) -> None:
+                 http: Optional[HttpClient] = None, backoff: float = 0.5,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self._clock = clock  # the wall clock: when a run began, for records, exclude_newer and last-modified
         self.reporter = reporter
         self.check_mode = check_mode
         self.only_projects = {canonicalize_name(p) for p in only_projects} if only_projects else None
@@ -210,7 +213,9 @@ class SyncRun:
 
     # -- entry ------------------------------------------------------------------------------
     def run(self) -> SyncResult:
-        started = self._started = time.time()
+        started = self._started = self._clock()
+        began = time.monotonic()
+        self.config = self.config.at_start(started)  # an exclude_newer age becomes a moment, the same all run
         stats = SyncStats()
         failures: list[str] = []
         if self.config.dependencies:
@@ -231,7 +236,7 @@ class SyncRun:
             if not self.check_mode:
                 self.state.unlock()
             self.http.close()
-        stats.duration_seconds = round(time.time() - started, 3)
+        stats.duration_seconds = round(time.monotonic() - began, 3)
         result.started = utc_timestamp(started)
         if not self.check_mode:
             record = self._run_record(result.to_dict())
@@ -533,7 +538,7 @@ class SyncRun:
         rule = self._rules.get(name)
         fingerprint = self.config.selection_fingerprint(rule)
         settled = bool(record and record.get("complete") and record.get("fingerprint") == fingerprint
-                       and not self.rehash and os.path.isfile(
+                       and not self.rehash and not _ripe(record, self._started) and os.path.isfile(
                            os.path.join(self.publisher.project_dir(name), "index.html")))
         if settled:
             outcome.published = list(recorded_files(record).values())
@@ -597,7 +602,8 @@ class SyncRun:
         outcome.skipped += selection.skipped
         outcome.refused += len(selection.refused)
         # no "no file matches the config" for a quarantined project: the error says why
-        outcome.warnings.extend(selection.refused + ([] if page.quarantined else selection.uncovered))
+        outcome.warnings.extend(selection.refused + ([] if page.quarantined else selection.uncovered)
+                                + selection.notes)
         previous = recorded_files(record)
         new_names = [f.filename for f in selection.chosen if f.filename not in previous]
         if self.check_mode:
@@ -617,7 +623,8 @@ class SyncRun:
             outcome.published = [p for n, p in previous.items()
                                  if n in chosen_names or not (self._pruning or outcome.withdrawn)]
             return
-        state = _Pending(selection.chosen, previous, self._fetch_all(selection.chosen, previous), page, fingerprint)
+        state = _Pending(selection.chosen, previous, self._fetch_all(selection.chosen, previous), page, fingerprint,
+                         selection.ripens)
         if state.waiting():
             outcome.pending = state  # published when its large files are in (see _finish_pending)
             return
@@ -663,6 +670,8 @@ class SyncRun:
             "page": page.to_json() if complete else {**page.to_json(), "etag": None, "last_modified": None},
             "published": [_published_to_json(p) for p in outcome.published],
         }
+        if state.ripens is not None:  # then the project is selected again, its page changed or not
+            outcome.record["ripens"] = state.ripens
         if not outcome.removals:
             try:
                 self._commit_project(name, outcome, page.serial)
@@ -912,6 +921,12 @@ def _removals(deferred: list[_ProjectOutcome],
     for record in gone_records.values():
         removals.extend(recorded_files(record).values())
     return removals
+
+
+def _ripe(record: Optional[dict[str, Any]], now: float) -> bool:
+    """A file that exclude_newer left out as too new is old enough now."""
+    ripens = record.get("ripens") if record else None
+    return isinstance(ripens, (int, float)) and ripens <= now
 
 
 def _recorded_status(record: Optional[dict[str, Any]]) -> Optional[ProjectStatus]:
