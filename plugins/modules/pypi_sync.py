@@ -148,9 +148,9 @@ options:
     type: str
   weak_hashes:
     description:
-    - 'Also mirror files whose index gives only an md5, sha1 or sha224 hash, as pypiserver gives md5 unless
-      started with C(--hash-algo sha256), verifying each by that hash; pip and uv accept such hashes too. The
-      mirror''s pages give the sha256 of the verified bytes. Off: such files are refused, named.'
+    - 'Also mirror files whose index gives only an md5, sha1 or sha224 hash, as pypiserver before 2.0 does
+      unless started with C(--hash-algo sha256), verifying each by that hash; pip and uv accept such hashes too.
+      The mirror''s pages give the sha256 of the verified bytes. Off: such files are refused, named.'
     type: bool
     default: false
   max_file_size:

@@ -421,8 +421,8 @@ def test_a_file_that_never_verifies_is_not_published_and_is_named(make_config, s
 def test_an_index_that_gives_only_md5_is_mirrored_with_weak_hashes_and_verified_by_it(make_config, sync,
                                                                                     mirror_dir, upstream,
                                                                                     html_only):
-    """pypiserver gives md5 unless started with --hash-algo sha256, and pip and uv verify by it. The mirror
-    refused every such file, one warning each, with no way round. Now weak_hashes verifies them by md5; a
+    """pypiserver before 2.0 gives md5 unless started with --hash-algo sha256, and pip and uv verify by it. The
+    mirror refused every such file, one warning each, with no way round. Now weak_hashes verifies them by md5; a
     file whose md5 does not match is not published; the pages give the sha256 of the bytes verified."""
     upstream.server.faults.html_only = html_only
     upstream.server.faults.hash_algo = "md5"
@@ -430,7 +430,8 @@ def test_an_index_that_gives_only_md5_is_mirrored_with_weak_hashes_and_verified_
     assert not listed(mirror_dir, "gamma")
     assert refused.warnings == [
         f"project gamma: gamma-{version}-py3-none-any.whl: the index gives only an md5 hash, which the mirror "
-        f"verifies by only with weak_hashes (pypiserver gives md5 unless started with --hash-algo sha256)"
+        f"verifies by only with weak_hashes (pypiserver before 2.0 gives md5 unless started with --hash-algo "
+        f"sha256)"
         for version in ("1.0", "0.5")] + ["project gamma: no file matches the config; clients will find none "
                                           "(check its specifiers, package_types, python_versions and platforms)"]
     upstream.server.faults.wrong_hash.add("gamma-0.5-py3-none-any.whl")

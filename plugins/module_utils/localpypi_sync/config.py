@@ -113,9 +113,9 @@ OPTIONS: tuple[Option, ...] = (
            "are left out too, and a resolution sees only the releases left. Empty: no limit.",
            selects=True, added_later=True),
     Option("weak_hashes", "bool", False,
-           "Also mirror files whose index gives only an md5, sha1 or sha224 hash, as pypiserver gives md5 unless "
-           "started with C(--hash-algo sha256), verifying each by that hash; pip and uv accept such hashes too. "
-           "The mirror's pages give the sha256 of the verified bytes. Off: such files are refused, named.",
+           "Also mirror files whose index gives only an md5, sha1 or sha224 hash, as pypiserver before 2.0 does "
+           "unless started with C(--hash-algo sha256), verifying each by that hash; pip and uv accept such hashes "
+           "too. The mirror's pages give the sha256 of the verified bytes. Off: such files are refused, named.",
            selects=True, added_later=True),
     Option("max_file_size", "size", None,
            "Skip files larger than this (bytes, or with a K/M/G/T suffix). Empty: no limit.", selects=True),

@@ -321,8 +321,8 @@ def screen_file(upstream_file: UpstreamFile, project: str, config: SyncConfig) -
             return None, f"project {project}: {upstream_file.filename}: the index gives no sha256 to verify it by"
         if not config.weak_hashes:
             return None, (f"project {project}: {upstream_file.filename}: the index gives only an {weak} hash, "
-                          f"which the mirror verifies by only with weak_hashes (pypiserver gives md5 unless started "
-                          f"with --hash-algo sha256)")
+                          f"which the mirror verifies by only with weak_hashes (pypiserver before 2.0 gives md5 "
+                          f"unless started with --hash-algo sha256)")
     version = file_version(upstream_file.filename, project)
     if (
         package_type(upstream_file.filename) not in config.package_types
