@@ -8,6 +8,8 @@ import os
 import posixpath
 from typing import Any, Iterator, Optional
 
+from .upstream import ProjectStatus
+
 
 @dataclasses.dataclass(frozen=True)
 class ServedFile:
@@ -46,9 +48,8 @@ def _served_document(web_dir: str, project: str) -> dict[str, Any]:
 def served_page(web_dir: str, project: str) -> tuple[list[ServedFile], Optional[str]]:
     """The files the project's page serves, and the status marker it tells (PEP 792), None when active."""
     document = _served_document(web_dir, project)
-    marker = document.get("project-status")
-    status = marker.get("status") if isinstance(marker, dict) else None
-    return list(_files_of(document, project)), status if isinstance(status, str) else None
+    status = ProjectStatus.from_json(document.get("project-status"))
+    return list(_files_of(document, project)), status.status if status else None
 
 
 def served_files(web_dir: str, project: str) -> Iterator[ServedFile]:

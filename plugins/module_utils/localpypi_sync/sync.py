@@ -159,7 +159,6 @@ class _ProjectOutcome:
     page_written: bool = False
     unsynced: list[Unsynced] = dataclasses.field(default_factory=list)  # made durable before the page names them
     pending: Optional[_Pending] = None  # large files still to fetch before the project can be published
-    project_status: Optional[ProjectStatus] = None  # what its pages tell of it (PEP 792), as the upstream's do
 
 
 @dataclasses.dataclass
@@ -307,10 +306,7 @@ class SyncRun:
             if outcome.removals:
                 deferred.append(outcome)  # counted and told once the prune is settled: it may be refused
                 continue
-            for published in outcome.withdrawn:
-                removed.append(published.upstream.filename)
-                stats.files_removed += 1
-                stats.bytes_removed += published.size
+            _count_removed(outcome.withdrawn, stats, removed)
             if self._conclude(outcome, stats, len(outcome.withdrawn)):
                 changed = True
         gone_projects = self._projects_to_drop(set(wanted))
@@ -662,7 +658,6 @@ class SyncRun:
             elif os.path.isfile(os.path.join(self.state.web, old.path)):
                 published[filename] = old
         outcome.published = list(published.values())
-        outcome.project_status = page.status
         complete = not outcome.failed
         outcome.record = {
             "name": name, "fingerprint": state.fingerprint, "complete": complete, "serial": page.serial,
@@ -701,7 +696,7 @@ class SyncRun:
 
     def _stage_and_rename(self, name: str, outcome: _ProjectOutcome, serial: Optional[int]) -> None:
         """Stage the pages and the record, make them durable with the files, then rename them in order."""
-        pages = self.publisher.stage_project(name, outcome.published, serial, outcome.project_status)
+        pages = self.publisher.stage_project(name, outcome.published, serial, _recorded_status(outcome.record))
         staged = [*pages]
         try:
             staged.append(self.state.stage_project(name, outcome.record))
@@ -832,10 +827,7 @@ class SyncRun:
             if not self.check_mode:
                 self.publisher.remove_project(name)
                 self.state.forget_project(name)
-        for published in removals:
-            removed_names.append(published.upstream.filename)
-            stats.files_removed += 1
-            stats.bytes_removed += published.size
+        _count_removed(removals, stats, removed_names)
         self._delete_files([p for p in removals if p.path not in still_referenced])
         self.reporter.event("prune", files=len(removals), projects=len(gone_records))
         return True
@@ -923,6 +915,14 @@ def _removals(deferred: list[_ProjectOutcome],
     return removals
 
 
+def _count_removed(removals: list[PublishedFile], stats: SyncStats, removed_names: list[str]) -> None:
+    """Count files a run removes (pruned, or withdrawn for a quarantine) in its stats and its list of names."""
+    for published in removals:
+        removed_names.append(published.upstream.filename)
+        stats.files_removed += 1
+        stats.bytes_removed += published.size
+
+
 def _ripe(record: Optional[dict[str, Any]], now: float) -> bool:
     """A file that exclude_newer left out as too new is old enough now."""
     ripens = record.get("ripens") if record else None
@@ -930,10 +930,9 @@ def _ripe(record: Optional[dict[str, Any]], now: float) -> bool:
 
 
 def _recorded_status(record: Optional[dict[str, Any]]) -> Optional[ProjectStatus]:
-    """The status of the page on record, read without the files."""
+    """The status of the page on record, read without the files: what the project's pages tell (PEP 792)."""
     page = record.get("page") if record else None
-    status = page.get("status") if isinstance(page, dict) else None
-    return ProjectStatus.read(status.get("status"), status.get("reason")) if isinstance(status, dict) else None
+    return ProjectStatus.from_json(page.get("status")) if isinstance(page, dict) else None
 
 
 def _disk_error(what: str, exc: OSError) -> str:

@@ -71,6 +71,12 @@ class ProjectStatus:
         text = " ".join(reason.split()) if isinstance(reason, str) else ""
         return cls(marker, "".join(c for c in text if c.isprintable())[:STATUS_REASON_LIMIT] or None)
 
+    @classmethod
+    def from_json(cls, value: Any) -> Optional[ProjectStatus]:
+        """The marker from its JSON form ({"status": ..., "reason": ...}), as PEP 792's pages and our records
+        give it; None for anything else."""
+        return cls.read(value.get("status"), value.get("reason")) if isinstance(value, dict) else None
+
 
 @dataclasses.dataclass
 class ProjectPage:
@@ -92,10 +98,9 @@ class ProjectPage:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProjectPage:
-        status = data.get("status")
         return cls(data["name"], [UpstreamFile.from_json(f) for f in data["files"]],
                    data.get("serial"), data.get("etag"), data.get("last_modified"),
-                   ProjectStatus.read(status.get("status"), status.get("reason")) if isinstance(status, dict) else None)
+                   ProjectStatus.from_json(data.get("status")))
 
 
 def quarantine_note(who: str, status: ProjectStatus) -> str:
@@ -161,8 +166,7 @@ def parse_json_project(name: str, body: bytes,
     project status (PEP 792: "project-status", beside "meta")."""
     data = json.loads(body)
     serial = meta_serial(data)
-    marker = data.get("project-status")
-    status = ProjectStatus.read(marker.get("status"), marker.get("reason")) if isinstance(marker, dict) else None
+    status = ProjectStatus.from_json(data.get("project-status"))
     files = []
     for entry in data.get("files", []):
         metadata = entry.get("core-metadata", entry.get("data-dist-info-metadata", False))
