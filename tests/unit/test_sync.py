@@ -510,8 +510,21 @@ def test_exclude_newer_leaves_out_what_the_index_gives_no_upload_time_for(make_c
     assert result.warnings == [
         "project gamma: no file matches the config; clients will find none (check its specifiers, package_types, "
         "python_versions, platforms and exclude_newer)",
-        "project gamma: exclude_newer leaves out 2 files the index gives no upload time for "
-        "(gamma-1.0-py3-none-any.whl, gamma-0.5-py3-none-any.whl)"]
+        "project gamma: exclude_newer leaves out 2 files the index gives no upload time for (PEP 700; pages in "
+        "HTML give none): gamma-1.0-py3-none-any.whl, gamma-0.5-py3-none-any.whl"]
+
+
+def test_exclude_newer_tells_undated_files_once_for_a_whole_mirror(make_config, sync, mirror_dir, upstream):
+    """A full mirror of an upstream that serves only HTML would otherwise get a warning per project: thousands
+    of lines in the journal where one says it all."""
+    upstream.server.faults.html_only = True
+    result = sync(make_config(projects=["*"], exclude_newer="7d"))
+    assert result.ok, result.failures
+    undated = [warning for warning in result.warnings if "no upload time" in warning]
+    assert len(undated) == 1, result.warnings
+    assert re.fullmatch(r"exclude_newer leaves out (\d+) files the index gives no upload time for \(PEP 700; "
+                        r"pages in HTML give none\), in (\d+) projects: alpha \(\d+\), beta \(\d+\), .*",
+                        undated[0]), undated[0]
 
 
 def test_a_resolution_under_exclude_newer_sees_only_the_releases_old_enough(make_config, sync, mirror_dir,

@@ -258,7 +258,7 @@ class Selection:
     uncovered: list[str] = dataclasses.field(default_factory=list)  # one line: targets left with no file
     # with an exclude_newer age: when the next file it left out for being too new becomes old enough
     ripens: Optional[float] = None
-    notes: list[str] = dataclasses.field(default_factory=list)  # files exclude_newer cannot date
+    undated: list[str] = dataclasses.field(default_factory=list)  # files exclude_newer left out, having no date
 
 
 def _prereleases_taken(rule: Optional[ProjectRule], prereleases: bool, finals: frozenset[Version]) -> tuple[bool, ...]:
@@ -343,19 +343,16 @@ def too_new(upstream_file: UpstreamFile, config: SyncConfig) -> bool:
     return uploaded is None or uploaded > config.cutoff
 
 
-def _exclude_newer_notes(files: list[UpstreamFile], project: str,
-                         config: SyncConfig) -> tuple[list[str], Optional[float]]:
-    """A warning for the files exclude_newer leaves out for want of an upload time, and, with an age, when the
-    first file left out as too new becomes old enough: its project is then selected again."""
+def _exclude_newer_dating(files: list[UpstreamFile], config: SyncConfig) -> tuple[list[str], Optional[float]]:
+    """The files exclude_newer leaves out for want of an upload time, and, with an age, when the first file
+    left out as too new becomes old enough: its project is then selected again."""
     if config.cutoff is None or config.exclude_newer is None:
         return [], None
     uploads = [upload_seconds(f.upload_time) for f in files]
     undated = [f.filename for f, uploaded in zip(files, uploads) if uploaded is None]
-    notes = [f"project {project}: exclude_newer leaves out {len(undated)} file{'s' if len(undated) != 1 else ''} "
-             f"the index gives no upload time for ({few(undated, 3)})"] if undated else []
     age = config.exclude_newer.age
     younger = [uploaded for uploaded in uploads if uploaded is not None and uploaded > config.cutoff]
-    return notes, (min(younger) + age if age is not None and younger else None)
+    return undated, (min(younger) + age if age is not None and younger else None)
 
 
 def too_large(upstream_file: UpstreamFile, config: SyncConfig) -> bool:
@@ -408,9 +405,9 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
     # a full mirror asks for no project in particular (and would warn of every Windows-only one)
     uncovered = (_uncovered(project, rule, chosen, matrix.slots, config) if planned is None and rule is not None
                  else [])
-    notes, ripens = _exclude_newer_notes([f for f, _ in screened], project, config)
+    undated, ripens = _exclude_newer_dating([f for f, _ in screened], config)
     return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen), uncovered,
-                     ripens, notes)
+                     ripens, undated)
 
 
 def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile], slots: tuple[TargetMatrix, ...],

@@ -24,7 +24,7 @@ from .fetch import Fetcher, FetchOutcome, PublishedFile
 from .http import FetchError, HttpClient
 from .names import UnsafeName, normalize_project, package_type
 from .publish import Publisher
-from .report import Reporter
+from .report import Reporter, few
 from .select import Selection, TargetMatrix, select_files
 from .shards import Lost, map_in_processes, usable_cpus
 from .state import LockBusy, MirrorState, discard_staged, remove_if_present, rename_staged, utc_timestamp
@@ -159,6 +159,40 @@ class _ProjectOutcome:
     page_written: bool = False
     unsynced: list[Unsynced] = dataclasses.field(default_factory=list)  # made durable before the page names them
     pending: Optional[_Pending] = None  # large files still to fetch before the project can be published
+    undated: list[str] = dataclasses.field(default_factory=list)  # see Selection.undated
+
+
+@dataclasses.dataclass
+class _UndatedTally:
+    """The files exclude_newer left out for want of an upload time, told in one warning for the run: an
+    upstream that serves only HTML dates none, and a full mirror of it would otherwise warn once per project."""
+
+    projects: int = 0
+    files: int = 0
+    first_projects: list[str] = dataclasses.field(default_factory=list)  # "name (count)", as many as are told
+    first_files: list[str] = dataclasses.field(default_factory=list)  # the first project's, for a run of one
+
+    SHOWN = 5
+
+    def add(self, project: str, filenames: list[str]) -> None:
+        if not filenames:
+            return
+        if not self.projects:
+            self.first_files = filenames
+        if self.projects < self.SHOWN:
+            self.first_projects.append(f"{project} ({len(filenames)})")
+        self.projects += 1
+        self.files += len(filenames)
+
+    def warning(self) -> Optional[str]:
+        if not self.projects:
+            return None
+        said = (f"exclude_newer leaves out {self.files} file{'s' if self.files != 1 else ''} the index gives no "
+                f"upload time for (PEP 700; pages in HTML give none)")
+        if self.projects == 1:
+            return f"project {self.first_projects[0].partition(' ')[0]}: {said}: {few(self.first_files, 3)}"
+        more = f" and {self.projects - self.SHOWN} more" if self.projects > self.SHOWN else ""
+        return f"{said}, in {self.projects} projects: {', '.join(sorted(self.first_projects))}{more}"
 
 
 @dataclasses.dataclass
@@ -286,6 +320,7 @@ class SyncRun:
         removed: list[str] = []
         deferred: list[_ProjectOutcome] = []
         changed = bool(withdrawn)
+        undated = _UndatedTally()
         for outcome in self._project_outcomes(wanted):
             stats.upstream_requests += outcome.requests
             stats.files_downloaded += outcome.downloaded
@@ -302,6 +337,7 @@ class SyncRun:
             warnings.extend(outcome.warnings)
             for warning in outcome.warnings:
                 self.reporter.warning(warning)
+            undated.add(outcome.name, outcome.undated)
             added.extend(outcome.added)
             if outcome.removals:
                 deferred.append(outcome)  # counted and told once the prune is settled: it may be refused
@@ -309,6 +345,10 @@ class SyncRun:
             _count_removed(outcome.withdrawn, stats, removed)
             if self._conclude(outcome, stats, len(outcome.withdrawn)):
                 changed = True
+        undated_warning = undated.warning()
+        if undated_warning:
+            warnings.append(undated_warning)
+            self.reporter.warning(undated_warning)
         gone_projects = self._projects_to_drop(set(wanted))
         if self._settle_removals(deferred, gone_projects, stats, failures, removed):
             changed = True
@@ -598,8 +638,8 @@ class SyncRun:
         outcome.skipped += selection.skipped
         outcome.refused += len(selection.refused)
         # no "no file matches the config" for a quarantined project: the error says why
-        outcome.warnings.extend(selection.refused + ([] if page.quarantined else selection.uncovered)
-                                + selection.notes)
+        outcome.warnings.extend(selection.refused + ([] if page.quarantined else selection.uncovered))
+        outcome.undated = selection.undated
         previous = recorded_files(record)
         new_names = [f.filename for f in selection.chosen if f.filename not in previous]
         if self.check_mode:
