@@ -146,6 +146,13 @@ options:
       files without an upload time (PEP 700; an index with HTML pages only gives none) are left out too, and a
       resolution sees only the releases left. Empty: no limit.'
     type: str
+  exclude_newer_except:
+    description:
+    - 'Project names or globs that I(exclude_newer) does not hold back: a security release wanted before the
+      cooldown ends. Their files of any age are mirrored, and a resolution sees them all.'
+    type: list
+    elements: str
+    default: []
   weak_hashes:
     description:
     - 'Also mirror files whose index gives only an md5, sha1 or sha224 hash, as pypiserver before 2.0 does

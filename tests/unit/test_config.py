@@ -107,6 +107,15 @@ def test_exclude_newer_takes_a_date_a_time_or_an_age(given, moment, age):
     assert cutoff.at(1780315200 + 86400) == (moment if moment is not None else 1780315200 + 86400 - age)
 
 
+def test_exclude_newer_except_lets_the_named_projects_through_the_cooldown():
+    config = build_config(base(exclude_newer="7d", exclude_newer_except=["Urllib3", "acme-*"])).at_start(1780315200)
+    assert config.cutoff_for("alpha") == 1780315200 - 7 * 86400
+    assert config.cutoff_for("urllib3") is None and config.cutoff_for("acme-tools") is None
+    assert config.notes == ()
+    alone = build_config(base(exclude_newer_except=["urllib3"]))
+    assert alone.notes == ("exclude_newer_except: without exclude_newer, nothing is held back to except from",)
+
+
 @pytest.mark.parametrize(("upload_time", "seconds"), [
     ("2026-06-01T12:00:00.000000Z", 1780315200), ("2026-06-01T12:00:00Z", 1780315200),
     ("2026-06-01T12:00:00.123Z", 1780315200), ("2026-06-01T14:00:00+02:00", 1780315200),

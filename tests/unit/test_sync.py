@@ -503,6 +503,28 @@ def test_exclude_newer_as_an_age_mirrors_a_release_once_it_is_that_old(make_conf
     assert fixed.ok and sorted(fixed.removed) == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
 
 
+def test_exclude_newer_except_mirrors_a_release_before_the_cooldown_ends(make_config, sync, mirror_dir, catalog):
+    """A security fix wanted today: the project named is mirrored whole, the others still wait, and the
+    resolution sees the new release too (gamma's alpha>=1.1 picks alpha 2.0)."""
+    now = time.time()
+    for filename in ("alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz", "beta-1.0.tar.gz"):
+        catalog.find(filename).upload_time = uploaded_ago(3600, now)
+    catalog.touch("alpha")
+    catalog.touch("beta")
+    held = sync(make_config(projects=["alpha", "beta"], exclude_newer="7d"), clock=lambda: now)
+    assert held.ok and "alpha-2.0.tar.gz" not in listed(mirror_dir, "alpha")
+    assert "beta-1.0.tar.gz" not in listed(mirror_dir, "beta")
+    excepted = sync(make_config(projects=["alpha", "beta"], exclude_newer="7d", exclude_newer_except=["Alpha"]),
+                    clock=lambda: now)
+    assert excepted.ok and sorted(excepted.added) == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
+    assert "beta-1.0.tar.gz" not in listed(mirror_dir, "beta")
+    resolved = sync(make_config(projects=["gamma"], dependencies=True, resolution="pinned", python_versions=["3.12"],
+                                platforms=["manylinux_2_28_x86_64"], exclude_newer="7d",
+                                exclude_newer_except=["al*"], prune=True, prune_max_fraction=1), clock=lambda: now)
+    assert resolved.ok, resolved.failures
+    assert listed(mirror_dir, "alpha") == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
+
+
 def test_exclude_newer_leaves_out_what_the_index_gives_no_upload_time_for(make_config, sync, mirror_dir, upstream):
     upstream.server.faults.html_only = True  # HTML pages give no upload time
     result = sync(make_config(projects=["gamma"], exclude_newer="7d"))

@@ -112,6 +112,10 @@ OPTIONS: tuple[Option, ...] = (
            "C(--exclude-newer), files without an upload time (PEP 700; an index with HTML pages only gives none) "
            "are left out too, and a resolution sees only the releases left. Empty: no limit.",
            selects=True, added_later=True),
+    Option("exclude_newer_except", "list", [],
+           "Project names or globs that I(exclude_newer) does not hold back: a security release wanted before the "
+           "cooldown ends. Their files of any age are mirrored, and a resolution sees them all.",
+           selects=True, added_later=True),
     Option("weak_hashes", "bool", False,
            "Also mirror files whose index gives only an md5, sha1 or sha224 hash, as pypiserver before 2.0 does "
            "unless started with C(--hash-algo sha256), verifying each by that hash; pip and uv accept such hashes "
@@ -227,17 +231,22 @@ class SyncConfig:
     weak_hashes: bool = False  # files whose index gives only md5, sha1 or sha224 are verified by it
     exclude_newer: Cutoff | None = None
     cutoff: float | None = None  # exclude_newer at the moment the run began, which the run sets
+    exclude_newer_except: tuple[str, ...] = ()
 
     def at_start(self, started: float) -> SyncConfig:
         """The config as a run that began at started applies it: exclude_newer made a fixed moment."""
         return dataclasses.replace(self, cutoff=self.exclude_newer.at(started)) if self.exclude_newer else self
 
+    def cutoff_for(self, name: str) -> float | None:
+        """The run's exclude_newer moment for one project's files; None where there is none or it is excepted."""
+        return None if _matches(name, self.exclude_newer_except) else self.cutoff
+
     def is_excluded(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude)
+        return _matches(name, self.exclude)
 
     def is_claimed(self, name: str) -> bool:
         """True when a private index owns the name: the upstream's project of that name is never mirrored."""
-        return name in self.claimed or any(fnmatch.fnmatchcase(name, p) for p in self.private_projects)
+        return name in self.claimed or _matches(name, self.private_projects)
 
     def withheld(self, name: str) -> str | None:
         """Why a project is never mirrored (claimed privately, or excluded), or None."""
@@ -453,6 +462,8 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         raise ConfigError("timeout: must be greater than 0")
     if not values["package_types"]:
         raise ConfigError(f"package_types: empty; choose from {', '.join(PACKAGE_TYPES)}")
+    if values["exclude_newer_except"] and not values["exclude_newer"]:
+        notes.append("exclude_newer_except: without exclude_newer, nothing is held back to except from")
     ca_bundle = values["ca_bundle"]
     if ca_bundle and not os.path.isfile(ca_bundle):
         raise ConfigError(f"ca_bundle: {ca_bundle} is not a readable file")
@@ -478,6 +489,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         include_yanked=values["include_yanked"],
         weak_hashes=values["weak_hashes"],
         exclude_newer=parse_cutoff(values["exclude_newer"]) if values["exclude_newer"] else None,
+        exclude_newer_except=_name_patterns(values["exclude_newer_except"]),
         max_file_size=parse_size(values["max_file_size"]),
         workers=values["workers"],
         processes=values["processes"],
@@ -500,6 +512,10 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
 def _config_path(written: str, base_dir: str | None) -> str:
     """A path from the config: ~ expanded, relative to the config file's directory (absolute paths kept)."""
     return os.path.normpath(os.path.join(base_dir or os.getcwd(), os.path.expanduser(written)))
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def _name_patterns(values: list[str]) -> tuple[str, ...]:

@@ -329,29 +329,32 @@ def screen_file(upstream_file: UpstreamFile, project: str, config: SyncConfig) -
         or version is None
         or (upstream_file.yanked and not config.include_yanked)
         or too_large(upstream_file, config)
-        or too_new(upstream_file, config)
+        or too_new(upstream_file, config.cutoff_for(project))
     ):
         return None, None
     return version, None
 
 
-def too_new(upstream_file: UpstreamFile, config: SyncConfig) -> bool:
-    """Uploaded after the run's exclude_newer moment, or at no time the index gives (as uv has it)."""
-    if config.cutoff is None:
+def too_new(upstream_file: UpstreamFile, cutoff: Optional[float]) -> bool:
+    """Uploaded after the run's exclude_newer moment for its project (cutoff), or at no time the index gives
+    (as uv has it)."""
+    if cutoff is None:
         return False
     uploaded = upload_seconds(upstream_file.upload_time)
-    return uploaded is None or uploaded > config.cutoff
+    return uploaded is None or uploaded > cutoff
 
 
-def _exclude_newer_dating(files: list[UpstreamFile], config: SyncConfig) -> tuple[list[str], Optional[float]]:
+def _exclude_newer_dating(files: list[UpstreamFile], project: str,
+                          config: SyncConfig) -> tuple[list[str], Optional[float]]:
     """The files exclude_newer leaves out for want of an upload time, and, with an age, when the first file
     left out as too new becomes old enough: its project is then selected again."""
-    if config.cutoff is None or config.exclude_newer is None:
+    cutoff = config.cutoff_for(project)
+    if cutoff is None or config.exclude_newer is None:
         return [], None
     uploads = [upload_seconds(f.upload_time) for f in files]
     undated = [f.filename for f, uploaded in zip(files, uploads) if uploaded is None]
     age = config.exclude_newer.age
-    younger = [uploaded for uploaded in uploads if uploaded is not None and uploaded > config.cutoff]
+    younger = [uploaded for uploaded in uploads if uploaded is not None and uploaded > cutoff]
     return undated, (min(younger) + age if age is not None and younger else None)
 
 
@@ -405,7 +408,7 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
     # a full mirror asks for no project in particular (and would warn of every Windows-only one)
     uncovered = (_uncovered(project, rule, chosen, matrix.slots, config) if planned is None and rule is not None
                  else [])
-    undated, ripens = _exclude_newer_dating([f for f, _ in screened], config)
+    undated, ripens = _exclude_newer_dating([f for f, _ in screened], project, config)
     return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen), uncovered,
                      ripens, undated)
 
@@ -415,7 +418,7 @@ def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile], slot
     """A warning when some python x platform the config asks this project for gets no file from it: the
     mirror then looks complete, and a client there finds nothing to install."""
     if not chosen:
-        checks = "python_versions, platforms and exclude_newer" if config.cutoff is not None else (
+        checks = "python_versions, platforms and exclude_newer" if config.cutoff_for(project) is not None else (
             "python_versions and platforms")
         return [f"project {project}: no file matches the config; clients will find none (check its specifiers, "
                 f"package_types, {checks})"]
