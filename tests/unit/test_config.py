@@ -41,8 +41,13 @@ def base(**extra):
         ({"upstream": "ftp://x/simple"}, "upstream: 'ftp://x/simple' is not an http(s) URL"),
         ({"projects": ["x @ https://example.invalid/x.whl"]}, "direct URL references cannot be mirrored"),
         ({"exclude_newer": "last week"}, "exclude_newer: 'last week' is neither a date (2026-06-01), a time "
-                                         "(2026-06-01T12:00:00Z) nor an age (7d, 36h)"),
+                                         "(2026-06-01T12:00:00Z) nor an age (7d, 36h, 7 days, P1W)"),
         ({"exclude_newer": 2026}, "exclude_newer: '2026' is neither"),  # a year is no age in seconds
+        ({"exclude_newer": "1 month"}, "exclude_newer: '1 month' counts in months or years, which have no fixed "
+                                       "length: write days (30d)"),
+        ({"exclude_newer": "P1Y"}, "exclude_newer: 'P1Y' counts in months or years"),
+        ({"exclude_newer": "2 fortnights"}, "exclude_newer: '2 fortnights' is not a duration: 'fortnights' is no "
+                                            "unit"),
     ],
 )
 def test_bad_config_is_one_clear_line(extra, message):
@@ -96,6 +101,11 @@ def test_default_upstream_is_pips_own_default():
 
 @pytest.mark.parametrize(("given", "moment", "age"), [
     ("7d", None, 7 * 86400), ("36h", None, 36 * 3600), ("1d 12h", None, 36 * 3600),
+    # as uv's --exclude-newer also takes them (checked against uv 0.13.9)
+    ("7 days", None, 7 * 86400), ("1 week", None, 7 * 86400), ("2w", None, 14 * 86400),
+    ("1 day 12 hours", None, 36 * 3600), ("90 mins", None, 5400), ("P7D", None, 7 * 86400),
+    ("P1W", None, 7 * 86400), ("PT36H", None, 36 * 3600), ("P1DT12H", None, 36 * 3600),
+    ("-7 days", None, 7 * 86400), ("7 days ago", None, 7 * 86400),
     ("2026-06-01", 1780272000, None), (datetime.date(2026, 6, 1), 1780272000, None),
     ("2026-06-01T12:00:00Z", 1780315200, None), ("2026-06-01T12:00:00", 1780315200, None),
     ("2026-06-01T14:00:00+02:00", 1780315200, None),

@@ -8,19 +8,51 @@ import datetime
 import re
 from typing import Any, Optional
 
-_DURATION = re.compile(r"(?:\d+[dhms]?)+")
-_DURATION_PART = re.compile(r"(\d+)([dhms]?)")
-_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
+# A duration as uv's --exclude-newer reads one: "7d", "1d12h", "7 days", "1 week 2 days", or ISO 8601 ("P7D",
+# "PT36H"); a number alone is seconds. Months and years have no fixed length, and are refused as uv refuses them.
+_UNITS = {
+    604800: ("w", "wk", "wks", "week", "weeks"),
+    86400: ("d", "day", "days"),
+    3600: ("h", "hr", "hrs", "hour", "hours"),
+    60: ("m", "min", "mins", "minute", "minutes"),
+    1: ("", "s", "sec", "secs", "second", "seconds"),
+}
+_SECONDS = {word: seconds for seconds, words in _UNITS.items() for word in words}
+_CALENDAR_UNITS = ("mo", "mos", "month", "months", "y", "yr", "yrs", "year", "years")
+_FRIENDLY = re.compile(r"(?:\d+\s*[a-z]*\s*)+")
+_FRIENDLY_PART = re.compile(r"(\d+)\s*([a-z]*)")
+_ISO_8601 = re.compile(r"p(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:t(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?)?")
+_EXAMPLES = "36h, 2d, 1d12h, 7 days, 1 week, P7D, 90m or seconds"
 # PEP 700's upload-time, ISO 8601 in UTC: 2025-01-01T00:00:00.000000Z, or with an offset, or without a fraction
 _UPLOAD_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]\d\d:?\d\d)?", re.IGNORECASE)
 
 
+def _duration_seconds(text: str) -> Optional[int]:
+    """Seconds of a duration in any of the forms above; None for text in none of them."""
+    lowered = text.strip().lower()
+    iso = _ISO_8601.fullmatch(lowered) if lowered.startswith("p") and not lowered.endswith("t") else None
+    if iso and any(iso.groups()):
+        years, months, weeks, days, hours, minutes, seconds = (int(part or 0) for part in iso.groups())
+        if years or months:
+            raise ValueError(f"{text!r} counts in months or years, which have no fixed length: write days (P30D)")
+        return weeks * 604800 + days * 86400 + hours * 3600 + minutes * 60 + seconds
+    if not _FRIENDLY.fullmatch(lowered):
+        return None
+    total = 0
+    for number, unit in _FRIENDLY_PART.findall(lowered):
+        if unit in _CALENDAR_UNITS:
+            raise ValueError(f"{text!r} counts in months or years, which have no fixed length: write days (30d)")
+        if unit not in _SECONDS:
+            raise ValueError(f"{text!r} is not a duration: {unit!r} is no unit; write it as {_EXAMPLES}")
+        total += int(number) * _SECONDS[unit]
+    return total
+
+
 def parse_duration(text: str) -> float:
-    """'36h', '1d12h', '90m', '3600' (seconds) -> seconds."""
-    compact = text.replace(" ", "").lower()
-    if not _DURATION.fullmatch(compact):
-        raise ValueError(f"{text!r} is not a duration: write it as 36h, 2d, 1d12h, 90m or seconds")
-    seconds = sum(int(number) * _SECONDS[unit] for number, unit in _DURATION_PART.findall(compact))
+    """'36h', '1d12h', '7 days', 'P1W', '90m', '3600' (seconds) -> seconds."""
+    seconds = _duration_seconds(text)
+    if seconds is None:
+        raise ValueError(f"{text!r} is not a duration: write it as {_EXAMPLES}")
     if seconds <= 0:
         raise ValueError(f"{text!r} is not a duration: it must be longer than 0")
     return float(seconds)
@@ -61,19 +93,21 @@ class Cutoff:
 
 
 def parse_cutoff(value: Any) -> Cutoff:
-    """2026-06-01 (midnight UTC), 2026-06-01T12:00:00Z (a time without a zone is UTC), or an age: 7d, 36h."""
+    """2026-06-01 (midnight UTC), 2026-06-01T12:00:00Z (a time without a zone is UTC), or an age: 7d, 36h,
+    7 days, P1W."""
     if isinstance(value, datetime.datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
         return Cutoff(moment=moment.timestamp())
     if isinstance(value, datetime.date):  # YAML reads an unquoted 2026-06-01 as a date
         return Cutoff(moment=float(calendar.timegm(value.timetuple())))
     text = str(value).strip()
-    compact = text.replace(" ", "").lower()
-    if _DURATION.fullmatch(compact) and compact[-1] in _SECONDS:  # with a unit: 2026 alone is no age
-        return Cutoff(age=parse_duration(text))
+    # an age needs a unit, so that a year alone (2026) is no age; uv's "-7 days" and "7 days ago" mean one too
+    age = re.sub(r"\s*ago$", "", text.lstrip("-").strip(), flags=re.IGNORECASE)
+    if not age.isdigit() and _duration_seconds(age) is not None:
+        return Cutoff(age=parse_duration(age))
     try:
         parsed = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text)
     except ValueError:
         raise ValueError(f"{text!r} is neither a date (2026-06-01), a time (2026-06-01T12:00:00Z) nor an age "
-                         f"(7d, 36h)") from None
+                         f"(7d, 36h, 7 days, P1W)") from None
     return parse_cutoff(parsed)
