@@ -40,6 +40,11 @@ def test_sync_service_runs_under_its_hardening(host):
     assert "ProtectSystem=strict" in host.file("/etc/systemd/system/localpypi-sync.service").content_string
 
 
+def test_sync_service_stops_a_run_that_takes_longer_than_sync_run_timeout(host):
+    shown = host.check_output("systemctl show --property TimeoutStartUSec localpypi-sync.service")
+    assert shown == "TimeoutStartUSec=6h"
+
+
 def test_a_manual_run_as_root_is_refused_and_as_the_service_user_runs(host):
     """What the root run wrote would be root's, and the timer's runs as localpypi could not change it."""
     run = host.run("localpypi-sync sync --config /etc/localpypi/sync.yml --no-progress")
