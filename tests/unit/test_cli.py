@@ -131,6 +131,25 @@ def test_status_names_the_projects_the_upstream_marked(config_file, catalog):
         "archived": ["delta-thing"], "deprecated": ["gamma"], "quarantined": ["alpha"]}
 
 
+def test_status_tells_what_a_cooldown_holds_back_and_until_when(config_file, catalog):
+    """Why a release out upstream is not on the mirror yet, and from which run it will be."""
+    uploaded = time.time() - 3600
+    catalog.find("alpha-2.0-py3-none-any.whl").upload_time = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                          time.gmtime(uploaded))
+    catalog.touch("alpha")
+    config = config_file(exclude_newer="7 days")
+    assert run_cli("sync", "--config", config).returncode == 0
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(uploaded + 7 * 86400))
+    assert run_cli("status", "--config", config).stdout.splitlines()[-1] == (
+        f"exclude_newer holds back newer files of 1 project; the first becomes old enough at {until}, and the "
+        f"next run after that takes it")
+    assert run_cli("sync", "--config", config).returncode == 0  # nothing moved: the records still say so
+    stats = json.loads(run_cli("status", "--config", config, "--json").stdout)["last_run"]["stats"]
+    assert (stats["projects_held_back"], stats["held_back_until"]) == (1, until)
+    assert run_cli("sync", "--config", config_file()).returncode == 0  # no cooldown, nothing held back
+    assert "exclude_newer" not in run_cli("status", "--config", config).stdout
+
+
 def test_status_lists_the_errors_of_a_failed_run(config_file, upstream):
     """What to fix, without the journal, which may have rotated the run's lines away."""
     upstream.server.faults.wrong_hash.add("alpha-2.0.tar.gz")

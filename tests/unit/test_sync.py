@@ -493,9 +493,13 @@ def test_exclude_newer_as_an_age_mirrors_a_release_once_it_is_that_old(make_conf
     first = sync(config, clock=lambda: now)
     assert first.ok and first.warnings == [] and "alpha-2.0.tar.gz" not in listed(mirror_dir, "alpha")
     assert "alpha-1.1.tar.gz" in listed(mirror_dir, "alpha")
-    assert not sync(config, clock=lambda: now + 5 * 86400).changed  # 6 days old: not yet
+    assert first.stats.projects_held_back == 1
+    waiting = sync(config, clock=lambda: now + 5 * 86400)  # 6 days old: not yet
+    assert not waiting.changed and waiting.stats.projects_held_back == 1
+    assert waiting.stats.held_back_until == first.stats.held_back_until
     ripe = sync(config, clock=lambda: now + 6 * 86400 + 60)
     assert ripe.ok and ripe.changed and sorted(ripe.added) == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
+    assert (ripe.stats.projects_held_back, ripe.stats.held_back_until) == (0, None)
     assert ripe.stats.upstream_requests == first.stats.upstream_requests  # the page was answered 304
     assert not sync(config, clock=lambda: now + 6 * 86400 + 120).changed
     # a fixed moment never ripens; and a config change takes effect at once, as any other does

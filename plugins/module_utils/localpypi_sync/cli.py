@@ -154,6 +154,16 @@ def _run_failures(record: Optional[dict], shown: int = 10) -> list[str]:
     return lines
 
 
+def _held_back(record: Optional[dict]) -> list[str]:
+    """What the last run's exclude_newer age held back: why a new release is not here yet, and until when."""
+    stats = (record or {}).get("stats") or {}
+    projects = stats.get("projects_held_back")
+    if not projects:
+        return []
+    return [f"exclude_newer holds back newer files of {projects} project{'s' if projects != 1 else ''}; the first "
+            f"becomes old enough at {stats.get('held_back_until', '?')}, and the next run after that takes it"]
+
+
 def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     status = mirror_status(config.directory)
     last = status["last_run"]
@@ -182,6 +192,7 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
         lines.append(f"  ... and {len(biggest) - len(shown)} smaller (--top 0 or --json lists every project)")
     lines += [f"{marker} upstream (PEP 792): {few(names, 10)}"
               for marker, names in status["marked"].items()]
+    lines += _held_back(last)
     _print(status, args.json, "\n".join(lines))
     return EXIT_OK
 

@@ -77,6 +77,9 @@ class SyncStats:
     bytes_removed: int = 0
     upstream_requests: int = 0
     projects_resolved: int = 0
+    # with an exclude_newer age: projects with a file it holds back, and when the first such file is old enough
+    projects_held_back: int = 0
+    held_back_until: Optional[str] = None
     serial: Optional[int] = None
     duration_seconds: float = 0.0
 
@@ -160,6 +163,7 @@ class _ProjectOutcome:
     unsynced: list[Unsynced] = dataclasses.field(default_factory=list)  # made durable before the page names them
     pending: Optional[_Pending] = None  # large files still to fetch before the project can be published
     undated: list[str] = dataclasses.field(default_factory=list)  # see Selection.undated
+    ripens: Optional[float] = None  # see Selection.ripens: as selected now, or as the record says
 
 
 @dataclasses.dataclass
@@ -321,6 +325,7 @@ class SyncRun:
         deferred: list[_ProjectOutcome] = []
         changed = bool(withdrawn)
         undated = _UndatedTally()
+        held_back_until: Optional[float] = None
         for outcome in self._project_outcomes(wanted):
             stats.upstream_requests += outcome.requests
             stats.files_downloaded += outcome.downloaded
@@ -338,6 +343,9 @@ class SyncRun:
             for warning in outcome.warnings:
                 self.reporter.warning(warning)
             undated.add(outcome.name, outcome.undated)
+            if outcome.ripens is not None:
+                held_back_until = min(held_back_until or outcome.ripens, outcome.ripens)
+                stats.projects_held_back += 1
             added.extend(outcome.added)
             if outcome.removals:
                 deferred.append(outcome)  # counted and told once the prune is settled: it may be refused
@@ -345,6 +353,7 @@ class SyncRun:
             _count_removed(outcome.withdrawn, stats, removed)
             if self._conclude(outcome, stats, len(outcome.withdrawn)):
                 changed = True
+        stats.held_back_until = utc_timestamp(held_back_until) if held_back_until is not None else None
         undated_warning = undated.warning()
         if undated_warning:
             warnings.append(undated_warning)
@@ -573,6 +582,7 @@ class SyncRun:
         record = self._load_record(name)
         rule = self._rules.get(name)
         fingerprint = self.config.selection_fingerprint(rule)
+        outcome.ripens = _recorded_ripens(record)  # unless it is selected again below
         settled = bool(record and record.get("complete") and record.get("fingerprint") == fingerprint
                        and not self.rehash and not _ripe(record, self._started) and os.path.isfile(
                            os.path.join(self.publisher.project_dir(name), "index.html")))
@@ -640,6 +650,7 @@ class SyncRun:
         # no "no file matches the config" for a quarantined project: the error says why
         outcome.warnings.extend(selection.refused + ([] if page.quarantined else selection.uncovered))
         outcome.undated = selection.undated
+        outcome.ripens = selection.ripens
         previous = recorded_files(record)
         new_names = [f.filename for f in selection.chosen if f.filename not in previous]
         if self.check_mode:
@@ -963,10 +974,15 @@ def _count_removed(removals: list[PublishedFile], stats: SyncStats, removed_name
         stats.bytes_removed += published.size
 
 
+def _recorded_ripens(record: Optional[dict[str, Any]]) -> Optional[float]:
+    ripens = record.get("ripens") if record else None
+    return ripens if isinstance(ripens, (int, float)) and not isinstance(ripens, bool) else None
+
+
 def _ripe(record: Optional[dict[str, Any]], now: float) -> bool:
     """A file that exclude_newer left out as too new is old enough now."""
-    ripens = record.get("ripens") if record else None
-    return isinstance(ripens, (int, float)) and ripens <= now
+    ripens = _recorded_ripens(record)
+    return ripens is not None and ripens <= now
 
 
 def _recorded_status(record: Optional[dict[str, Any]]) -> Optional[ProjectStatus]:
