@@ -343,8 +343,8 @@ class SyncRun:
             for warning in outcome.warnings:
                 self.reporter.warning(warning)
             undated.add(outcome.name, outcome.undated)
-            if outcome.ripens is not None:
-                held_back_until = min(held_back_until or outcome.ripens, outcome.ripens)
+            if outcome.ripens is not None and outcome.ripens > self._started:  # not one a failed read left ripe
+                held_back_until = outcome.ripens if held_back_until is None else min(held_back_until, outcome.ripens)
                 stats.projects_held_back += 1
             added.extend(outcome.added)
             if outcome.removals:
