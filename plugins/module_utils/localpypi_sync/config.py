@@ -109,9 +109,9 @@ OPTIONS: tuple[Option, ...] = (
            "Leave out files uploaded after this moment: a date (C(2026-06-01), midnight UTC), a time "
            "(C(2026-06-01T12:00:00Z)), or an age (C(7d), C(36h), or as uv writes one, C(7 days) or C(P7D)). An "
            "age is a cooldown: a release is mirrored only once it is that old, when the index has had time to "
-           "quarantine a malicious one. As with uv's "
-           "C(--exclude-newer), files without an upload time (PEP 700; an index with HTML pages only gives none) "
-           "are left out too, and a resolution sees only the releases left. Empty: no limit.",
+           "quarantine a malicious one. As with uv's C(--exclude-newer), files without an upload time (PEP 700; "
+           "an index with HTML pages only gives none) are left out too, and a resolution sees only the releases "
+           "left. Empty: no limit.",
            selects=True, added_later=True),
     Option("exclude_newer_except", "list", [],
            "Project names or globs that I(exclude_newer) does not hold back: a security release wanted before the "
