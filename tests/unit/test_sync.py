@@ -247,6 +247,17 @@ def test_a_target_with_no_file_is_a_warning_when_the_selection_is_made(make_conf
     assert sync(config).warnings == []
 
 
+def test_a_requirement_whose_marker_holds_on_no_target_is_no_warning(make_config, sync, mirror_dir):
+    """As pip on Linux ignores `beta; sys_platform == 'win32'`, a mirror for Linux asks nothing of beta: a
+    universal lock file (uv's) has such lines for every Windows-only package. A Windows target takes it."""
+    linux = sync(make_config(projects=["alpha", "beta; sys_platform == 'win32'"], python_versions=["3.12"],
+                             platforms=["manylinux_2_28_x86_64"], package_types=["wheel"]))
+    assert linux.ok and linux.warnings == [] and listed(mirror_dir, "beta") == []
+    both = sync(make_config(projects=["alpha", "beta; sys_platform == 'win32'"], python_versions=["3.12"],
+                            platforms=["manylinux_2_28_x86_64", "win_amd64"], package_types=["wheel"]))
+    assert both.ok and "beta-1.0-cp312-cp312-win_amd64.whl" in both.added
+
+
 def test_a_run_over_some_projects_neither_stands_for_the_mirror_nor_lowers_its_serial(make_config, sync,
                                                                                        mirror_dir, catalog):
     """`sync --project` and `verify --repair` run over some projects only. The full run stays the mirror's last

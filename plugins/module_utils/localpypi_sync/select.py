@@ -416,7 +416,11 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
 def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile], slots: tuple[TargetMatrix, ...],
                config: SyncConfig) -> list[str]:
     """A warning when some python x platform the config asks this project for gets no file from it: the
-    mirror then looks complete, and a client there finds nothing to install."""
+    mirror then looks complete, and a client there finds nothing to install. None when the requirement's
+    markers hold on no target (colorama; sys_platform == 'win32', mirrored for Linux): as pip on such a target
+    ignores it, nothing is asked for."""
+    if not any(_asked_for(rule, slot) for slot in slots):
+        return []
     if not chosen:
         checks = "python_versions, platforms and exclude_newer" if config.cutoff_for(project) is not None else (
             "python_versions and platforms")
