@@ -50,6 +50,10 @@ options:
     - pip requirements files whose requirements are mirrored like O(projects) - C(-r) nesting, comments, markers,
       extras and C(-c) constraints, as pip reads them. Relative paths are read from the config file's directory
       (the current directory for the module).
+    - A file named C(pylock.toml) or C(pylock.<name>.toml) is read as a PEP 751 lock file (C(pip lock),
+      C(uv pip compile --format pylock.toml)) - each package it installs from an index, at its locked version,
+      with its marker. A marker that asks for an extra or a dependency group is dropped, since the mirror
+      serves them all.
     - Editable, URL and local-path requirements are refused with the file and line.
     type: list
     default: []

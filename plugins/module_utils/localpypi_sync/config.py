@@ -21,9 +21,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from . import missing_requirement
 from .credentials import Credentials, redact, split_credentials
 from .names import PLATFORM_PATTERN
-from .reqfile import RequirementLine, RequirementsFileError, read_requirements
+from .reqfile import RequirementLine, RequirementsFileError, RequirementsSet, read_requirements
 from .timespec import Cutoff, parse_cutoff
 
 
@@ -67,8 +68,9 @@ OPTIONS: tuple[Option, ...] = (
            selects=True),
     Option("requirements_files", "list", [],
            "pip requirements files whose requirements are mirrored like I(projects): C(-r) nesting, comments, "
-           "markers, extras and C(-c) constraints, as pip reads them. Relative paths are read from the config "
-           "file's directory.",
+           "markers, extras and C(-c) constraints, as pip reads them. A file named C(pylock.toml) or "
+           "C(pylock.<name>.toml) is read as a PEP 751 lock file: each package it installs from an index, at its "
+           "locked version, with its marker. Relative paths are read from the config file's directory.",
            selects=True),
     Option("dependencies", "bool", False,
            "Also mirror what the requested projects need, following C(Requires-Dist) transitively for every "
@@ -384,13 +386,27 @@ def _read_requirements_files(paths: list[str], base_dir: str) -> tuple[list[Requ
     for written in paths:
         path = _config_path(written, base_dir)
         try:
-            found = read_requirements(path)
+            found = _read_lock_file(path) if _looks_like_lock_file(path) else read_requirements(path)
         except RequirementsFileError as exc:
             raise ConfigError(f"requirements_files: {exc}") from None
         requirements += found.requirements
         constraints += found.constraints
         notes += found.notes
     return requirements, constraints, notes
+
+
+def _looks_like_lock_file(path: str) -> bool:
+    """Named pylock.*.toml: read as a lock file (PEP 751), which then checks the rest of its name."""
+    name = os.path.basename(path)
+    return name.startswith("pylock.") and name.endswith(".toml")
+
+
+def _read_lock_file(path: str) -> RequirementsSet:
+    try:
+        from .lockfile import read_lock_file  # noqa: PLC0415 - only configs that name a lock file need TOML
+    except ImportError as exc:
+        raise RequirementsFileError(missing_requirement(exc, f"reading {path}")) from None
+    return read_lock_file(path)
 
 
 def _parse_python_versions(values: list[str]) -> tuple[TargetPython, ...]:
