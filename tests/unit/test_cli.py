@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import re
@@ -211,6 +212,43 @@ def test_health_passes_a_current_mirror_and_names_each_problem(config_file, mirr
     assert failing[1].startswith("problem: the last attempt, at ") and (
         f"stopped before syncing: upstream {unreachable}: unreachable" in failing[1]), failing
     assert health("--max-age", "3x").returncode == 2
+
+
+def read_metrics(text):
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415 - the format's own parser
+    return {sample.name: sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_metrics_tell_prometheus_how_the_last_run_went(config_file, mirror_dir, tmp_path):
+    """For node_exporter's textfile collector: what to alert on (a failed run, an old one, a hung one) and what
+    to graph, read back with prometheus_client's own parser."""
+    config = config_file()
+    never = read_metrics(run_cli("metrics", "--config", config).stdout)
+    assert never == {"localpypi_sync_last_run_success": 0, "localpypi_sync_running_seconds": 0}
+    assert run_cli("sync", "--config", config).returncode == 0
+    output = tmp_path / "collector" / "localpypi.prom"
+    output.parent.mkdir()
+    assert run_cli("metrics", "--directory", mirror_dir, "--output", str(output)).returncode == 0
+    assert os.listdir(output.parent) == ["localpypi.prom"]  # renamed into place, nothing left beside it
+    metrics = read_metrics(output.read_text())
+    with open(os.path.join(mirror_dir, "state", "last-run.json")) as stream:
+        record = json.load(stream)
+    assert metrics["localpypi_sync_last_run_success"] == 1 and metrics["localpypi_sync_last_run_errors"] == 0
+    assert metrics["localpypi_sync_last_run_timestamp_seconds"] == calendar.timegm(
+        time.strptime(record["finished"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert metrics["localpypi_sync_files"] == record["stats"]["files_published"] > 0
+    assert metrics["localpypi_sync_last_run_downloaded_bytes"] == record["stats"]["bytes_downloaded"] > 0
+    assert metrics["localpypi_sync_projects"] == 2
+    # a failed run, and a lock that a killed run left two hours ago
+    assert run_cli("sync", "--config", config_file(projects=["alpha", "nosuch"])).returncode == 1
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7200))
+    with open(os.path.join(mirror_dir, "state", "lock"), "w") as stream:
+        stream.write(f"pid 4242 since {since}")
+    failed = read_metrics(run_cli("metrics", "--config", config).stdout)
+    assert failed["localpypi_sync_last_run_success"] == 0 and failed["localpypi_sync_last_run_errors"] == 1
+    assert 7200 <= failed["localpypi_sync_running_seconds"] < 7300
+    unwritable = run_cli("metrics", "--config", config, "--output", str(tmp_path / "none" / "x.prom"))
+    assert unwritable.returncode == 1 and "cannot write" in unwritable.stderr
 
 
 def test_a_project_named_on_the_command_line_that_the_config_does_not_select_fails(config_file):

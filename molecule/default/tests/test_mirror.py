@@ -40,6 +40,17 @@ def test_sync_service_runs_under_its_hardening(host):
     assert "ProtectSystem=strict" in host.file("/etc/systemd/system/localpypi-sync.service").content_string
 
 
+def test_sync_service_writes_its_metrics_after_every_run(host):
+    """For node_exporter's textfile collector, written as root where the sandboxed service may not write."""
+    host.run("rm -f /run/localpypi.prom")
+    run = host.run("systemctl start localpypi-sync.service")
+    assert run.rc == 0, host.check_output("journalctl -u localpypi-sync.service --no-pager | tail -20")
+    metrics = host.file("/run/localpypi.prom")
+    assert metrics.mode == 0o644
+    assert "\nlocalpypi_sync_last_run_success 1.0\n" in metrics.content_string
+    assert "\nlocalpypi_sync_projects 4.0\n" in metrics.content_string
+
+
 def test_sync_service_stops_a_run_that_takes_longer_than_sync_run_timeout(host):
     shown = host.check_output("systemctl show --property TimeoutStartUSec localpypi-sync.service")
     assert shown == "TimeoutStartUSec=6h"

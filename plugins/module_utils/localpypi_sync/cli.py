@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from packaging.utils import canonicalize_name
 
-from . import __version__
+from . import __version__, missing_requirement
 from .config import ConfigError, SyncConfig, load_config_file
 from .explain import explain
 from .health import mirror_health
@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     health.add_argument("--max-age", type=_duration, metavar="AGE",
                         help="the oldest a finished run may be: 36h, 2d, 1d12h, 90m, or seconds")
+    metrics = commands.add_parser("metrics", help="the run records as Prometheus metrics, for node_exporter's "
+                                                  "textfile collector")
+    where = metrics.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", "-c", help="YAML file with the engine's options")
+    where.add_argument("--directory", "-d", help="the mirror root instead, for a user who may not read the config")
+    metrics.add_argument("--output", "-o", metavar="FILE",
+                         help="write them into FILE (whole, renamed into place) instead of printing them")
     commands.add_parser("check-config", parents=[common], help="validate the config file and exit")
     why = commands.add_parser("explain", parents=[common],
                               help="which requirement and target pulled each release of a project in")
@@ -211,11 +218,28 @@ def _command_check_config(args: argparse.Namespace, config: SyncConfig) -> int:
     return EXIT_OK
 
 
+def _command_metrics(args: argparse.Namespace, directory: str) -> int:
+    try:
+        from .metrics import metrics_text, write_metrics  # noqa: PLC0415 - only this command needs the library
+    except ImportError as exc:
+        raise ConfigError(missing_requirement(exc, "metrics")) from None
+    if args.output is None:
+        sys.stdout.write(metrics_text(directory))
+        return EXIT_OK
+    try:
+        write_metrics(directory, args.output)
+    except OSError as exc:
+        sys.stderr.write(f"localpypi-sync: metrics: cannot write {args.output}: {exc.strerror or exc}\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "health":
-            return _command_health(args, args.directory or load_config_file(args.config).directory)
+        if args.command in ("health", "metrics"):
+            directory = args.directory or load_config_file(args.config).directory
+            return (_command_health if args.command == "health" else _command_metrics)(args, directory)
         config = load_config_file(args.config)
         handler = {"sync": _command_sync, "verify": _command_verify, "status": _command_status,
                    "check-config": _command_check_config, "explain": _command_explain}[args.command]

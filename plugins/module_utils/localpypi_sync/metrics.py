@@ -1,0 +1,67 @@
+"""The run records as Prometheus metrics, for node_exporter's textfile collector. Read from the records alone,
+as the health check reads them, so writing them after every run costs nothing even on a full mirror."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
+
+from .state import MirrorState, timestamp_seconds
+
+PREFIX = "localpypi_sync_"
+# the last full run's stats as gauges: name -> (stats key, help)
+_RUN_STATS = {
+    "last_run_duration_seconds": ("duration_seconds", "How long the last run took."),
+    "last_run_downloaded_files": ("files_downloaded", "Files the last run downloaded."),
+    "last_run_downloaded_bytes": ("bytes_downloaded", "Bytes the last run downloaded."),
+    "last_run_removed_files": ("files_removed", "Files the last run pruned or withdrew."),
+    "last_run_failed_files": ("files_failed", "Files the last run could not download or verify."),
+    "projects": ("projects", "Projects the last run synced."),
+    "files": ("files_published", "Files the mirror serves, as the last run counted them."),
+    "projects_held_back": ("projects_held_back", "Projects with newer files an exclude_newer age holds back."),
+    "upstream_serial": ("serial", "The upstream's serial the last run reached."),
+}
+
+
+def metrics_registry(root: str, now: Optional[float] = None) -> CollectorRegistry:
+    """Gauges of the mirror's last full run, of a run that stopped before syncing since, and of a run that
+    holds the lock: enough to alert on a mirror that fails, falls behind or hangs."""
+    now = time.time() if now is None else now
+    state = MirrorState(root)
+    registry = CollectorRegistry()
+
+    def gauge(name: str, documentation: str, value: Any) -> None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            Gauge(PREFIX + name, documentation, registry=registry).set(value)
+
+    last = state.load_last_run()
+    gauge("last_run_success", "1 if the last run over every configured project finished with no error, else 0 "
+                              "(also when no run has finished yet).", 1 if last and last.get("ok") else 0)
+    if last:
+        gauge("last_run_timestamp_seconds", "When the last run over every configured project finished.",
+              timestamp_seconds(last.get("finished")))
+        gauge("last_run_errors", "Error lines of the last run.", len(last.get("failures") or []))
+        stats = last.get("stats") or {}
+        for name, (key, documentation) in _RUN_STATS.items():
+            gauge(name, documentation, stats.get(key))
+    abort = state.load_abort()
+    if abort:
+        gauge("last_abort_timestamp_seconds", "When a run since the last one stopped before syncing anything.",
+              timestamp_seconds(abort.get("finished")))
+    holder = state.lock_holder()
+    since = timestamp_seconds(holder[1]) if holder else None
+    gauge("running_seconds", "How long the run the lock names has held it: one in progress, or one killed before "
+                             "it could unlock; 0 when none.",
+          max(0.0, now - since) if since is not None else 0)
+    return registry
+
+
+def metrics_text(root: str) -> str:
+    return generate_latest(metrics_registry(root)).decode()
+
+
+def write_metrics(root: str, path: str) -> None:
+    """Into path, whole: written beside it and renamed, so the collector never reads half a file."""
+    write_to_textfile(path, metrics_registry(root))
