@@ -32,10 +32,10 @@ def _duration_seconds(text: str) -> Optional[int]:
     lowered = text.strip().lower()
     iso = _ISO_8601.fullmatch(lowered) if lowered.startswith("p") and not lowered.endswith("t") else None
     if iso and any(iso.groups()):
-        years, months, weeks, days, hours, minutes, seconds = (int(part or 0) for part in iso.groups())
+        years, months, *counts = (int(part or 0) for part in iso.groups())
         if years or months:
             raise ValueError(f"{text!r} counts in months or years, which have no fixed length: write days (P30D)")
-        return weeks * 604800 + days * 86400 + hours * 3600 + minutes * 60 + seconds
+        return sum(count * _SECONDS[unit] for count, unit in zip(counts, "wdhms"))
     if not _FRIENDLY.fullmatch(lowered):
         return None
     total = 0
@@ -50,7 +50,11 @@ def _duration_seconds(text: str) -> Optional[int]:
 
 def parse_duration(text: str) -> float:
     """'36h', '1d12h', '7 days', 'P1W', '90m', '3600' (seconds) -> seconds."""
-    seconds = _duration_seconds(text)
+    return _positive_duration(text, _duration_seconds(text))
+
+
+def _positive_duration(text: str, seconds: Optional[int]) -> float:
+    """_duration_seconds(text), which must be a duration longer than 0."""
     if seconds is None:
         raise ValueError(f"{text!r} is not a duration: write it as {_EXAMPLES}")
     if seconds <= 0:
@@ -103,8 +107,9 @@ def parse_cutoff(value: Any) -> Cutoff:
     text = str(value).strip()
     # an age needs a unit, so that a year alone (2026) is no age; uv's "-7 days" and "7 days ago" mean one too
     age = re.sub(r"\s*ago$", "", text.lstrip("-").strip(), flags=re.IGNORECASE)
-    if not age.isdigit() and _duration_seconds(age) is not None:
-        return Cutoff(age=parse_duration(age))
+    seconds = None if age.isdigit() else _duration_seconds(age)
+    if seconds is not None:
+        return Cutoff(age=_positive_duration(age, seconds))
     try:
         parsed = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text)
     except ValueError:
