@@ -19,7 +19,7 @@ from . import __version__, missing_requirement
 from .config import ConfigError, SyncConfig, load_config_file
 from .explain import explain
 from .health import mirror_health
-from .report import Reporter, few
+from .report import Reporter, counted, few
 from .select import TargetMatrix
 from .state import MirrorState
 from .status import mirror_status
@@ -167,8 +167,8 @@ def _held_back(record: Optional[dict]) -> list[str]:
     projects = stats.get("projects_held_back")
     if not projects:
         return []
-    return [f"exclude_newer holds back newer files of {projects} project{'s' if projects != 1 else ''}; the first "
-            f"becomes old enough at {stats.get('held_back_until', '?')}, and the next run after that takes it"]
+    return [f"exclude_newer holds back newer files of {counted(projects, 'project')}; the first becomes old enough "
+            f"at {stats.get('held_back_until', '?')}, and the next run after that takes it"]
 
 
 def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:

@@ -47,8 +47,8 @@ def read_lock_file(path: str) -> RequirementsSet:
         origin = f"{path}:packages[{index}]"
         if package.directory is not None:
             continue
-        if package.vcs is not None or package.archive is not None:
-            source = package.vcs if package.vcs is not None else package.archive
+        source = package.vcs or package.archive
+        if source is not None:
             result.notes.append(f"{origin}: {package.name} comes from {source.url or source.path}, not from an "
                                 f"index: not mirrored, and a client that installs this lock fetches it from there")
             continue

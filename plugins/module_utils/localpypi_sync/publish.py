@@ -38,9 +38,14 @@ def file_href(published: PublishedFile) -> str:
     return posixpath.join("..", "..", published.path)
 
 
+def _api_version(status: Optional[ProjectStatus]) -> str:
+    """The page's repository version: 1.4 where it tells a project status (PEP 792), else 1.1."""
+    return STATUS_API_VERSION if status else API_VERSION
+
+
 def project_json(project: str, files: list[PublishedFile], serial: Optional[int],
                  status: Optional[ProjectStatus] = None) -> bytes:
-    meta: dict = {"api-version": STATUS_API_VERSION if status else API_VERSION}
+    meta: dict = {"api-version": _api_version(status)}
     if serial is not None:
         meta["_last-serial"] = serial
     entries = []
@@ -81,7 +86,7 @@ def project_html(project: str, files: list[PublishedFile], status: Optional[Proj
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
-        f'    <meta name="pypi:repository-version" content="{STATUS_API_VERSION if status else API_VERSION}">',
+        f'    <meta name="pypi:repository-version" content="{_api_version(status)}">',
         *_status_meta(status),
         f"    <title>Links for {escape(project)}</title>",
         "  </head>",

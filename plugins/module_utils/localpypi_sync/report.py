@@ -13,6 +13,11 @@ import time
 from typing import IO, Any, Iterable, Optional
 
 
+def counted(number: int, noun: str) -> str:
+    """1 file, 3 files: a count with its noun (one that takes an s)."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def few(words: Iterable[str], shown: int = 8) -> str:
     """The first `shown` of words (a set is sorted first), and how many more there are: a line stays a line."""
     ordered = sorted(words) if isinstance(words, (set, frozenset)) else list(words)

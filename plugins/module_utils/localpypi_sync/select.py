@@ -419,15 +419,15 @@ def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile], slot
     mirror then looks complete, and a client there finds nothing to install. None when the requirement's
     markers hold on no target (colorama; sys_platform == 'win32', mirrored for Linux): as pip on such a target
     ignores it, nothing is asked for."""
-    if not any(_asked_for(rule, slot) for slot in slots):
+    asked = [slot for slot in slots if _asked_for(rule, slot)]
+    if not asked:
         return []
     if not chosen:
         checks = "python_versions, platforms and exclude_newer" if config.cutoff_for(project) is not None else (
             "python_versions and platforms")
         return [f"project {project}: no file matches the config; clients will find none (check its specifiers, "
                 f"package_types, {checks})"]
-    missing = [slot.label for slot in slots if slot.label and _asked_for(rule, slot)
-               and not any(slot.installs(f) for f in chosen)]
+    missing = [slot.label for slot in asked if slot.label and not any(slot.installs(f) for f in chosen)]
     if not missing:
         return []
     return [f"project {project}: no selected file installs on {', '.join(missing)}; clients there will find none"]

@@ -24,7 +24,7 @@ from .fetch import Fetcher, FetchOutcome, PublishedFile
 from .http import FetchError, HttpClient
 from .names import UnsafeName, normalize_project, package_type
 from .publish import Publisher
-from .report import Reporter, few
+from .report import Reporter, counted, few
 from .select import Selection, TargetMatrix, select_files
 from .shards import Lost, map_in_processes, usable_cpus
 from .state import LockBusy, MirrorState, discard_staged, remove_if_present, rename_staged, utc_timestamp
@@ -173,7 +173,7 @@ class _UndatedTally:
 
     projects: int = 0
     files: int = 0
-    first_projects: list[str] = dataclasses.field(default_factory=list)  # "name (count)", as many as are told
+    first_projects: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # (name, files), as told
     first_files: list[str] = dataclasses.field(default_factory=list)  # the first project's, for a run of one
 
     SHOWN = 5
@@ -184,19 +184,20 @@ class _UndatedTally:
         if not self.projects:
             self.first_files = filenames
         if self.projects < self.SHOWN:
-            self.first_projects.append(f"{project} ({len(filenames)})")
+            self.first_projects.append((project, len(filenames)))
         self.projects += 1
         self.files += len(filenames)
 
     def warning(self) -> Optional[str]:
         if not self.projects:
             return None
-        said = (f"exclude_newer leaves out {self.files} file{'s' if self.files != 1 else ''} the index gives no "
-                f"upload time for (PEP 700; pages in HTML give none)")
+        said = (f"exclude_newer leaves out {counted(self.files, 'file')} the index gives no upload time for "
+                f"(PEP 700; pages in HTML give none)")
         if self.projects == 1:
-            return f"project {self.first_projects[0].partition(' ')[0]}: {said}: {few(self.first_files, 3)}"
+            return f"project {self.first_projects[0][0]}: {said}: {few(self.first_files, 3)}"
         more = f" and {self.projects - self.SHOWN} more" if self.projects > self.SHOWN else ""
-        return f"{said}, in {self.projects} projects: {', '.join(sorted(self.first_projects))}{more}"
+        told = ", ".join(f"{name} ({files})" for name, files in sorted(self.first_projects))
+        return f"{said}, in {self.projects} projects: {told}{more}"
 
 
 @dataclasses.dataclass
@@ -634,8 +635,8 @@ class SyncRun:
         withdrawn = len(outcome.withdrawn)
         said = f"project {name}: {quarantine_note('it', status)}"
         if withdrawn:
-            said += (f"; {'would withdraw' if self.check_mode else 'withdrew'} the {withdrawn} "
-                     f"file{'s' if withdrawn != 1 else ''} mirrored here")
+            verb = "would withdraw" if self.check_mode else "withdrew"
+            said += f"; {verb} the {counted(withdrawn, 'file')} mirrored here"
         if rule is not None:
             outcome.status = "failed"
             outcome.errors.append(f"{said}; take it out of the config until the upstream lifts the quarantine")
