@@ -54,6 +54,9 @@ options:
       C(uv pip compile --format pylock.toml)) - each package it installs from an index, at its locked version,
       with its marker. A marker that asks for an extra or a dependency group is dropped, since the mirror
       serves them all.
+    - Hashes the files pin (C(--hash=sha256:...), a lock's file hashes) are held against the index's. A file
+      whose hash differs, which a client installing with those hashes would refuse, is named in a warning;
+      for C(--hash), which names no file, when no file the mirror takes of the release has a listed hash.
     - Editable, URL and local-path requirements are refused with the file and line.
     type: list
     default: []

@@ -57,6 +57,7 @@ def test_a_lock_gives_each_package_from_an_index_at_its_version(tmp_path):
     assert [str(line.requirement) for line in found.requirements] == [
         'alpha==1.1; sys_platform == "linux"', "gamma==1.0"]
     assert found.requirements[0].origin == f"{lock}:packages[0]"
+    assert found.requirements[0].file_hashes == (("alpha-1.1-py3-none-any.whl", frozenset({"sha256:00"})),)
     assert found.notes == [f"{lock}:packages[3]: tool comes from https://example.invalid/tool.git, not from an "
                            "index: not mirrored, and a client that installs this lock fetches it from there"]
     config = build_config({"upstream": "http://127.0.0.1:1/simple/", "directory": str(tmp_path / "m"),

@@ -50,6 +50,9 @@ def test_nesting_comments_continuations_markers_extras_and_constraints(tmp_path,
     ("requests>=>2\n", "invalid requirement"),
     ("--frobnicate\n", "unknown option --frobnicate"),
     ("-r missing.txt\n", "cannot read requirements file"),
+    ("pkg==1 --hash=md5:00ff\n", "--hash=md5:00ff: expected <algorithm>:<hex digest>, with one of the algorithms "
+                                 "pip takes (sha256, sha384, sha512)"),
+    ("pkg==1 --hash=sha256:not-hex\n", "--hash=sha256:not-hex: expected <algorithm>:<hex digest>"),
 ])
 def test_lines_that_cannot_be_mirrored_are_refused_with_file_and_line(tmp_path, text, message):
     path = write(tmp_path / "r.txt", "fine\n" + text)

@@ -70,7 +70,9 @@ OPTIONS: tuple[Option, ...] = (
            "pip requirements files whose requirements are mirrored like I(projects): C(-r) nesting, comments, "
            "markers, extras and C(-c) constraints, as pip reads them. A file named C(pylock.toml) or "
            "C(pylock.<name>.toml) is read as a PEP 751 lock file: each package it installs from an index, at its "
-           "locked version, with its marker. Relative paths are read from the config file's directory.",
+           "locked version, with its marker. Hashes they pin (C(--hash), a lock's files) are held against the index's: "
+           "a file whose hash differs, so that a client installing with them would refuse it, is warned of. "
+           "Relative paths are read from the config file's directory.",
            selects=True),
     Option("dependencies", "bool", False,
            "Also mirror what the requested projects need, following C(Requires-Dist) transitively for every "
@@ -235,6 +237,7 @@ class SyncConfig:
     exclude_newer: Cutoff | None = None
     cutoff: float | None = None  # exclude_newer at the moment the run began, which the run sets
     exclude_newer_except: tuple[str, ...] = ()
+    hash_pins: tuple[RequirementLine, ...] = ()  # the requirement and constraint lines that pin hashes
 
     def at_start(self, started: float) -> SyncConfig:
         """The config as a run that began at started applies it: exclude_newer made a fixed moment."""
@@ -269,6 +272,9 @@ class SyncConfig:
         return tuple(line.requirement for line in self.constraints
                      if canonicalize_name(line.requirement.name) == name)
 
+    def hash_pins_for(self, name: str) -> tuple[RequirementLine, ...]:
+        return tuple(line for line in self.hash_pins if canonicalize_name(line.requirement.name) == name)
+
     def selection_fingerprint(self, rule: ProjectRule | None) -> str:
         """A digest of everything that decides which files one project gets."""
         selecting = {opt.name: self.raw.get(opt.name) for opt in OPTIONS if opt.selects and opt.name != "projects"
@@ -277,6 +283,10 @@ class SyncConfig:
         selecting["selection_rules"] = SELECTION_RULES
         selecting["rule"] = rule.specifier_key() if rule else [ALL_PROJECTS]
         selecting["constraints"] = sorted(str(c) for c in self.constraints_for(rule.name)) if rule else []
+        pins = self.hash_pins_for(rule.name) if rule else ()
+        if pins:  # not a choice of files, but what they are held to when chosen: new hashes, a new look
+            selecting["hash_pins"] = sorted([sorted(line.hashes), sorted((n, sorted(h)) for n, h in line.file_hashes)]
+                                            for line in pins)
         encoded = json.dumps(selecting, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
 
@@ -523,6 +533,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         private_projects=_name_patterns(values["private_projects"]),
         upstream_credentials=upstream_credentials,
         proxy_credentials=proxy_credentials,
+        hash_pins=tuple(line for line in [*file_lines, *constraints] if line.hashes or line.file_hashes),
     )
 
 

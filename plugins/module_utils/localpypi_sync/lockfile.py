@@ -12,6 +12,7 @@ from packaging.requirements import Requirement
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
+from .pinned import hash_values
 from .reqfile import RequirementLine, RequirementsFileError, RequirementsSet
 
 if sys.version_info >= (3, 11):
@@ -55,8 +56,14 @@ def read_lock_file(path: str) -> RequirementsSet:
         version = package.version or _version_of_files(package)
         requirement = Requirement(f"{package.name}=={version}")
         requirement.marker = _environment_marker(package.marker)
-        result.requirements.append(RequirementLine(requirement, origin))
+        result.requirements.append(RequirementLine(requirement, origin, file_hashes=_file_hashes(package)))
     return result
+
+
+def _file_hashes(package: Package) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Each of the package's files with the hashes the lock gives it (PEP 751 asks for at least one)."""
+    files = [*(package.wheels or ()), *([package.sdist] if package.sdist is not None else [])]
+    return tuple((file.filename, hash_values(file.hashes)) for file in files)
 
 
 def _version_of_files(package: Package) -> Version:

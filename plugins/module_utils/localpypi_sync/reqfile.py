@@ -9,6 +9,8 @@ from typing import Optional
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from .upstream import HASH_NAMES
+
 
 class RequirementsFileError(ValueError):
     """A requirements file that cannot be mirrored; the message names the file and line."""
@@ -18,6 +20,9 @@ class RequirementsFileError(ValueError):
 class RequirementLine:
     requirement: Requirement
     origin: str  # "path:line", for error messages and --explain
+    hashes: frozenset[str] = frozenset()  # pip's --hash options, as "sha256:<hex>": any file of the release
+    # a lock's files: (filename, its hashes as "sha256:<hex>"), each for that file alone
+    file_hashes: tuple[tuple[str, frozenset[str]], ...] = ()
 
 
 @dataclasses.dataclass
@@ -38,6 +43,8 @@ _NESTING_OPTIONS = {"-r": "requirement", "--requirement": "requirement",
                     "-c": "constraint", "--constraint": "constraint"}
 # Per-requirement options pip allows after the requirement (--hash=..., --config-settings=...).
 _TRAILING_OPTIONS = re.compile(r"\s+--?[A-Za-z][\w-]*(?:[= ]\S+)?(?=\s|$)")
+_HASH_OPTION = re.compile(r"\s--hash[= ](\S+)")
+_HEX = re.compile(r"[0-9a-f]+")
 _ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
@@ -73,6 +80,23 @@ def _split_option(line: str) -> tuple[str, Optional[str]]:
         return name.strip(), value.strip() or None
     name, value = line[:2], line[2:].strip()
     return name, value or None
+
+
+def _hashes(text: str, origin: str) -> frozenset[str]:
+    """The requirement's --hash values, checked as pip checks them: an algorithm pip takes, and hex digits."""
+    found = set()
+    for value in _HASH_OPTION.findall(" " + text):
+        algorithm, _, digest = value.lower().partition(":")
+        if algorithm not in HASH_NAMES or not _HEX.fullmatch(digest):
+            raise RequirementsFileError(f"{origin}: --hash={value}: expected <algorithm>:<hex digest>, with one of "
+                                        f"the algorithms pip takes ({', '.join(HASH_NAMES)})")
+        found.add(f"{algorithm}:{digest}")
+    return frozenset(found)
+
+
+def _parse_line(text: str, origin: str) -> RequirementLine:
+    """A requirement line, with the hashes its --hash options pin."""
+    return RequirementLine(_parse_requirement(text, origin), origin, _hashes(text, origin))
 
 
 def _parse_requirement(text: str, origin: str) -> Requirement:
@@ -117,7 +141,7 @@ def _read_into(path: str, kind: str, result: RequirementsSet, stack: list[str], 
         origin = f"{path}:{number}"
         if not line.startswith("-"):
             target = result.requirements if kind == "requirement" else result.constraints
-            target.append(RequirementLine(_parse_requirement(line, origin), origin))
+            target.append(_parse_line(line, origin))
             continue
         name, value = _split_option(line)
         if name in _NESTING_OPTIONS:

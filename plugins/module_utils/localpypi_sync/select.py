@@ -14,6 +14,7 @@ from packaging.version import Version
 
 from .config import ProjectRule, SyncConfig, TargetPython
 from .names import UnsafeName, check_filename, file_version, package_type
+from .pinned import pin_disagreements
 from .report import few
 from .timespec import upload_seconds
 from .upstream import HASH_NAMES, WEAK_HASH_NAMES, UpstreamFile
@@ -259,6 +260,7 @@ class Selection:
     # with an exclude_newer age: when the next file it left out for being too new becomes old enough
     ripens: Optional[float] = None
     undated: list[str] = dataclasses.field(default_factory=list)  # files exclude_newer left out, having no date
+    contradicted: list[str] = dataclasses.field(default_factory=list)  # one line: hashes a requirement pins differ
 
 
 def _prereleases_taken(rule: Optional[ProjectRule], prereleases: bool, finals: frozenset[Version]) -> tuple[bool, ...]:
@@ -409,8 +411,11 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
     uncovered = (_uncovered(project, rule, chosen, matrix.slots, config) if planned is None and rule is not None
                  else [])
     undated, ripens = _exclude_newer_dating([f for f, _ in screened], project, config)
+    chosen_ids = set(map(id, chosen))
+    contradicted = pin_disagreements(project, config.hash_pins_for(project),
+                                     {v: [f for f in candidates[v] if id(f) in chosen_ids] for v in versions})
     return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen), uncovered,
-                     ripens, undated)
+                     ripens, undated, contradicted)
 
 
 def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile], slots: tuple[TargetMatrix, ...],

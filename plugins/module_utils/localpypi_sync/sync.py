@@ -649,7 +649,8 @@ class SyncRun:
         outcome.skipped += selection.skipped
         outcome.refused += len(selection.refused)
         # no "no file matches the config" for a quarantined project: the error says why
-        outcome.warnings.extend(selection.refused + ([] if page.quarantined else selection.uncovered))
+        outcome.warnings.extend(selection.refused + ([] if page.quarantined else selection.uncovered)
+                                + selection.contradicted)
         outcome.undated = selection.undated
         outcome.ripens = selection.ripens
         previous = recorded_files(record)
