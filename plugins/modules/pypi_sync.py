@@ -53,7 +53,8 @@ options:
     - A file named C(pylock.toml) or C(pylock.<name>.toml) is read as a PEP 751 lock file (C(pip lock),
       C(uv pip compile --format pylock.toml)) - each package it installs from an index, at its locked version,
       with its marker. A marker that asks for an extra or a dependency group is dropped, since the mirror
-      serves them all.
+      serves them all. The lock's C(requires-python) and C(environments) join each marker, and a target
+      outside them is named in a warning, as a client there refuses the lock.
     - Hashes the files pin (C(--hash=sha256:...), a lock's file hashes) are held against the index's. A file
       whose hash differs, which a client installing with those hashes would refuse, is named in a warning;
       for C(--hash), which names no file, when no file the mirror takes of the release has a listed hash.

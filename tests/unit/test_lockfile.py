@@ -104,3 +104,54 @@ def test_a_lock_that_uv_or_pip_wrote_is_mirrored_as_locked(make_config, sync, mi
     simple = os.path.join(mirror_dir, "web", "simple")
     assert sorted(entry for entry in os.listdir(simple) if not entry.startswith("index")) == ["alpha", "gamma"]
     assert sorted(result.added) == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz", "gamma-1.0-py3-none-any.whl"]
+
+
+SCOPED = """\
+lock-version = "1.0"
+created-by = "hand"
+requires-python = ">=3.12"
+environments = ["sys_platform == 'linux'", "sys_platform == 'darwin'"]
+
+[[packages]]
+name = "alpha"
+version = "2.0"
+wheels = [{ url = "https://example.invalid/alpha-2.0-py3-none-any.whl", hashes = { sha256 = "00" } }]
+
+[[packages]]
+name = "gamma"
+version = "1.0"
+marker = "platform_machine == 'x86_64'"
+wheels = [{ url = "https://example.invalid/gamma-1.0-py3-none-any.whl", hashes = { sha256 = "00" } }]
+"""
+
+
+def test_a_lock_applies_only_where_it_installs(tmp_path):
+    """A client refuses a lock outside its requires-python and environments: each package's marker says so."""
+    found = read_lock_file(write(tmp_path / "pylock.toml", SCOPED))
+    scope = 'python_full_version >= "3.12" and (sys_platform == "linux" or sys_platform == "darwin")'
+    assert [str(line.requirement.marker) for line in found.requirements] == [
+        scope, f'({scope}) and platform_machine == "x86_64"']
+    assert [(path, str(marker)) for path, marker in found.scopes] == [(str(tmp_path / "pylock.toml"), scope)]
+
+
+@pytest.mark.parametrize(("python_versions", "platforms", "told"), [
+    (["3.12"], ["manylinux_2_28_x86_64", "macosx_11_0_arm64"], None),
+    (["3.11", "3.12"], ["manylinux_2_28_x86_64", "win_amd64"],
+     "does not hold on 3.11/manylinux_2_28_x86_64, 3.11/win_amd64, 3.12/win_amd64: a client there cannot install "
+     "from it"),
+    (["3.11"], ["win_amd64"],
+     "holds on none of the targets (python_versions x platforms): nothing of it is mirrored"),
+])
+def test_a_lock_for_other_targets_is_told(make_config, sync, tmp_path, python_versions, platforms, told):
+    """Not told, a lock for Python 3.12 in a mirror for 3.11 would leave it empty and say nothing: a marker that
+    holds on no target asks for nothing, and gets no "no file matches" warning either."""
+    lock = write(tmp_path / "pylock.toml", SCOPED)
+    result = sync(make_config(projects=[], requirements_files=[lock], python_versions=python_versions,
+                              platforms=platforms))
+    assert result.ok, result.failures
+    prefix = f"{lock}: the lock installs only where python_full_version >= \"3.12\" and "
+    told_now = [warning for warning in result.warnings if warning.startswith(prefix)]
+    assert len(told_now) == (told is not None), result.warnings
+    if told:
+        assert told_now[0].endswith(f"(its requires-python and environments), which {told}"), told_now
+    assert bool(result.added) is (told is None or "none of the targets" not in told), result.added

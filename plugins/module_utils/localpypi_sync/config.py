@@ -17,6 +17,7 @@ import os
 import re
 from typing import Any, Mapping
 
+from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -238,6 +239,7 @@ class SyncConfig:
     cutoff: float | None = None  # exclude_newer at the moment the run began, which the run sets
     exclude_newer_except: tuple[str, ...] = ()
     hash_pins: tuple[RequirementLine, ...] = ()  # the requirement and constraint lines that pin hashes
+    lock_scopes: tuple[tuple[str, Marker], ...] = ()  # each lock file, and where it installs at all
 
     def at_start(self, started: float) -> SyncConfig:
         """The config as a run that began at started applies it: exclude_newer made a fixed moment."""
@@ -390,19 +392,19 @@ def _parse_projects(lines: list[str], file_lines: list[RequirementLine]) -> tupl
     return rules, mirror_all
 
 
-def _read_requirements_files(paths: list[str], base_dir: str) -> tuple[list[RequirementLine],
-                                                                         list[RequirementLine], list[str]]:
-    requirements, constraints, notes = [], [], []
+def _read_requirements_files(paths: list[str], base_dir: str) -> RequirementsSet:
+    merged = RequirementsSet()
     for written in paths:
         path = _config_path(written, base_dir)
         try:
             found = _read_lock_file(path) if _looks_like_lock_file(path) else read_requirements(path)
         except RequirementsFileError as exc:
             raise ConfigError(f"requirements_files: {exc}") from None
-        requirements += found.requirements
-        constraints += found.constraints
-        notes += found.notes
-    return requirements, constraints, notes
+        merged.requirements += found.requirements
+        merged.constraints += found.constraints
+        merged.notes += found.notes
+        merged.scopes += found.scopes
+    return merged
 
 
 def _looks_like_lock_file(path: str) -> bool:
@@ -470,8 +472,9 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
     if not re.match(r"^https?://[^/\s]+", upstream):
         raise ConfigError(f"upstream: {redact(values['upstream'])!r} is not an http(s) URL")
     proxy, proxy_credentials = split_credentials(values["proxy"]) if values["proxy"] else (None, None)
-    file_lines, constraints, notes = _read_requirements_files(values["requirements_files"], base_dir or os.getcwd())
-    rules, mirror_all = _parse_projects(values["projects"], file_lines)
+    files = _read_requirements_files(values["requirements_files"], base_dir or os.getcwd())
+    notes = files.notes
+    rules, mirror_all = _parse_projects(values["projects"], files.requirements)
     if not rules and not mirror_all:
         raise ConfigError("projects: empty; list requirement strings, or '*' for a full mirror"
                           + (" (the requirements files name none)" if values["requirements_files"] else ""))
@@ -502,7 +505,7 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         directory=directory,
         projects=rules,
         mirror_all=mirror_all,
-        constraints=tuple(constraints),
+        constraints=tuple(files.constraints),
         dependencies=values["dependencies"],
         extras=tuple(sorted({canonicalize_name(e) for e in values["extras"]})),
         resolution=values["resolution"],
@@ -533,7 +536,8 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         private_projects=_name_patterns(values["private_projects"]),
         upstream_credentials=upstream_credentials,
         proxy_credentials=proxy_credentials,
-        hash_pins=tuple(line for line in [*file_lines, *constraints] if line.hashes or line.file_hashes),
+        hash_pins=tuple(line for line in [*files.requirements, *files.constraints] if line.hashes or line.file_hashes),
+        lock_scopes=tuple(files.scopes),
     )
 
 

@@ -44,6 +44,9 @@ def read_lock_file(path: str) -> RequirementsSet:
     except (PylockValidationError, PylockUnsupportedVersionError) as exc:
         raise RequirementsFileError(f"{path}: not a lock file as PEP 751 defines one: {exc}") from None
     result = RequirementsSet()
+    scope = _lock_scope(lock)
+    if scope is not None:
+        result.scopes.append((path, scope))
     for index, package in enumerate(lock.packages):
         origin = f"{path}:packages[{index}]"
         if package.directory is not None:
@@ -55,7 +58,7 @@ def read_lock_file(path: str) -> RequirementsSet:
             continue
         version = package.version or _version_of_files(package)
         requirement = Requirement(f"{package.name}=={version}")
-        requirement.marker = _environment_marker(package.marker)
+        requirement.marker = _both(scope, _environment_marker(package.marker))
         result.requirements.append(RequirementLine(requirement, origin, file_hashes=_file_hashes(package)))
     return result
 
@@ -73,6 +76,21 @@ def _version_of_files(package: Package) -> Version:
         return parse_wheel_filename(package.wheels[0].filename)[1]
     assert package.sdist is not None
     return parse_sdist_filename(package.sdist.filename)[1]
+
+
+def _lock_scope(lock: Pylock) -> Optional[Marker]:
+    """Where the lock installs at all, as one marker: on a Python its requires-python admits, and in one of its
+    environments. A client elsewhere refuses the lock, so its packages are mirrored for the targets within."""
+    parts = [f"python_full_version {spec.operator} '{spec.version}'" for spec in lock.requires_python or ()]
+    if lock.environments:
+        parts.append(" or ".join(f"({environment})" for environment in lock.environments))
+    return _environment_marker(Marker(" and ".join(f"({part})" for part in parts))) if parts else None
+
+
+def _both(first: Optional[Marker], second: Optional[Marker]) -> Optional[Marker]:
+    if first is None or second is None:
+        return first or second
+    return Marker(f"({first}) and ({second})")
 
 
 def _environment_marker(marker: Optional[Marker]) -> Optional[Marker]:

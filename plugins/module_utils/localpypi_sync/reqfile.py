@@ -7,6 +7,7 @@ import os
 import re
 from typing import Optional
 
+from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .upstream import HASH_NAMES
@@ -30,6 +31,8 @@ class RequirementsSet:
     requirements: list[RequirementLine] = dataclasses.field(default_factory=list)
     constraints: list[RequirementLine] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)  # options that mean nothing to a mirror
+    # a lock file's path, and the marker of where it installs at all (its requires-python and environments)
+    scopes: list[tuple[str, Marker]] = dataclasses.field(default_factory=list)
 
 
 _COMMENT = re.compile(r"(^|\s+)#.*$")

@@ -7,7 +7,7 @@ import re
 from typing import Iterable, Optional
 
 from packaging import tags
-from packaging.markers import default_environment
+from packaging.markers import Marker, default_environment
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
@@ -297,6 +297,24 @@ def target_environments(python_versions: Iterable[TargetPython]) -> list[dict[st
         env["python_full_version"] = env["implementation_version"] = full_version(version)
         environments.append(env)
     return environments
+
+
+def lock_scope_warnings(scopes: Iterable[tuple[str, Marker]], matrix: TargetMatrix) -> list[str]:
+    """A warning for each lock file that installs on none, or not all, of the python x platform targets (its
+    requires-python and environments). On none, nothing of it is mirrored, and without this, silently: a
+    requirement whose marker holds on no target asks for nothing, and gets no "no file matches" either."""
+    warnings = []
+    for path, scope in scopes:
+        outside = [slot.label for slot in matrix.slots
+                   if slot.marker_environments and not any(scope.evaluate(env) for env in slot.marker_environments)]
+        if not outside:
+            continue
+        holds = ("holds on none of the targets (python_versions x platforms): nothing of it is mirrored"
+                 if len(outside) == len(matrix.slots) else
+                 f"does not hold on {few(outside, 5)}: a client there cannot install from it")
+        warnings.append(f"{path}: the lock installs only where {scope} (its requires-python and environments), "
+                        f"which {holds}")
+    return warnings
 
 
 def _planned_fits(target_ids: Optional[tuple[str, ...]], filename: str, kind: str, matrix: TargetMatrix) -> bool:

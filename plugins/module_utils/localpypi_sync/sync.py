@@ -25,7 +25,7 @@ from .http import FetchError, HttpClient
 from .names import UnsafeName, normalize_project, package_type
 from .publish import Publisher
 from .report import Reporter, counted, few
-from .select import Selection, TargetMatrix, select_files
+from .select import Selection, TargetMatrix, lock_scope_warnings, select_files
 from .shards import Lost, map_in_processes, usable_cpus
 from .state import LockBusy, MirrorState, discard_staged, remove_if_present, rename_staged, utc_timestamp
 from .upstream import NotModified, ProjectPage, ProjectStatus, Upstream, UpstreamFile, not_an_index, quarantine_note
@@ -300,7 +300,7 @@ class SyncRun:
         return record
 
     def _run_locked(self, stats: SyncStats, failures: list[str]) -> SyncResult:
-        warnings: list[str] = list(self.config.notes)
+        warnings: list[str] = [*self.config.notes, *lock_scope_warnings(self.config.lock_scopes, self.matrix)]
         self._read_claims(warnings)  # first: nothing is asked of the upstream before its names are known
         try:
             self.upstream.check_reachable()
