@@ -157,7 +157,13 @@ def test_status_lists_the_errors_of_a_failed_run(config_file, upstream):
     assert run_cli("sync", "--config", config_file()).returncode == 1
     lines = run_cli("status", "--config", config_file()).stdout.splitlines()
     assert lines[1].startswith("last run: ") and lines[1].endswith("s)") and "(failed, " in lines[1]
-    assert lines[2].startswith("  error: project alpha: alpha-2.0.tar.gz: ") and lines[3].startswith("serial: ")
+    assert lines[2].startswith("  error: project alpha: alpha-2.0.tar.gz: ")
+    assert lines[3] == "last run with no error: finished none on record" and lines[4].startswith("serial: ")
+    upstream.server.faults.wrong_hash.clear()
+    assert run_cli("sync", "--config", config_file()).returncode == 0
+    succeeded = json.loads(run_cli("status", "--config", config_file(), "--json").stdout)["last_run"]["finished"]
+    assert run_cli("sync", "--config", config_file(projects=["alpha", "nosuch"])).returncode == 1
+    assert f"last run with no error: finished {succeeded}" in run_cli("status", "--config", config_file()).stdout
 
 
 def test_health_passes_a_current_mirror_and_names_each_problem(config_file, mirror_dir):
@@ -207,8 +213,9 @@ def test_health_passes_a_current_mirror_and_names_each_problem(config_file, mirr
     assert run_cli("sync", "--config", config_file(upstream=unreachable)).returncode == 2
     failing = health("--max-age", "1h").stdout.splitlines()
     assert len(failing) == 2, failing
-    assert re.fullmatch(r"problem: the last run, finished \S+Z, failed \(1 errors\); the first: .*nosuch.*",
-                        failing[0]), failing
+    # how long the mirror has gone without a good run: from the record of the last one, though it was edited
+    assert re.fullmatch(r"problem: the last run, finished \S+Z, failed \(1 errors\); the last with no error "
+                        r"finished \S+Z, \d+s ago; the first: .*nosuch.*", failing[0]), failing
     assert failing[1].startswith("problem: the last attempt, at ") and (
         f"stopped before syncing: upstream {unreachable}: unreachable" in failing[1]), failing
     assert health("--max-age", "3x").returncode == 2
@@ -239,13 +246,23 @@ def test_metrics_tell_prometheus_how_the_last_run_went(config_file, mirror_dir, 
     assert metrics["localpypi_sync_files"] == record["stats"]["files_published"] > 0
     assert metrics["localpypi_sync_last_run_downloaded_bytes"] == record["stats"]["bytes_downloaded"] > 0
     assert metrics["localpypi_sync_projects"] == 2
-    # a failed run, and a lock that a killed run left two hours ago
-    assert run_cli("sync", "--config", config_file(projects=["alpha", "nosuch"])).returncode == 1
+    assert metrics["localpypi_sync_last_success_timestamp_seconds"] == metrics[
+        "localpypi_sync_last_run_timestamp_seconds"]
+    # a record written before last_success was kept tells it by its own outcome, and failed runs carry it over
+    del record["last_success"]
+    with open(os.path.join(mirror_dir, "state", "last-run.json"), "w") as stream:
+        json.dump(record, stream)
+    time.sleep(1)  # the records count whole seconds
+    # failed runs, and a lock that a killed run left two hours ago
+    for _ in range(2):
+        assert run_cli("sync", "--config", config_file(projects=["alpha", "nosuch"])).returncode == 1
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7200))
     with open(os.path.join(mirror_dir, "state", "lock"), "w") as stream:
         stream.write(f"pid 4242 since {since}")
     failed = read_metrics(run_cli("metrics", "--config", config).stdout)
     assert failed["localpypi_sync_last_run_success"] == 0 and failed["localpypi_sync_last_run_errors"] == 1
+    assert failed["localpypi_sync_last_success_timestamp_seconds"] == metrics[
+        "localpypi_sync_last_run_timestamp_seconds"] < failed["localpypi_sync_last_run_timestamp_seconds"]
     assert 7200 <= failed["localpypi_sync_running_seconds"] < 7300
     unwritable = run_cli("metrics", "--config", config, "--output", str(tmp_path / "none" / "x.prom"))
     assert unwritable.returncode == 1 and "cannot write" in unwritable.stderr

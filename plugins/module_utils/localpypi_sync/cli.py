@@ -178,6 +178,8 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
         f"directory: {status['directory']}",
         f"last run: {_run_summary(last) if last else 'never'}",
         *_run_failures(last),
+        *([f"last run with no error: finished {last.get('last_success') or 'none on record'}"]
+          if last and not last.get("ok") else []),
     ]
     partial = status["last_partial_run"]
     if partial:

@@ -27,10 +27,19 @@ class Health:
         return {"ok": self.ok, **dataclasses.asdict(self)}
 
 
-def _failed_run(what: str, record: dict[str, Any]) -> str:
+def _failed_run(what: str, record: dict[str, Any], since: str = "") -> str:
     failures = record.get("failures") or []
     first = f"; the first: {failures[0]}" if failures else ""
-    return f"{what}, finished {record.get('finished', '?')}, failed ({len(failures)} errors){first}"
+    return f"{what}, finished {record.get('finished', '?')}, failed ({len(failures)} errors){since}{first}"
+
+
+def _since_success(record: dict[str, Any], now: float) -> str:
+    """How long the mirror has gone without a run with no error, for the line of a failed run."""
+    success = record.get("last_success")
+    seconds = timestamp_seconds(success)
+    if seconds is None:
+        return "; no run with no error is on record"
+    return f"; the last with no error finished {success}, {format_duration(max(0.0, now - seconds))} ago"
 
 
 def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = None) -> Health:
@@ -49,7 +58,7 @@ def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = No
         health.age_seconds = None if finished is None else max(0.0, now - finished)
         age = "" if health.age_seconds is None else f", {format_duration(health.age_seconds)} ago"
         if not last.get("ok"):
-            problems.append(_failed_run("the last run", last))
+            problems.append(_failed_run("the last run", last, _since_success(last, now)))
         if max_age is not None and (health.age_seconds is None or health.age_seconds > max_age):
             problems.append(f"the last run finished {last.get('finished', 'at an unreadable time')}{age}, "
                             f"over --max-age {format_duration(max_age)}")

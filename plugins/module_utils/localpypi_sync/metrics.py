@@ -42,6 +42,9 @@ def metrics_registry(root: str, now: Optional[float] = None) -> CollectorRegistr
     if last:
         gauge("last_run_timestamp_seconds", "When the last run over every configured project finished.",
               timestamp_seconds(last.get("finished")))
+        gauge("last_success_timestamp_seconds", "When the last run over every configured project with no error "
+                                                "finished, though runs since failed; absent until one has.",
+              timestamp_seconds(last.get("last_success")))
         gauge("last_run_errors", "Error lines of the last run.", len(last.get("failures") or []))
         stats = last.get("stats") or {}
         for name, (key, documentation) in _RUN_STATS.items():

@@ -309,7 +309,10 @@ class MirrorState:
     def save_last_run(self, record: dict[str, Any], partial: bool = False) -> None:
         """The record of a run over every configured project, or (partial) over some of them: `sync --project`,
         `verify --repair`. A partial run keeps its own file, so it never stands for the whole mirror; a full run
-        supersedes it. Either supersedes the record of an earlier run that stopped before syncing."""
+        supersedes it. Either supersedes the record of an earlier run that stopped before syncing. A full run's
+        record keeps when the last one with no error finished (last_success), carried over a failed run."""
+        if not partial:
+            record = {**record, "last_success": _last_success(record, self.load_last_run())}
         write_json(self._last_run_path(partial), record)
         superseded = [self._abort_path()] + ([] if partial else [self._last_run_path(partial=True)])
         for path in superseded:
@@ -342,3 +345,13 @@ class MirrorState:
         except (OSError, UnicodeDecodeError):
             return None
         return int(text) if text.isdigit() else None
+
+
+def _last_success(record: dict[str, Any], previous: Optional[dict[str, Any]]) -> Optional[str]:
+    """When the last full run with no error finished: this one, or as the previous record had it (a record
+    from before last_success was kept tells it by its own outcome)."""
+    if record.get("ok"):
+        return record.get("finished")
+    if not previous:
+        return None
+    return previous.get("last_success") or (previous.get("finished") if previous.get("ok") else None)
