@@ -339,6 +339,27 @@ def test_check_config_names_the_targets_it_read(tmp_path):
                              "3.14t/manylinux_2_28_x86_64, 3.14t/win_amd64)\n")
     assert json.loads(run_cli("check-config", "--config", str(path), "--json").stdout)["targets"] == [
         "3.13/manylinux_2_28_x86_64", "3.13/win_amd64", "3.14t/manylinux_2_28_x86_64", "3.14t/win_amd64"]
+    assert result.stderr == ""
+
+
+def test_check_config_warns_of_what_a_run_would(tmp_path):
+    """A config that runs, and yet not as meant: options of a requirements file that mean nothing to a mirror, a
+    lock for none of the targets. The role's template check runs this; a run would say the same, too late."""
+    (tmp_path / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "x"\nrequires-python = ">=3.12"\n'
+                                          'packages = []\n')
+    (tmp_path / "requirements.txt").write_text("--pre\nalpha\n")
+    path = tmp_path / "sync.yml"
+    path.write_text("directory: /tmp/x\nrequirements_files: [requirements.txt, pylock.toml]\n"
+                    "python_versions: ['3.11']\nplatforms: [win_amd64]\n")
+    result = run_cli("check-config", "--config", str(path))
+    assert result.returncode == 0 and result.stdout == f"ok: {path} (targets: 3.11/win_amd64)\n"
+    assert result.stderr.splitlines() == [
+        f"warning: {tmp_path / 'requirements.txt'}:1: --pre ignored: the mirror's configuration decides that",
+        f"warning: {tmp_path / 'pylock.toml'}: the lock installs only where python_full_version >= \"3.12\" (its "
+        "requires-python and environments), which holds on none of the targets (python_versions x platforms): "
+        "nothing of it is mirrored"]
+    as_json = json.loads(run_cli("check-config", "--config", str(path), "--json").stdout)
+    assert as_json["warnings"] == [line.removeprefix("warning: ") for line in result.stderr.splitlines()]
 
 
 def test_kill_9_mid_run_leaves_only_complete_pages_and_the_next_run_finishes(config_file, upstream, catalog,

@@ -1,4 +1,4 @@
-"""The command line: `localpypi-sync {sync,verify,status,health,explain} --config FILE [--json]`.
+"""The command line: `localpypi-sync {sync,verify,status,health,metrics,check-config,explain} --config FILE`.
 
 Exit codes: 0 everything selected is published (or verified, or healthy); 1 some projects or files failed
 (or the mirror is not current); 2 the run could not start (bad config, busy lock, unreachable upstream,
@@ -20,7 +20,7 @@ from .config import ConfigError, SyncConfig, load_config_file
 from .explain import explain
 from .health import mirror_health
 from .report import Reporter, counted, few
-from .select import TargetMatrix
+from .select import TargetMatrix, lock_scope_warnings
 from .state import MirrorState
 from .status import mirror_status
 from .sync import SyncAbort, recorded_files, run_sync
@@ -214,9 +214,15 @@ def _command_health(args: argparse.Namespace, directory: str) -> int:
 
 
 def _command_check_config(args: argparse.Namespace, config: SyncConfig) -> int:
-    targets = [slot.label for slot in TargetMatrix.from_config(config).slots if slot.label]
-    _print({"ok": True, "directory": config.directory, "upstream": config.upstream, "targets": targets}, args.json,
-           f"ok: {args.config} (targets: {', '.join(targets) or 'any'})")
+    """The config as read, and what a run of it would warn of before asking the upstream anything (requirements
+    file options it ignores, a lock for none of the targets): a config that runs, and yet not as meant."""
+    matrix = TargetMatrix.from_config(config)
+    targets = [slot.label for slot in matrix.slots if slot.label]
+    warnings = [*config.notes, *lock_scope_warnings(config.lock_scopes, matrix)]
+    if not args.json:
+        sys.stderr.writelines(f"warning: {warning}\n" for warning in warnings)
+    _print({"ok": True, "directory": config.directory, "upstream": config.upstream, "targets": targets,
+            "warnings": warnings}, args.json, f"ok: {args.config} (targets: {', '.join(targets) or 'any'})")
     return EXIT_OK
 
 
