@@ -15,7 +15,7 @@ from packaging.version import Version
 from .config import ProjectRule, SyncConfig, TargetPython
 from .names import UnsafeName, check_filename, file_version, package_type
 from .pinned import pin_disagreements
-from .report import few
+from .report import counted, few
 from .timespec import upload_seconds
 from .upstream import HASH_NAMES, WEAK_HASH_NAMES, UpstreamFile
 
@@ -426,8 +426,8 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
         chosen = [f for f in chosen if id(f) in kept]
     # a resolution names the targets it cannot satisfy itself, and pulls a dependency for some targets only;
     # a full mirror asks for no project in particular (and would warn of every Windows-only one)
-    uncovered = (_uncovered(project, rule, chosen, matrix.slots, config) if planned is None and rule is not None
-                 else [])
+    uncovered = (_uncovered(project, rule, chosen, matrix.slots, config, len(refused))
+                 if planned is None and rule is not None else [])
     undated, ripens = _exclude_newer_dating([f for f, _ in screened], project, config)
     chosen_ids = set(map(id, chosen))
     contradicted = pin_disagreements(project, config.hash_pins_for(project),
@@ -437,17 +437,21 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
 
 
 def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile], slots: tuple[TargetMatrix, ...],
-               config: SyncConfig) -> list[str]:
+               config: SyncConfig, refused: int) -> list[str]:
     """A warning when some python x platform the config asks this project for gets no file from it: the
     mirror then looks complete, and a client there finds nothing to install. None when the requirement's
     markers hold on no target (colorama; sys_platform == 'win32', mirrored for Linux): as pip on such a target
-    ignores it, nothing is asked for."""
+    ignores it, nothing is asked for. Files refused for safety are counted in it: the config is then not
+    what to check first."""
     asked = [slot for slot in slots if _asked_for(rule, slot)]
     if not asked:
         return []
     if not chosen:
         checks = "python_versions, platforms and exclude_newer" if config.cutoff_for(project) is not None else (
             "python_versions and platforms")
+        if refused:
+            return [f"project {project}: no file matches the config, and {counted(refused, 'file')} of it "
+                    f"{'was' if refused == 1 else 'were'} refused (above); clients will find none"]
         return [f"project {project}: no file matches the config; clients will find none (check its specifiers, "
                 f"package_types, {checks})"]
     missing = [slot.label for slot in asked if slot.label and not any(slot.installs(f) for f in chosen)]
