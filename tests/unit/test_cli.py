@@ -196,15 +196,18 @@ def test_health_passes_a_current_mirror_and_names_each_problem(config_file, mirr
         f"problem: the last run finished {record['finished']}, 3d 0h ago, over --max-age 1d 12h\n")
     assert health().returncode == 0
     assert health("--max-age", "4 days").returncode == 0  # as uv writes an age, and exclude_newer takes one
-    # a lock that names a run started long ago: one that hangs, or was killed
+    # a lock that names a run started long ago: one that hangs (its process is there), or one killed
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))
-    with open(os.path.join(mirror_dir, "state", "lock"), "w") as stream:
-        stream.write(f"pid 4242 since {since}")
+    write_lock(mirror_dir, os.getpid(), since)
     held = health("--max-age", "1d", "--json")
     assert held.returncode == 1
     assert json.loads(held.stdout)["problems"][-1] == (
-        f"pid 4242 has held the lock since {since}, 2d 0h, over --max-age: a run that hangs, or one killed that no "
-        "run has followed")
+        f"pid {os.getpid()} has held the lock since {since}, 2d 0h, over --max-age: a run that hangs")
+    killed = dead_pid()
+    write_lock(mirror_dir, killed, since)
+    assert json.loads(health("--max-age", "1d", "--json").stdout)["problems"][-1] == (
+        f"pid {killed}, which runs no more, took the lock at {since}, 2d 0h, over --max-age: a run killed, or cut "
+        f"short by a restart, that no run has followed")
     # a failed run, then one that stops before syncing: each is a problem of its own
     assert run_cli("sync", "--config", config_file(projects=["alpha", "gamma", "nosuch"])).returncode == 1
     with socket.socket() as unused:
@@ -219,6 +222,19 @@ def test_health_passes_a_current_mirror_and_names_each_problem(config_file, mirr
     assert failing[1].startswith("problem: the last attempt, at ") and (
         f"stopped before syncing: upstream {unreachable}: unreachable" in failing[1]), failing
     assert health("--max-age", "3x").returncode == 2
+
+
+def write_lock(mirror_dir, pid, since):
+    """The lock file as a run writes it (what a killed one leaves behind)."""
+    with open(os.path.join(mirror_dir, "state", "lock"), "w") as stream:
+        stream.write(f"pid {pid} since {since}")
+
+
+def dead_pid():
+    """The pid of a process that has ended: a run killed, as the lock then names it."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)
+    return int(ended.stdout)
 
 
 def read_metrics(text):
@@ -253,17 +269,29 @@ def test_metrics_tell_prometheus_how_the_last_run_went(config_file, mirror_dir, 
     with open(os.path.join(mirror_dir, "state", "last-run.json"), "w") as stream:
         json.dump(record, stream)
     time.sleep(1)  # the records count whole seconds
-    # failed runs, and a lock that a killed run left two hours ago
+    # failed runs, and a lock that a run in progress took two hours ago
     for _ in range(2):
         assert run_cli("sync", "--config", config_file(projects=["alpha", "nosuch"])).returncode == 1
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7200))
-    with open(os.path.join(mirror_dir, "state", "lock"), "w") as stream:
-        stream.write(f"pid 4242 since {since}")
+    write_lock(mirror_dir, os.getpid(), since)
     failed = read_metrics(run_cli("metrics", "--config", config).stdout)
     assert failed["localpypi_sync_last_run_success"] == 0 and failed["localpypi_sync_last_run_errors"] == 1
     assert failed["localpypi_sync_last_success_timestamp_seconds"] == metrics[
         "localpypi_sync_last_run_timestamp_seconds"] < failed["localpypi_sync_last_run_timestamp_seconds"]
     assert 7200 <= failed["localpypi_sync_running_seconds"] < 7300
+    assert "localpypi_sync_interrupted_run_timestamp_seconds" not in failed
+    # the run was killed, or the host restarted under it: nothing runs, and the next run takes up its work
+    assert f"running now: pid {os.getpid()}, since {since}" in run_cli("status", "--config", config).stdout
+    gone = dead_pid()
+    write_lock(mirror_dir, gone, since)
+    killed = read_metrics(run_cli("metrics", "--config", config).stdout)
+    assert killed["localpypi_sync_running_seconds"] == 0
+    assert killed["localpypi_sync_interrupted_run_timestamp_seconds"] == calendar.timegm(
+        time.strptime(since, "%Y-%m-%dT%H:%M:%SZ"))
+    assert (f"interrupted: pid {gone}, which runs no more, took the lock at {since}; the next run takes up its work"
+            in run_cli("status", "--config", config).stdout.splitlines())
+    assert json.loads(run_cli("status", "--config", config, "--json").stdout)["lock"] == {
+        "pid": str(gone), "since": since, "running": False}
     unwritable = run_cli("metrics", "--config", config, "--output", str(tmp_path / "none" / "x.prom"))
     assert unwritable.returncode == 1 and "cannot write" in unwritable.stderr
 

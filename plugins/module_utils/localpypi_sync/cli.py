@@ -190,6 +190,11 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
         scope = f" (only {few(abort['only_projects'], 5)})" if abort.get("only_projects") else ""
         lines.append(f"last attempt{scope} stopped before syncing: {abort.get('started', '?')}: "
                      f"{abort.get('reason', '?')}")
+    lock = status["lock"]
+    if lock:
+        lines.append(f"running now: pid {lock['pid']}, since {lock['since']}" if lock["running"] else
+                     f"interrupted: pid {lock['pid']}, which runs no more, took the lock at {lock['since']}; the "
+                     f"next run takes up its work")
     lines += [
         f"serial: {status['serial'] if status['serial'] is not None else '-'}",
         f"projects: {status['projects']}  files: {status['files']}  size: {status['bytes'] / 1e6:.1f} MB",

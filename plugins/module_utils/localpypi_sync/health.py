@@ -44,7 +44,7 @@ def _since_success(record: dict[str, Any], now: float) -> str:
 
 def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = None) -> Health:
     """The problems a monitoring check reports: no run yet, a failed run, one that stopped before syncing,
-    none finished within max_age, or a run that has held the lock for longer than that (hung, or killed)."""
+    none finished within max_age, or a run that took the lock longer ago than that (hung, or killed)."""
     now = time.time() if now is None else now
     state = MirrorState(root)
     last = state.load_last_run()
@@ -75,9 +75,12 @@ def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = No
                         f"{abort.get('reason', '?')}")
     holder = state.lock_holder()
     if holder and max_age is not None:
-        pid, since = holder
-        held = timestamp_seconds(since)
+        held = timestamp_seconds(holder.since)
         if held is not None and now - held > max_age:
-            problems.append(f"pid {pid} has held the lock since {since}, {format_duration(now - held)}, over "
-                            f"--max-age: a run that hangs, or one killed that no run has followed")
+            held_for = f"{format_duration(now - held)}, over --max-age"
+            problems.append(
+                f"pid {holder.pid} has held the lock since {holder.since}, {held_for}: a run that hangs"
+                if holder.running else
+                f"pid {holder.pid}, which runs no more, took the lock at {holder.since}, {held_for}: a run killed, "
+                f"or cut short by a restart, that no run has followed")
     return health

@@ -54,10 +54,13 @@ def metrics_registry(root: str, now: Optional[float] = None) -> CollectorRegistr
         gauge("last_abort_timestamp_seconds", "When a run since the last one stopped before syncing anything.",
               timestamp_seconds(abort.get("finished")))
     holder = state.lock_holder()
-    since = timestamp_seconds(holder[1]) if holder else None
-    gauge("running_seconds", "How long the run the lock names has held it: one in progress, or one killed before "
-                             "it could unlock; 0 when none.",
-          max(0.0, now - since) if since is not None else 0)
+    since = timestamp_seconds(holder.since) if holder else None
+    running = holder is not None and holder.running and since is not None
+    gauge("running_seconds", "How long the run in progress has held the lock (a hung one keeps growing); 0 when "
+                             "none runs.", max(0.0, now - since) if running else 0)
+    if holder is not None and not holder.running:
+        gauge("interrupted_run_timestamp_seconds", "When a run started that was killed, or cut short by a restart, "
+                                                   "and that no run has followed yet.", since)
     return registry
 
 

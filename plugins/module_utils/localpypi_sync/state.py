@@ -81,6 +81,27 @@ def remove_if_present(path: str) -> None:
         pass
 
 
+class LockHolder(NamedTuple):
+    """The run a lock file names: the process, since when, and whether a process of that pid still exists."""
+
+    pid: str
+    since: str
+    running: bool  # False: a run killed, or cut short by a restart, that no run has followed
+
+
+def _process_exists(pid: int) -> bool:
+    """False only when no process has the pid: one of another user, or one not to be asked about, counts."""
+    if pid <= 0:  # kill(0) would ask about this process group, not a process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 class StagedWrite(NamedTuple):
     """A file's new content, written beside it and not yet renamed over it."""
 
@@ -260,15 +281,17 @@ class MirrorState:
         os.pwrite(fd, f"pid {os.getpid()} since {utc_timestamp()}".encode(), 0)  # what lock_holder() reads
         self._lock_fd = fd
 
-    def lock_holder(self) -> Optional[tuple[str, str]]:
-        """(pid, since) of the run the lock file names: one in progress, or one killed before it could unlock.
-        Read, never taken: whoever asks must not make the timer's run find the lock busy."""
+    def lock_holder(self) -> Optional[LockHolder]:
+        """The run the lock file names: one in progress, or one killed before it could unlock (whose pid no
+        process has then). Read, never taken: whoever asks must not make the timer's run find the lock busy."""
         try:
             with open(os.path.join(self.state, "lock"), encoding="utf-8", errors="replace") as stream:
                 found = _LOCK_HOLDER.match(stream.read(200).strip())
         except FileNotFoundError:
             return None
-        return (found.group(1), found.group(2)) if found else None
+        if not found:
+            return None
+        return LockHolder(found.group(1), found.group(2), _process_exists(int(found.group(1))))
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

@@ -40,6 +40,7 @@ def mirror_status(root: str) -> dict[str, Any]:
         total_bytes += size
     last_run = state.load_last_run()
     partial_run = state.load_last_run(partial=True)  # a `--project` run or a repair since the last full run
+    holder = state.lock_holder()
     serials = [record.get("stats", {}).get("serial") for record in (last_run, partial_run) if record]
     serial = max((s for s in serials if isinstance(s, int)), default=None)
     return {
@@ -47,6 +48,7 @@ def mirror_status(root: str) -> dict[str, Any]:
         "last_run": last_run,
         "last_partial_run": partial_run,
         "last_abort": state.load_abort(),  # a run since both that stopped before syncing anything
+        "lock": holder._asdict() if holder else None,  # the run in progress, or one killed that none has followed
         "serial": serial if serial is not None else state.bandersnatch_serial(),
         "bandersnatch_serial": state.bandersnatch_serial(),
         "projects": len(per_project),
