@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+
 from localpypi_sync.config import build_config
 from localpypi_sync.select import TargetMatrix, expand_platform, select_files
 from localpypi_sync.upstream import UpstreamFile
@@ -263,3 +265,22 @@ def test_why_no_file_installs_names_what_the_release_offers_nearest_first():
     assert linux.why_none_installs([upstream_file("beta-2.0.tar.gz", requires_python=">=3.11"),
                                     upstream_file("beta-2.0-py3-none-any.whl", requires_python=">=3.11")]) == (
         "requires Python >=3.11")
+
+
+def test_a_files_upload_time_is_parsed_once_in_a_selection(monkeypatch):
+    """exclude_newer asks each file's upload time twice, to screen it and to date what it leaves out; a full
+    mirror's selection goes over millions of files, so the time is parsed once per file."""
+    from localpypi_sync import select, timespec, upstream  # noqa: PLC0415 - their names for the parser are counted
+
+    parsed = []
+    for module in (select, upstream):  # wherever the parser is called from
+        monkeypatch.setattr(module, "upload_seconds", lambda text: parsed.append(text) or timespec.upload_seconds(text),
+                            raising=False)
+    files = [upstream_file(f"beta-1.{minor}-py3-none-any.whl", upload_time=f"2025-01-0{minor + 1}T00:00:00Z")
+             for minor in range(5)]
+    config = build_config({"upstream": "http://127.0.0.1:1/simple/", "directory": "/tmp/x", "projects": ["beta"],
+                           "exclude_newer": "3 days"}).at_start(calendar.timegm((2025, 1, 6, 12, 0, 0)))
+    selection = select_files(files, "beta", config.projects[0], config, TargetMatrix.from_config(config))
+    assert [f.filename for f in selection.chosen] == [f"beta-1.{minor}-py3-none-any.whl" for minor in (2, 1, 0)]
+    assert selection.ripens == calendar.timegm((2025, 1, 7, 0, 0, 0))  # 1.3, uploaded on the 4th, in 3 days
+    assert len(parsed) == len(files)

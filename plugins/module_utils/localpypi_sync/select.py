@@ -16,7 +16,6 @@ from .config import ProjectRule, SyncConfig, TargetPython
 from .names import UnsafeName, check_filename, file_version, package_type
 from .pinned import pin_disagreements
 from .report import counted, few
-from .timespec import upload_seconds
 from .upstream import HASH_NAMES, WEAK_HASH_NAMES, UpstreamFile
 
 _MANYLINUX_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
@@ -360,7 +359,7 @@ def too_new(upstream_file: UpstreamFile, cutoff: Optional[float]) -> bool:
     (as uv has it)."""
     if cutoff is None:
         return False
-    uploaded = upload_seconds(upstream_file.upload_time)
+    uploaded = upstream_file.uploaded
     return uploaded is None or uploaded > cutoff
 
 
@@ -371,7 +370,7 @@ def _exclude_newer_dating(files: list[UpstreamFile], project: str,
     cutoff = config.cutoff_for(project)
     if cutoff is None or config.exclude_newer is None:
         return [], None
-    uploads = [upload_seconds(f.upload_time) for f in files]
+    uploads = [f.uploaded for f in files]
     undated = [f.filename for f, uploaded in zip(files, uploads) if uploaded is None]
     age = config.exclude_newer.age
     younger = [uploaded for uploaded in uploads if uploaded is not None and uploaded > cutoff]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from html.parser import HTMLParser
@@ -11,6 +12,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from .credentials import redact
 from .http import FetchError, HttpClient
+from .timespec import upload_seconds
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
@@ -33,6 +35,12 @@ class UpstreamFile:
     size: Optional[int] = None
     upload_time: Optional[str] = None
     core_metadata: Union[bool, dict[str, str]] = False
+
+    @functools.cached_property
+    def uploaded(self) -> Optional[float]:
+        """upload_time in seconds since the epoch, parsed once: a selection with exclude_newer asks it twice, to
+        screen the file and to date what it leaves out. None where the index gives no readable time."""
+        return upload_seconds(self.upload_time)
 
     def to_json(self) -> dict[str, Any]:
         # Field by field, not dataclasses.asdict: that deep-copies recursively, and a record holds every file.
