@@ -284,3 +284,21 @@ def test_a_files_upload_time_is_parsed_once_in_a_selection(monkeypatch):
     assert [f.filename for f in selection.chosen] == [f"beta-1.{minor}-py3-none-any.whl" for minor in (2, 1, 0)]
     assert selection.ripens == calendar.timegm((2025, 1, 7, 0, 0, 0))  # 1.3, uploaded on the 4th, in 3 days
     assert len(parsed) == len(files)
+
+
+def test_only_files_the_config_would_take_are_held_back():
+    """A new wheel for Windows in a mirror for Linux, or a release the specifier leaves out, is not held back by
+    exclude_newer: the mirror would not take it when it is old enough either. Counting it told the operator of a
+    holdback that would end in nothing, and selected the project again for it."""
+    def ripens(filenames, projects=("beta",)):
+        files = [upstream_file(name, upload_time="2025-01-05T00:00:00Z") for name in filenames]
+        config = build_config({"upstream": "http://127.0.0.1:1/simple/", "directory": "/tmp/x",
+                               "projects": list(projects), "exclude_newer": "3 days",
+                               "python_versions": ["3.12"], "platforms": ["manylinux_2_28_x86_64"]},
+                              ).at_start(calendar.timegm((2025, 1, 6, 12, 0, 0)))
+        return select_files(files, "beta", config.projects[0], config, TargetMatrix.from_config(config)).ripens
+
+    assert ripens(["beta-2.0-cp312-cp312-win_amd64.whl", "beta-2.0-cp311-cp311-manylinux_2_17_x86_64.whl"]) is None
+    assert ripens(["beta-2.0-py3-none-any.whl"], projects=["beta<2"]) is None
+    assert ripens(["beta-2.0-cp312-cp312-win_amd64.whl", "beta-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"]) == (
+        calendar.timegm((2025, 1, 8, 0, 0, 0)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from packaging import tags
 from packaging.markers import Marker, default_environment
@@ -363,17 +363,26 @@ def too_new(upstream_file: UpstreamFile, cutoff: Optional[float]) -> bool:
     return uploaded is None or uploaded > cutoff
 
 
-def _exclude_newer_dating(files: list[UpstreamFile], project: str,
-                          config: SyncConfig) -> tuple[list[str], Optional[float]]:
+def _exclude_newer_dating(files: list[UpstreamFile], project: str, config: SyncConfig,
+                          wanted: Callable[[UpstreamFile, Version], bool]) -> tuple[list[str], Optional[float]]:
     """The files exclude_newer leaves out for want of an upload time, and, with an age, when the first file
-    left out as too new becomes old enough: its project is then selected again."""
+    left out as too new becomes old enough: its project is then selected again. Of the files the config would
+    take but for exclude_newer (wanted: its requirements and targets), as no others are held back: a new wheel
+    for Windows in a mirror for Linux is no reason to tell of a holdback, or to select the project again."""
     cutoff = config.cutoff_for(project)
     if cutoff is None or config.exclude_newer is None:
         return [], None
-    uploads = [f.uploaded for f in files]
-    undated = [f.filename for f, uploaded in zip(files, uploads) if uploaded is None]
+    uncut = dataclasses.replace(config, cutoff=None)
+    held_back = []
+    for upstream_file in files:
+        if upstream_file.uploaded is not None and upstream_file.uploaded <= cutoff:
+            continue
+        version, _ = screen_file(upstream_file, project, uncut)
+        if version is not None and wanted(upstream_file, version):
+            held_back.append(upstream_file)
+    undated = [f.filename for f in held_back if f.uploaded is None]
     age = config.exclude_newer.age
-    younger = [uploaded for uploaded in uploads if uploaded is not None and uploaded > cutoff]
+    younger = [f.uploaded for f in held_back if f.uploaded is not None]
     return undated, (min(younger) + age if age is not None and younger else None)
 
 
@@ -427,7 +436,12 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
     # a full mirror asks for no project in particular (and would warn of every Windows-only one)
     uncovered = (_uncovered(project, rule, chosen, matrix.slots, config, len(refused))
                  if planned is None and rule is not None else [])
-    undated, ripens = _exclude_newer_dating([f for f, _ in screened], project, config)
+    def wanted(upstream_file: UpstreamFile, version: Version) -> bool:
+        """Taken by the requirements (a resolution's picks are its own) and installable on a target."""
+        return ((planned is not None or _requirement_allows(rule, version, taken, matrix.marker_environments))
+                and _constraints_allow(constraints, version) and matrix.installs(upstream_file))
+
+    undated, ripens = _exclude_newer_dating([f for f, _ in screened], project, config, wanted)
     chosen_ids = set(map(id, chosen))
     contradicted = pin_disagreements(project, config.hash_pins_for(project),
                                      {v: [f for f in candidates[v] if id(f) in chosen_ids] for v in versions})
