@@ -155,3 +155,26 @@ def test_a_lock_for_other_targets_is_told(make_config, sync, tmp_path, python_ve
     if told:
         assert told_now[0].endswith(f"(its requires-python and environments), which {told}"), told_now
     assert bool(result.added) is (told is None or "none of the targets" not in told), result.added
+
+
+def test_a_release_locked_from_another_index_is_told_where_it_came_from(make_config, sync, upstream, tmp_path):
+    """A +cpu build from PyTorch's own index has no file on the upstream: the warning says where the lock took it
+    from, where "check its specifiers" alone would send the operator through the config. A package the lock
+    took from the upstream itself gets no such hint."""
+    def package(version, index):
+        return (f'[[packages]]\nname = "alpha"\nversion = "{version}"\nindex = "{index}"\nwheels = [{{ url = '
+                f'"{index.rstrip("/")}/alpha-{version}-py3-none-any.whl", hashes = {{ sha256 = "00" }} }}]\n')
+
+    lock = write(tmp_path / "pylock.toml", 'lock-version = "1.0"\ncreated-by = "hand"\n\n'
+                 + package("9.9+cpu", "https://example.invalid/whl/cpu/"))
+    result = sync(make_config(projects=[], requirements_files=[lock]))
+    assert result.warnings == [
+        "project alpha: no file matches the config; clients will find none (check its specifiers, package_types, "
+        "python_versions and platforms; the lock took it from https://example.invalid/whl/cpu/, not from the "
+        "upstream: a release only there cannot be mirrored from here)"]
+    write(tmp_path / "pylock.toml", 'lock-version = "1.0"\ncreated-by = "hand"\n\n'
+          + package("9.9", upstream.url.rstrip("/")))
+    result = sync(make_config(projects=[], requirements_files=[lock]))
+    assert result.warnings == [
+        "project alpha: no file matches the config; clients will find none (check its specifiers, package_types, "
+        "python_versions and platforms)"]

@@ -238,7 +238,8 @@ class SyncConfig:
     exclude_newer: Cutoff | None = None
     cutoff: float | None = None  # exclude_newer at the moment the run began, which the run sets
     exclude_newer_except: tuple[str, ...] = ()
-    hash_pins: tuple[RequirementLine, ...] = ()  # the requirement and constraint lines that pin hashes
+    # the requirement and constraint lines that pin hashes: every package a lock takes from an index among them
+    hash_pins: tuple[RequirementLine, ...] = ()
     lock_scopes: tuple[tuple[str, Marker], ...] = ()  # each lock file, and where it installs at all
 
     def at_start(self, started: float) -> SyncConfig:
@@ -276,6 +277,12 @@ class SyncConfig:
 
     def hash_pins_for(self, name: str) -> tuple[RequirementLine, ...]:
         return tuple(line for line in self.hash_pins if canonicalize_name(line.requirement.name) == name)
+
+    def locked_elsewhere(self, name: str) -> list[str]:
+        """The indexes other than the upstream that a lock took the project from (a +cpu build from PyTorch's
+        own index, say): where to look when the upstream has no such release."""
+        return sorted({redact(line.index) for line in self.hash_pins_for(name)
+                       if line.index and line.index.rstrip("/") != self.upstream.rstrip("/")})
 
     def selection_fingerprint(self, rule: ProjectRule | None) -> str:
         """A digest of everything that decides which files one project gets."""

@@ -59,7 +59,8 @@ def read_lock_file(path: str) -> RequirementsSet:
         version = package.version or _version_of_files(package)
         requirement = Requirement(f"{package.name}=={version}")
         requirement.marker = _both(scope, _environment_marker(package.marker))
-        result.requirements.append(RequirementLine(requirement, origin, file_hashes=_file_hashes(package)))
+        result.requirements.append(RequirementLine(requirement, origin, file_hashes=_file_hashes(package),
+                                                   index=package.index))
     return result
 
 

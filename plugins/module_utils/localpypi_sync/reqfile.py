@@ -24,6 +24,7 @@ class RequirementLine:
     hashes: frozenset[str] = frozenset()  # pip's --hash options, as "sha256:<hex>": any file of the release
     # a lock's files: (filename, its hashes as "sha256:<hex>"), each for that file alone
     file_hashes: tuple[tuple[str, frozenset[str]], ...] = ()
+    index: Optional[str] = None  # the index a lock took the package from (PEP 751's packages.index)
 
 
 @dataclasses.dataclass

@@ -465,6 +465,10 @@ def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile], slot
         if refused:
             return [f"project {project}: no file matches the config, and {counted(refused, 'file')} of it "
                     f"{'was' if refused == 1 else 'were'} refused (above); clients will find none"]
+        elsewhere = config.locked_elsewhere(project)
+        if elsewhere:
+            checks += (f"; the lock took it from {few(elsewhere, 2)}, not from the upstream: a release only there "
+                       f"cannot be mirrored from here")
         return [f"project {project}: no file matches the config; clients will find none (check its specifiers, "
                 f"package_types, {checks})"]
     missing = [slot.label for slot in asked if slot.label and not any(slot.installs(f) for f in chosen)]
