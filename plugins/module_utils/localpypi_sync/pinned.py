@@ -41,14 +41,15 @@ def pin_disagreements(project: str, lines: Iterable[RequirementLine],
                  if line.requirement.specifier.contains(version, prereleases=True) for upstream_file in group]
         if not files:
             continue
+        given = {f.filename: hash_values(f.hashes) for f in files}
         locked = dict(line.file_hashes)
-        differing = [f.filename for f in files
-                     if f.filename in locked and _agrees(hash_values(f.hashes), locked[f.filename]) is False]
+        differing = [name for name, hashes in given.items()
+                     if name in locked and _agrees(hashes, locked[name]) is False]
         if differing:
             warnings.append(f"{line.origin}: the upstream's hash of {few(differing, 3)} differs from the lock's: "
                             f"the lock was made against another index, or the upstream replaced the file since; "
                             f"a client that installs the lock refuses it")
-        verdicts = [_agrees(hash_values(f.hashes), line.hashes) for f in files] if line.hashes else []
+        verdicts = [_agrees(hashes, line.hashes) for hashes in given.values()] if line.hashes else []
         if False in verdicts and True not in verdicts:
             warnings.append(f"{line.origin}: none of the {counted(len(files), 'file')} the mirror takes of "
                             f"{project}{line.requirement.specifier} has a hash the line lists (--hash): the hashes "

@@ -372,11 +372,12 @@ def _exclude_newer_dating(files: list[UpstreamFile], project: str, config: SyncC
     cutoff = config.cutoff_for(project)
     if cutoff is None or config.exclude_newer is None:
         return [], None
-    uncut = dataclasses.replace(config, cutoff=None)
+    uncut: Optional[SyncConfig] = None  # the config as screening would read it without exclude_newer
     held_back = []
     for upstream_file in files:
         if upstream_file.uploaded is not None and upstream_file.uploaded <= cutoff:
             continue
+        uncut = uncut or dataclasses.replace(config, cutoff=None)
         version, _ = screen_file(upstream_file, project, uncut)
         if version is not None and wanted(upstream_file, version):
             held_back.append(upstream_file)
@@ -436,6 +437,7 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
     # a full mirror asks for no project in particular (and would warn of every Windows-only one)
     uncovered = (_uncovered(project, rule, chosen, matrix.slots, config, len(refused))
                  if planned is None and rule is not None else [])
+
     def wanted(upstream_file: UpstreamFile, version: Version) -> bool:
         """Taken by the requirements (a resolution's picks are its own) and installable on a target."""
         return ((planned is not None or _requirement_allows(rule, version, taken, matrix.marker_environments))
