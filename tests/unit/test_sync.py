@@ -36,6 +36,7 @@ from localpypi_sync.status import mirror_status
 from localpypi_sync.sync import SyncAbort, SyncRun
 from localpypi_sync.upstream import UpstreamFile
 from upstream_fixture import serve_proxy, serve_upstream
+from upstream_fixture.server import SIGN_IN_PAGE
 
 
 def page(mirror_dir, project, name="index.v1_json"):
@@ -714,9 +715,15 @@ def test_an_upstream_that_answers_with_a_sign_in_page_fails_every_run_and_change
         assert listed(mirror_dir, "alpha") == served
         assert not os.path.exists(os.path.join(mirror_dir, "web", "simple", "gamma"))
     with pytest.raises(SyncAbort, match=re.escape(
+            f"upstream project list: upstream index {upstream.url}: it is a sign-in page (a form that asks for a "
+            f"password), not a list of projects; nothing synced; {question.replace(upstream.url, 'it')}")):
+        sync(make_config(projects=["*"]))
+    upstream.server.faults.sign_in_body = b"<html><body><h1>Service paused</h1></body></html>"  # and no form
+    with pytest.raises(SyncAbort, match=re.escape(
             f"upstream {upstream.url}: its root index lists no project, so a full mirror has nothing to follow; "
             f"nothing synced; {question.replace(upstream.url, 'it')}")):
         sync(make_config(projects=["*"]))
+    upstream.server.faults.sign_in_body = None
     resolved = sync(make_config(projects=["alpha"], dependencies=True, python_versions=["3.12"],
                                 platforms=["manylinux_2_28_x86_64"]))
     assert resolved.failures == [f"target 3.12/manylinux_2_28_x86_64: no release of alpha satisfies alpha and "
@@ -724,6 +731,26 @@ def test_an_upstream_that_answers_with_a_sign_in_page_fails_every_run_and_change
                                  f"{question}"]
     upstream.server.faults.sign_in_page = False
     assert sync(make_config(projects=["alpha", "gamma"])).ok and listed(mirror_dir, "alpha") == served
+
+
+def test_a_sign_in_page_with_links_is_no_list_of_projects(make_config, sync, mirror_dir, upstream):
+    """A real sign-in page links its help and a password reset: a full mirror read those links as projects,
+    published a page for each, and passed. The password field tells such a page from an index."""
+    assert sync(make_config(projects=["*"])).ok
+    with open(os.path.join(mirror_dir, "web", "simple", "index.html"), "rb") as stream:
+        root_before = stream.read()
+    upstream.server.faults.sign_in_page = True
+    upstream.server.faults.sign_in_body = SIGN_IN_PAGE.replace(
+        b"</body>", b"<p><a href='/help'>Help</a> <a href='/reset'>Forgot your password</a></p></body>")
+    with pytest.raises(SyncAbort) as aborted:
+        sync(make_config(projects=["*"]))
+    assert str(aborted.value) == (
+        f"upstream project list: upstream index {upstream.url}: it is a sign-in page (a form that asks for a "
+        f"password), not a list of projects; nothing synced; is it a package index? A proxy whose login has "
+        f"expired answers every address with its own sign-in page")
+    with open(os.path.join(mirror_dir, "web", "simple", "index.html"), "rb") as stream:
+        assert stream.read() == root_before
+    assert not os.path.exists(os.path.join(mirror_dir, "web", "simple", "help"))
 
 
 def mirrored_paths(mirror_dir, project):

@@ -68,16 +68,18 @@ class Faults:
     files_host: Optional[str] = None
     # answer a Range request for a file with the whole file (200), as some servers do
     no_ranges: bool = False
-    # answer every address with the same HTML sign-in page (200), as a proxy whose login has expired does
+    # answer every address with the same HTML sign-in page (200), as a proxy whose login has expired does, or
+    # with sign_in_body instead, when set (one that links its help and a password reset, as a real one would)
     sign_in_page: bool = False
+    sign_in_body: Optional[bytes] = None
     # the one hash the pages give of each file, instead of its sha256: "md5", as pypiserver gives by default
     hash_algo: Optional[str] = None
 
 
-# a form and no link (a link would read as a project in the root index, whose name no check can doubt)
 SIGN_IN_PAGE = (b"<!DOCTYPE html><html><head><title>Sign in</title></head><body><h1>Sign in to continue</h1>"
                 b"<form method='post' action='/login'><input name='user'><input type='password' name='password'>"
                 b"</form></body></html>")
+
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -127,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(503, b"unavailable\n", "text/plain", head=head)
                     return
         if faults.sign_in_page:
-            self._send(200, SIGN_IN_PAGE, "text/html; charset=utf-8", head=head)
+            self._send(200, faults.sign_in_body or SIGN_IN_PAGE, "text/html; charset=utf-8", head=head)
             return
         if (faults.require_auth is not None and not path.startswith("/moved/")
                 and self.headers.get("Authorization") != faults.require_auth):

@@ -199,8 +199,11 @@ class _AnchorCollector(HTMLParser):
         self.meta: dict[str, str] = {}  # <meta name=... content=...>, as PEP 629 and PEP 792 give them
         self._current: Optional[dict[str, Optional[str]]] = None
         self._text: list[str] = []
+        self.asks_password = False  # an <input type=password>: a sign-in form, which no index page has
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+        if tag == "input" and str(dict(attrs).get("type") or "").lower() == "password":
+            self.asks_password = True
         if tag == "meta":
             named = dict(attrs)
             if named.get("name") and named.get("content") is not None:
@@ -255,8 +258,12 @@ def parse_html_project(name: str, body: bytes, page_url: str) -> tuple[list[Upst
 
 
 def parse_html_root(body: bytes) -> list[str]:
+    """The project names a PEP 503 root page links. A page that asks for a password is a sign-in page (a proxy's
+    whose login has expired), and its links (help, a password reset) would read as projects: it is refused."""
     collector = _AnchorCollector()
     collector.feed(body.decode("utf-8", errors="replace"))
+    if collector.asks_password:
+        raise ValueError("it is a sign-in page (a form that asks for a password), not a list of projects")
     return [text for _, text in collector.anchors if text]
 
 
@@ -320,4 +327,8 @@ class Upstream:
             for entry in data.get("projects", []):
                 result.append((str(entry.get("name", "")), _serial_value(entry.get("_last-serial"))))
             return result
-        return [(name, None) for name in parse_html_root(response.body)]
+        try:
+            return [(name, None) for name in parse_html_root(response.body)]
+        except ValueError as exc:
+            raise FetchError(f"upstream index {self.base_url}: {exc}; nothing synced; "
+                             f"{not_an_index(self.base_url, named=False)}") from None
