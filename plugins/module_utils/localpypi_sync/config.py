@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -272,11 +273,20 @@ class SyncConfig:
         return None
 
     def constraints_for(self, name: str) -> tuple[Requirement, ...]:
-        return tuple(line.requirement for line in self.constraints
-                     if canonicalize_name(line.requirement.name) == name)
+        return tuple(line.requirement for line in self._constraints_by_name.get(name, ()))
 
     def hash_pins_for(self, name: str) -> tuple[RequirementLine, ...]:
-        return tuple(line for line in self.hash_pins if canonicalize_name(line.requirement.name) == name)
+        return self._hash_pins_by_name.get(name, ())
+
+    # Asked for each project a run selects, and for each one's fingerprint on every run: grouped once, not
+    # searched line by line, which for a long lock file is lines x projects name normalizations a run.
+    @functools.cached_property
+    def _constraints_by_name(self) -> dict[str, tuple[RequirementLine, ...]]:
+        return _by_name(self.constraints)
+
+    @functools.cached_property
+    def _hash_pins_by_name(self) -> dict[str, tuple[RequirementLine, ...]]:
+        return _by_name(self.hash_pins)
 
     def locked_elsewhere(self, name: str) -> list[str]:
         """The indexes other than the upstream that a lock took the project from (a +cpu build from PyTorch's
@@ -298,6 +308,14 @@ class SyncConfig:
                                             for line in pins)
         encoded = json.dumps(selecting, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
+
+
+def _by_name(lines: tuple[RequirementLine, ...]) -> dict[str, tuple[RequirementLine, ...]]:
+    """The lines by the project each names (normalized as PEP 503 has it), each project's in their order."""
+    grouped: dict[str, list[RequirementLine]] = {}
+    for line in lines:
+        grouped.setdefault(canonicalize_name(line.requirement.name), []).append(line)
+    return {name: tuple(group) for name, group in grouped.items()}
 
 
 def default_upstream() -> str:

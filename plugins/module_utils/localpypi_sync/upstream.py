@@ -204,11 +204,11 @@ class _AnchorCollector(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
         if tag == "input" and str(dict(attrs).get("type") or "").lower() == "password":
             self.asks_password = True
-        if tag == "meta":
+        elif tag == "meta":
             named = dict(attrs)
             if named.get("name") and named.get("content") is not None:
                 self.meta.setdefault(str(named["name"]).lower(), str(named["content"]))
-        if tag == "a":
+        elif tag == "a":
             self._current = dict(attrs)
             self._text = []
 
@@ -258,7 +258,7 @@ def parse_html_project(name: str, body: bytes, page_url: str) -> tuple[list[Upst
 
 
 def parse_html_root(body: bytes) -> list[str]:
-    """The project names a PEP 503 root page links. A page that asks for a password is a sign-in page (a proxy's
+    """The project names a PEP 503 root page links. A page that asks for a password is a sign-in page (a proxy's,
     whose login has expired), and its links (help, a password reset) would read as projects: it is refused."""
     collector = _AnchorCollector()
     collector.feed(body.decode("utf-8", errors="replace"))
