@@ -50,6 +50,9 @@ options:
     - pip requirements files whose requirements are mirrored like O(projects) - C(-r) nesting, comments, markers,
       extras and C(-c) constraints, as pip reads them. Relative paths are read from the config file's directory
       (the current directory for the module).
+    - A requirement or constraint applies on the targets its marker holds on, as pip applies it there - a pin
+      that a universal resolution forks by Python takes each release's files for its own Pythons only. With
+      no O(python_versions), a constraint's marker cannot be told, and it restricts nothing.
     - A file named C(pylock.toml) or C(pylock.<name>.toml) is read as a PEP 751 lock file (C(pip lock),
       C(uv pip compile --format pylock.toml)) - each package it installs from an index, at its locked version,
       with its marker. A marker that asks for an extra or a dependency group is dropped, since the mirror

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from test_select import choose_for
 
 from localpypi_sync.config import ConfigError, build_config
 from localpypi_sync.lockfile import read_lock_file
@@ -132,6 +133,18 @@ def test_a_lock_applies_only_where_it_installs(tmp_path):
     assert [str(line.requirement.marker) for line in found.requirements] == [
         scope, f'({scope}) and platform_machine == "x86_64"']
     assert [(path, str(marker)) for path, marker in found.scopes] == [(str(tmp_path / "pylock.toml"), scope)]
+
+
+def test_a_lock_takes_files_only_for_the_targets_it_installs_on(tmp_path):
+    """A lock for 3.12 in a mirror for 3.11 and 3.12: the cp311 wheel of alpha 2.0 is for no client that can
+    install from the lock, so it is not taken. Before, a marker that held on one target took files for all."""
+    lock = write(tmp_path / "pylock.toml", SCOPED)
+    files = ["alpha-2.0-cp311-cp311-manylinux_2_17_x86_64.whl", "alpha-2.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+             "alpha-2.0-cp312-cp312-win_amd64.whl", "alpha-2.0.tar.gz"]
+    chosen, selection = choose_for(files, projects=[], requirements_files=[lock], python_versions=["3.11", "3.12"],
+                                   platforms=["manylinux_2_28_x86_64", "win_amd64"])
+    assert chosen == ["alpha-2.0-cp312-cp312-manylinux_2_17_x86_64.whl", "alpha-2.0.tar.gz"]
+    assert selection.uncovered == []
 
 
 @pytest.mark.parametrize(("python_versions", "platforms", "told"), [

@@ -408,6 +408,28 @@ def test_markers_on_the_full_version_are_read_as_a_current_patch_release_would(t
 
 
 @pytest.mark.parametrize("mode", ["candidates", "pinned"])
+def test_a_constraint_applies_on_the_targets_its_marker_holds_on(tmp_path, mirror_dir, sync, mode):
+    """A universal constraints file pins lib twice, by Python. Each target resolves with the constraint for its
+    own Python, as pip there does; before, both held everywhere, and no release of lib met them."""
+    catalog = Catalog(str(tmp_path / "forked"))
+    catalog.add_wheel("app", "1.0", requires_dist=["lib"])
+    for version in ("1.0", "2.0", "3.0"):
+        catalog.add_wheel("lib", version)
+    (tmp_path / "constraints.txt").write_text("lib==1.0 ; python_version < '3.12'\n"
+                                              "lib==2.0 ; python_version >= '3.12'\n")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("app\n-c constraints.txt\n")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "requirements_files": [str(requirements)],
+            "dependencies": True, "resolution": mode, "python_versions": ["3.11", "3.12"],
+            "platforms": ["manylinux_2_28_x86_64"]}))
+    assert result.ok, result.failures
+    assert published(mirror_dir) == {"app-1.0-py3-none-any.whl", "lib-1.0-py3-none-any.whl",
+                                     "lib-2.0-py3-none-any.whl"}
+
+
+@pytest.mark.parametrize("mode", ["candidates", "pinned"])
 def test_a_dependency_with_only_a_pre_release_that_satisfies_it_gets_that_one(tmp_path, mirror_dir, sync, mode):
     """PEP 440, as pip 26 applies it: `lib>=1.0` with only 2.0b1 above 1.0 installs 2.0b1 (pip 25.3 and uv
     refuse it, online as from the mirror). The run failed with no release of lib, and left app unmirrored."""

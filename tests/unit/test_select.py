@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import calendar
 
+import pytest
+
 from localpypi_sync.config import build_config
 from localpypi_sync.select import TargetMatrix, expand_platform, select_files
 from localpypi_sync.upstream import UpstreamFile
@@ -302,3 +304,58 @@ def test_only_files_the_config_would_take_are_held_back():
     assert ripens(["beta-2.0-py3-none-any.whl"], projects=["beta<2"]) is None
     assert ripens(["beta-2.0-cp312-cp312-win_amd64.whl", "beta-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"]) == (
         calendar.timegm((2025, 1, 8, 0, 0, 0)))
+
+
+def choose_for(filenames, **options):
+    """The files chosen of the config's one project, its requirements from `projects` or `requirements_files`."""
+    raw = {"upstream": "http://127.0.0.1:1/simple/", "directory": "/tmp/x", **options}
+    config = build_config(raw)
+    rule = config.projects[0]
+    selection = select_files([upstream_file(f) for f in filenames], rule.name, rule, config,
+                             TargetMatrix.from_config(config))
+    return sorted(f.filename for f in selection.chosen), selection
+
+
+FORKED = ["numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.whl", "numpy-1.26.4-cp312-cp312-manylinux_2_17_x86_64.whl",
+          "numpy-1.26.4.tar.gz", "numpy-2.1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+          "numpy-2.1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "numpy-2.1.0.tar.gz"]
+FORKED_TARGETS = {"python_versions": ["3.11", "3.12"], "platforms": ["manylinux_2_28_x86_64"]}
+# what pip takes on each Python from a universal lock's fork: 1.26.4 on 3.11, 2.1.0 on 3.12
+EACH_ITS_OWN = ["numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.whl", "numpy-1.26.4.tar.gz",
+                "numpy-2.1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "numpy-2.1.0.tar.gz"]
+
+
+@pytest.mark.parametrize("latest", [0, 1])
+def test_requirements_forked_by_markers_take_each_release_only_where_its_marker_holds(latest):
+    """`uv pip compile --universal` pins a project twice when its resolution forks. Each pin's wheels are taken
+    only for the Pythons its marker names: the 3.12 wheel of 1.26.4 installs nowhere pip would take 1.26.4.
+    Before, each pin's files were taken for every target (and with latest: 1, 2.1.0 stood in for 1.26.4)."""
+    forks = ['numpy==1.26.4; python_version < "3.12"', 'numpy==2.1.0; python_version >= "3.12"']
+    chosen, selection = choose_for(FORKED, projects=forks, latest=latest, **FORKED_TARGETS)
+    assert chosen == EACH_ITS_OWN
+    assert selection.skipped == 2 and selection.uncovered == []
+
+
+def test_constraints_apply_only_where_their_markers_hold(tmp_path):
+    """A universal constraints file forks a pin by Python as a universal lock does. Both constraints held on
+    every target, which no release meets: the project was left empty. On a target whose Python is not set,
+    a constraint's marker cannot be told, and it restricts nothing."""
+    (tmp_path / "constraints.txt").write_text('numpy==1.26.4 ; python_version < "3.12"\n'
+                                              'numpy==2.1.0 ; python_version >= "3.12"\n')
+    (tmp_path / "requirements.txt").write_text("numpy\n-c constraints.txt\n")
+    requirements = [str(tmp_path / "requirements.txt")]
+    assert choose_for(FORKED, requirements_files=requirements, **FORKED_TARGETS)[0] == EACH_ITS_OWN
+    assert choose_for(FORKED, requirements_files=requirements, python_versions=["3.12"])[0] == [
+        "numpy-2.1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "numpy-2.1.0.tar.gz"]
+    assert choose_for(FORKED, requirements_files=requirements, platforms=["manylinux_2_28_x86_64"])[0] == sorted(
+        FORKED)
+
+
+def test_a_target_left_with_only_another_forks_files_is_named():
+    """2.1.0 has no file for 3.12 here: the 3.12 wheel of 1.26.4 is not for 3.12 clients, so 3.12 is named."""
+    forks = ['numpy==1.26.4; python_version < "3.12"', 'numpy==2.1.0; python_version >= "3.12"']
+    files = [f for f in FORKED if not f.startswith("numpy-2.1.0") or "cp311" in f]
+    chosen, selection = choose_for(files, projects=forks, **FORKED_TARGETS)
+    assert chosen == ["numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.whl", "numpy-1.26.4.tar.gz"]
+    assert selection.uncovered == [
+        "project numpy: no selected file installs on 3.12/manylinux_2_28_x86_64; clients there will find none"]

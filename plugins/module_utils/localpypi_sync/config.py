@@ -70,7 +70,8 @@ OPTIONS: tuple[Option, ...] = (
            selects=True),
     Option("requirements_files", "list", [],
            "pip requirements files whose requirements are mirrored like I(projects): C(-r) nesting, comments, "
-           "markers, extras and C(-c) constraints, as pip reads them. A file named C(pylock.toml) or "
+           "markers, extras and C(-c) constraints, as pip reads them: each line applies on the targets its "
+           "marker holds on. A file named C(pylock.toml) or "
            "C(pylock.<name>.toml) is read as a PEP 751 lock file: each package it installs from an index, at its "
            "locked version, with its marker. Hashes they pin (C(--hash), a lock's files) are held against the index's: "
            "a file whose hash differs, so that a client installing with them would refuse it, is warned of. "

@@ -243,7 +243,7 @@ class Planner:
         """Releases of name that satisfy every specifier and install on the target, newest first."""
         key = (name, target.id, tuple(sorted(str(spec) for spec in specifiers)))
         if key not in self._versions:
-            allowed = self._allowed(name, specifiers)
+            allowed = self._allowed(name, target, specifiers)
             installable = [version for version, files in allowed.items()
                            if any(target.matrix.installs(f) for f in files)]
             self._versions[key] = sorted(self._as_pip_takes(installable, specifiers), reverse=True)
@@ -257,11 +257,11 @@ class Planner:
             return versions
         return [version for version in versions if not version.is_prerelease] or versions
 
-    def _allowed(self, name: str, specifiers: Sequence[SpecifierSet],
+    def _allowed(self, name: str, target: Target, specifiers: Sequence[SpecifierSet],
                  candidates: Optional[_ByVersion] = None) -> _ByVersion:
-        """Releases of name (or of candidates) that satisfy every specifier and the constraints, wherever they
-        install, pre-releases among them (_as_pip_takes tells which count)."""
-        constraints = self.config.constraints_for(name)
+        """Releases of name (or of candidates) that satisfy every specifier and the constraints whose markers
+        hold on the target, wherever they install, pre-releases among them (_as_pip_takes tells which count)."""
+        constraints = [c for c in self.config.constraints_for(name) if _marker_applies(c, target.environment, ())]
         if candidates is None:
             candidates = dict(self.releases.releases(name))
             pinned = {Version(s.version) for spec in specifiers for s in spec
@@ -273,10 +273,10 @@ class Planner:
                 if all(spec.contains(version, prereleases=True) for spec in specifiers)
                 and all(c.specifier.contains(version, prereleases=True) for c in constraints)}
 
-    def _taken(self, name: str, specifiers: Sequence[SpecifierSet],
+    def _taken(self, name: str, target: Target, specifiers: Sequence[SpecifierSet],
                candidates: Optional[_ByVersion] = None) -> _ByVersion:
         """_allowed, less the pre-releases among them that pip would pass over."""
-        allowed = self._allowed(name, specifiers, candidates)
+        allowed = self._allowed(name, target, specifiers, candidates)
         return {version: allowed[version] for version in self._as_pip_takes(allowed, specifiers)}
 
     def unavailable(self, requirement: Requirement, target: Target, requested: bool = False) -> str:
@@ -289,8 +289,8 @@ class Planner:
         try:
             if self.versions(name, target, specifiers):
                 return ""
-            allowed = self._taken(name, specifiers)
-            oversize = self._taken(name, specifiers, self.releases.oversize(name))
+            allowed = self._taken(name, target, specifiers)
+            oversize = self._taken(name, target, specifiers, self.releases.oversize(name))
         except FetchError:
             return ""
         newest = max([*allowed, *oversize], default=None)

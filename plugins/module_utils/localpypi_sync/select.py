@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from typing import Callable, Iterable, Optional
 
 from packaging import tags
 from packaging.markers import Marker, default_environment
+from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
@@ -286,6 +288,52 @@ def _requirement_allows(rule: Optional[ProjectRule], version: Version, taken: tu
     return False
 
 
+@dataclasses.dataclass(frozen=True)
+class _Takes:
+    """Which files of a project its requirements and constraints take, on which python x platform slot. A
+    marker holds on some slots only: `numpy==1.26.4; python_version < "3.12"` beside `numpy==2.1.0;
+    python_version >= "3.12"` (a universal lock's fork) takes 1.26.4 for 3.11 and 2.1.0 for 3.12, and neither's
+    wheels for the other Python. A constraint (`-c`) applies where its marker holds, as pip applies it; on a slot
+    whose Python is not set, its marker cannot be told, and it restricts nothing there. Without markers, every
+    slot takes the same releases, and a file is asked of the whole matrix at once."""
+
+    rule: Optional[ProjectRule]
+    constraints: tuple[Requirement, ...]
+    taken: tuple[bool, ...]  # per requirement: whether its pre-releases count (_prereleases_taken)
+    matrix: TargetMatrix
+    _allowed: dict[tuple[int, Version], bool] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    @functools.cached_property
+    def per_slot(self) -> bool:
+        requirements = self.rule.requirements if self.rule is not None else ()
+        return any(line.marker is not None for line in (*requirements, *self.constraints))
+
+    @functools.cached_property
+    def slots(self) -> tuple[TargetMatrix, ...]:
+        return self.matrix.slots or (self.matrix,)
+
+    def allows(self, slot: TargetMatrix, version: Version) -> bool:
+        """The requirements take the release for that slot (with no markers: for any)."""
+        environments = slot.marker_environments if self.per_slot else self.matrix.marker_environments
+        key = (id(slot) if self.per_slot else 0, version)
+        if key not in self._allowed:
+            self._allowed[key] = (
+                _requirement_allows(self.rule, version, self.taken, environments)
+                and all(c.specifier.contains(version, prereleases=True) for c in self.constraints
+                        if c.marker is None or (environments and any(c.marker.evaluate(env) for env in environments))))
+        return self._allowed[key]
+
+    def on(self, slot: TargetMatrix, upstream_file: UpstreamFile, version: Version) -> bool:
+        """The file is taken for that slot, and installs there."""
+        return self.allows(slot, version) and slot.installs(upstream_file)
+
+    def __call__(self, upstream_file: UpstreamFile, version: Version) -> bool:
+        """The file is taken for a slot it installs on."""
+        if not self.per_slot:
+            return self.allows(self.matrix, version) and self.matrix.installs(upstream_file)
+        return any(self.on(slot, upstream_file, version) for slot in self.slots)
+
+
 def target_environments(python_versions: Iterable[TargetPython]) -> list[dict[str, str]]:
     """Marker environments for the target Pythons when no platforms are named (platform markers are left
     at this host's values)."""
@@ -392,14 +440,9 @@ def too_large(upstream_file: UpstreamFile, config: SyncConfig) -> bool:
             and upstream_file.size > config.max_file_size)
 
 
-def _constraints_allow(constraints: tuple, version: Version) -> bool:
-    return all(c.specifier.contains(version, prereleases=True) for c in constraints)
-
-
 def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[ProjectRule],
                  config: SyncConfig, matrix: TargetMatrix) -> Selection:
     refused: list[str] = []
-    constraints = config.constraints_for(project)
     # resolved versions -> the targets each was picked for; None when the rule's specifiers decide
     planned = ({Version(v): ids for v, ids in rule.planned} if rule is not None and rule.planned is not None
                else None)
@@ -413,17 +456,17 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
         else:
             screened.append((upstream_file, version))
     finals = frozenset(version for _, version in screened if version is not None and not version.is_prerelease)
-    taken = _prereleases_taken(rule, config.prereleases, finals) if planned is None else ()
+    takes = _Takes(rule, config.constraints_for(project),
+                   _prereleases_taken(rule, config.prereleases, finals) if planned is None else (), matrix)
     for upstream_file, version in screened:
-        kind = package_type(upstream_file.filename)
         if (
             version is None
-            or (planned is None and not _requirement_allows(rule, version, taken, matrix.marker_environments))
-            or (planned is not None and not _planned_fits(planned.get(version), upstream_file.filename, kind,
-                                                          matrix))
-            or not _constraints_allow(constraints, version)
-            or not matrix.requires_python_fits(upstream_file.requires_python)
-            or (kind == "wheel" and not matrix.wheel_fits(upstream_file.filename))
+            or (planned is None and not takes(upstream_file, version))
+            # a resolution's picks met the constraints that apply on the targets they were picked for
+            or (planned is not None and not (
+                _planned_fits(planned.get(version), upstream_file.filename, package_type(upstream_file.filename),
+                              matrix)
+                and matrix.installs(upstream_file)))
         ):
             skipped += 1
             continue
@@ -431,37 +474,43 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
     versions = sorted(candidates, reverse=True)
     chosen = [f for v in versions for f in candidates[v]]
     if config.latest and planned is None:  # resolution has applied latest already, per requirement
-        kept = _newest_per_slot(candidates, versions, config.latest, matrix.slots or (matrix,))
+        kept = _newest_per_slot(candidates, versions, config.latest, takes)
         chosen = [f for f in chosen if id(f) in kept]
     # a resolution names the targets it cannot satisfy itself, and pulls a dependency for some targets only;
     # a full mirror asks for no project in particular (and would warn of every Windows-only one)
-    uncovered = (_uncovered(project, rule, chosen, matrix.slots, config, len(refused))
+    chosen_by_version = _by_version(chosen, candidates)
+    uncovered = (_uncovered(project, rule, chosen_by_version, takes, config, len(refused))
                  if planned is None and rule is not None else [])
 
     def wanted(upstream_file: UpstreamFile, version: Version) -> bool:
         """Taken by the requirements (a resolution's picks are its own) and installable on a target."""
-        return ((planned is not None or _requirement_allows(rule, version, taken, matrix.marker_environments))
-                and _constraints_allow(constraints, version) and matrix.installs(upstream_file))
+        return matrix.installs(upstream_file) if planned is not None else takes(upstream_file, version)
 
     undated, ripens = _exclude_newer_dating([f for f, _ in screened], project, config, wanted)
-    chosen_ids = set(map(id, chosen))
-    contradicted = pin_disagreements(project, config.hash_pins_for(project),
-                                     {v: [f for f in candidates[v] if id(f) in chosen_ids] for v in versions})
+    contradicted = pin_disagreements(project, config.hash_pins_for(project), chosen_by_version)
     return Selection(chosen, refused, skipped + sum(map(len, candidates.values())) - len(chosen), uncovered,
                      ripens, undated, contradicted)
 
 
-def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile], slots: tuple[TargetMatrix, ...],
+def _by_version(chosen: list[UpstreamFile], candidates: dict[Version, list[UpstreamFile]]
+                ) -> dict[Version, list[UpstreamFile]]:
+    """The chosen files by their version, newest first."""
+    chosen_ids = set(map(id, chosen))
+    return {version: [f for f in files if id(f) in chosen_ids]
+            for version, files in sorted(candidates.items(), reverse=True)}
+
+
+def _uncovered(project: str, rule: ProjectRule, chosen: dict[Version, list[UpstreamFile]], takes: _Takes,
                config: SyncConfig, refused: int) -> list[str]:
     """A warning when some python x platform the config asks this project for gets no file from it: the
     mirror then looks complete, and a client there finds nothing to install. None when the requirement's
     markers hold on no target (colorama; sys_platform == 'win32', mirrored for Linux): as pip on such a target
     ignores it, nothing is asked for. Files refused for safety are counted in it: the config is then not
     what to check first."""
-    asked = [slot for slot in slots if _asked_for(rule, slot)]
+    asked = [slot for slot in takes.matrix.slots if _asked_for(rule, slot)]
     if not asked:
         return []
-    if not chosen:
+    if not any(chosen.values()):
         checks = "python_versions, platforms and exclude_newer" if config.cutoff_for(project) is not None else (
             "python_versions and platforms")
         if refused:
@@ -473,7 +522,9 @@ def _uncovered(project: str, rule: ProjectRule, chosen: list[UpstreamFile], slot
                        f"cannot be mirrored from here")
         return [f"project {project}: no file matches the config; clients will find none (check its specifiers, "
                 f"package_types, {checks})"]
-    missing = [slot.label for slot in asked if slot.label and not any(slot.installs(f) for f in chosen)]
+    missing = [slot.label for slot in asked
+               if slot.label and not any(takes.on(slot, f, version)
+                                         for version, files in chosen.items() for f in files)]
     if not missing:
         return []
     return [f"project {project}: no selected file installs on {', '.join(missing)}; clients there will find none"]
@@ -489,18 +540,18 @@ def _asked_for(rule: ProjectRule, slot: TargetMatrix) -> bool:
 
 
 def _newest_per_slot(candidates: dict[Version, list[UpstreamFile]], newest_first: list[Version], latest: int,
-                     slots: tuple[TargetMatrix, ...]) -> set[int]:
+                     takes: _Takes) -> set[int]:
     """ids of the files `latest` keeps: for each python x platform, the files that install there of the newest
     `latest` releases that have one, as pip on that target would choose. A release whose files for a slot are
     all yanked takes no place there (pip passes it over), though one newer than the last kept stays, marked.
     When those releases have only sdists for a slot, the newest release with a wheel for it is kept too, as
     `pip --prefer-binary` would choose: the way round a build that needs a compiler."""
     kept: set[int] = set()
-    for slot in slots:
+    for slot in takes.slots:
         releases = 0
         wheel_kept = False
         for version in newest_first:
-            installable = [f for f in candidates[version] if slot.installs(f)]
+            installable = [f for f in candidates[version] if takes.on(slot, f, version)]
             if not installable:
                 continue
             counts = not all(f.yanked for f in installable)
