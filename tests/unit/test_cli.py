@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,8 @@ import time
 import pytest
 import yaml
 from test_sync import assert_pages_point_at_complete_files, temp_files
+
+from localpypi_sync.state import start_from_stat
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENGINE_PATH = os.path.join(REPO, "plugins", "module_utils")
@@ -196,13 +199,14 @@ def test_health_passes_a_current_mirror_and_names_each_problem(config_file, mirr
         f"problem: the last run finished {record['finished']}, 3d 0h ago, over --max-age 1d 12h\n")
     assert health().returncode == 0
     assert health("--max-age", "4 days").returncode == 0  # as uv writes an age, and exclude_newer takes one
-    # a lock that names a run started long ago: one that hangs (its process is there), or one killed
-    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))
-    write_lock(mirror_dir, os.getpid(), since)
-    held = health("--max-age", "1d", "--json")
+    # a lock that names a run started longer ago than --max-age: one that hangs (its process is there), or one
+    # killed
+    with lock_held(mirror_dir) as (pid, since):
+        held = health("--max-age", "1", "--json")
     assert held.returncode == 1
-    assert json.loads(held.stdout)["problems"][-1] == (
-        f"pid {os.getpid()} has held the lock since {since}, 2d 0h, over --max-age: a run that hangs")
+    assert re.fullmatch(rf"pid {pid} has held the lock since {since}, \d+s, over --max-age: a run that hangs",
+                        json.loads(held.stdout)["problems"][-1])
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))
     killed = dead_pid()
     write_lock(mirror_dir, killed, since)
     assert json.loads(health("--max-age", "1d", "--json").stdout)["problems"][-1] == (
@@ -228,6 +232,20 @@ def write_lock(mirror_dir, pid, since):
     """The lock file as a run writes it (what a killed one leaves behind)."""
     with open(os.path.join(mirror_dir, "state", "lock"), "w") as stream:
         stream.write(f"pid {pid} since {since}")
+
+
+@contextlib.contextmanager
+def lock_held(mirror_dir):
+    """A lock taken by a process that runs and started before it, as a run in progress holds it: (pid, since),
+    held for two seconds at least."""
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"]) as holder:
+        try:
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            write_lock(mirror_dir, holder.pid, since)
+            time.sleep(2)
+            yield holder.pid, since
+        finally:
+            holder.kill()
 
 
 def dead_pid():
@@ -269,19 +287,19 @@ def test_metrics_tell_prometheus_how_the_last_run_went(config_file, mirror_dir, 
     with open(os.path.join(mirror_dir, "state", "last-run.json"), "w") as stream:
         json.dump(record, stream)
     time.sleep(1)  # the records count whole seconds
-    # failed runs, and a lock that a run in progress took two hours ago
+    # failed runs, and a lock that a run in progress took (a process started before it)
     for _ in range(2):
         assert run_cli("sync", "--config", config_file(projects=["alpha", "nosuch"])).returncode == 1
-    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7200))
-    write_lock(mirror_dir, os.getpid(), since)
-    failed = read_metrics(run_cli("metrics", "--config", config).stdout)
+    with lock_held(mirror_dir) as (pid, since):
+        failed = read_metrics(run_cli("metrics", "--config", config).stdout)
+        status = run_cli("status", "--config", config).stdout
     assert failed["localpypi_sync_last_run_success"] == 0 and failed["localpypi_sync_last_run_errors"] == 1
     assert failed["localpypi_sync_last_success_timestamp_seconds"] == metrics[
         "localpypi_sync_last_run_timestamp_seconds"] < failed["localpypi_sync_last_run_timestamp_seconds"]
-    assert 7200 <= failed["localpypi_sync_running_seconds"] < 7300
+    assert 2 <= failed["localpypi_sync_running_seconds"] < 120
     assert "localpypi_sync_interrupted_run_timestamp_seconds" not in failed
+    assert f"running now: pid {pid}, since {since}" in status
     # the run was killed, or the host restarted under it: nothing runs, and the next run takes up its work
-    assert f"running now: pid {os.getpid()}, since {since}" in run_cli("status", "--config", config).stdout
     gone = dead_pid()
     write_lock(mirror_dir, gone, since)
     killed = read_metrics(run_cli("metrics", "--config", config).stdout)
@@ -294,6 +312,28 @@ def test_metrics_tell_prometheus_how_the_last_run_went(config_file, mirror_dir, 
         "pid": str(gone), "since": since, "running": False}
     unwritable = run_cli("metrics", "--config", config, "--output", str(tmp_path / "none" / "x.prom"))
     assert unwritable.returncode == 1 and "cannot write" in unwritable.stderr
+
+
+def test_a_lock_whose_pid_went_to_a_later_process_is_told_as_interrupted(config_file, mirror_dir):
+    """After a reboot pids start again low, and the pid a killed run left in the lock may be a new process's.
+    One that started after the lock was taken is not the run that took it: before, it read as a run in progress,
+    and monitoring as one that hangs, until the next run."""
+    config = config_file()
+    assert run_cli("sync", "--config", config).returncode == 0
+    since = "2020-01-01T00:00:00Z"  # before this test's process started
+    write_lock(mirror_dir, os.getpid(), since)
+    assert json.loads(run_cli("status", "--config", config, "--json").stdout)["lock"] == {
+        "pid": str(os.getpid()), "since": since, "running": False}
+    assert "localpypi_sync_running_seconds 0.0" in run_cli("metrics", "--config", config).stdout
+
+
+@pytest.mark.parametrize(("stat", "started"), [
+    ("4242 (localpypi-sync) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0", 1000 + 123.45),
+    ("4242 (a ) b (c)) R 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 500 0 0", 1000 + 5.0),
+    ("4242 (short) S 1", None),
+])
+def test_a_process_start_time_is_read_past_a_command_name_with_parentheses(stat, started):
+    assert start_from_stat(stat, "1000", 100) == started
 
 
 def test_a_project_named_on_the_command_line_that_the_config_does_not_select_fails(config_file):

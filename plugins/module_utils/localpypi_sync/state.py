@@ -82,15 +82,17 @@ def remove_if_present(path: str) -> None:
 
 
 class LockHolder(NamedTuple):
-    """The run a lock file names: the process, since when, and whether a process of that pid still exists."""
+    """The run a lock file names: the process, since when, and whether that process still runs."""
 
     pid: str
     since: str
     running: bool  # False: a run killed, or cut short by a restart, that no run has followed
 
 
-def _process_exists(pid: int) -> bool:
-    """False only when no process has the pid: one of another user, or one not to be asked about, counts."""
+def _holder_runs(pid: int, since: Optional[float]) -> bool:
+    """False when no process has the pid, or when the one that has it started after the lock was taken (since):
+    the pid went to another process after the run ended, as it does after a reboot, where pids start again
+    low. A process of another user, or one not to be asked about, counts as running."""
     if pid <= 0:  # kill(0) would ask about this process group, not a process
         return True
     try:
@@ -99,7 +101,37 @@ def _process_exists(pid: int) -> bool:
         return False
     except (PermissionError, OverflowError):
         return True
-    return True
+    started = process_start_seconds(pid)
+    return started is None or since is None or started <= since + _START_SLACK_SECONDS
+
+
+# the lock's time is in whole seconds, and the kernel's boot time too: a holder may seem to start that much later
+_START_SLACK_SECONDS = 5
+
+
+def process_start_seconds(pid: int) -> Optional[float]:
+    """When the process started, in seconds since the epoch, from Linux's /proc; None where that cannot be read
+    (another system, a /proc that hides other users' processes)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stream:
+            stat = stream.read()
+        with open("/proc/stat", encoding="ascii", errors="replace") as stream:
+            boot = next((line.split()[1] for line in stream if line.startswith("btime ")), None)
+        ticks_per_second = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    return start_from_stat(stat, boot, ticks_per_second)
+
+
+def start_from_stat(stat: str, boot: Optional[str], ticks_per_second: int) -> Optional[float]:
+    """The start time in /proc/<pid>/stat (field 22, in clock ticks after boot) as seconds since the epoch. The
+    command name, field 2, is in parentheses and may hold spaces and parentheses itself: the fields are counted
+    after its last closing one."""
+    fields = stat.rpartition(")")[2].split()
+    try:
+        return int(boot or "") + int(fields[19]) / ticks_per_second
+    except (IndexError, ValueError, ZeroDivisionError):
+        return None
 
 
 class StagedWrite(NamedTuple):
@@ -291,7 +323,8 @@ class MirrorState:
             return None
         if not found:
             return None
-        return LockHolder(found.group(1), found.group(2), _process_exists(int(found.group(1))))
+        return LockHolder(found.group(1), found.group(2),
+                          _holder_runs(int(found.group(1)), timestamp_seconds(found.group(2))))
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
