@@ -407,26 +407,46 @@ def test_markers_on_the_full_version_are_read_as_a_current_patch_release_would(t
     assert published(mirror_dir) == {"tool-2.0-py3-none-any.whl"}
 
 
-@pytest.mark.parametrize("mode", ["candidates", "pinned"])
-def test_a_constraint_applies_on_the_targets_its_marker_holds_on(tmp_path, mirror_dir, sync, mode):
-    """A universal constraints file pins lib twice, by Python. Each target resolves with the constraint for its
-    own Python, as pip there does; before, both held everywhere, and no release of lib met them."""
+def sync_constrained(tmp_path, mirror_dir, sync, mode, constraints):
+    """app, which needs lib, resolved for 3.11 and 3.12 with the constraints file given."""
     catalog = Catalog(str(tmp_path / "forked"))
     catalog.add_wheel("app", "1.0", requires_dist=["lib"])
     for version in ("1.0", "2.0", "3.0"):
         catalog.add_wheel("lib", version)
-    (tmp_path / "constraints.txt").write_text("lib==1.0 ; python_version < '3.12'\n"
-                                              "lib==2.0 ; python_version >= '3.12'\n")
+    (tmp_path / "constraints.txt").write_text(constraints)
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("app\n-c constraints.txt\n")
     with serve_upstream(catalog) as running:
-        result = sync(build_config({
+        return sync(build_config({
             "upstream": running.url, "directory": mirror_dir, "requirements_files": [str(requirements)],
             "dependencies": True, "resolution": mode, "python_versions": ["3.11", "3.12"],
             "platforms": ["manylinux_2_28_x86_64"]}))
+
+
+@pytest.mark.parametrize("mode", ["candidates", "pinned"])
+def test_a_constraint_applies_on_the_targets_its_marker_holds_on(tmp_path, mirror_dir, sync, mode):
+    """A universal constraints file pins lib twice, by Python. Each target resolves with the constraint for its
+    own Python, as pip there does; before, both held everywhere, and no release of lib met them."""
+    result = sync_constrained(tmp_path, mirror_dir, sync, mode,
+                              "lib==1.0 ; python_version < '3.12'\nlib==2.0 ; python_version >= '3.12'\n")
     assert result.ok, result.failures
     assert published(mirror_dir) == {"app-1.0-py3-none-any.whl", "lib-1.0-py3-none-any.whl",
                                      "lib-2.0-py3-none-any.whl"}
+
+
+@pytest.mark.parametrize(("mode", "failure"), [
+    ("candidates", "target 3.12/manylinux_2_28_x86_64: no release of app satisfies app and installs there with what "
+                   "it needs (from {requirements}:1): app 1.0 needs lib, and no release of it installs there"),
+    ("pinned", "target 3.12/manylinux_2_28_x86_64: cannot satisfy lib (from app 1.0)"),
+])
+def test_constraints_that_rule_out_every_release_are_named(tmp_path, mirror_dir, sync, mode, failure):
+    """`lib` (from app) alone does not tell why no release of lib is allowed: the constraint that rules them
+    out on that target is named, with its file and line."""
+    result = sync_constrained(tmp_path, mirror_dir, sync, mode,
+                              "lib==1.0 ; python_version < '3.12'\nlib==9.0 ; python_version >= '3.12'\n")
+    assert result.failures == [failure.format(requirements=tmp_path / "requirements.txt") +
+                               f"; the constraints that apply there rule out every release asked for: lib==9.0 "
+                               f"({tmp_path / 'constraints.txt'}:2)"]
 
 
 @pytest.mark.parametrize("mode", ["candidates", "pinned"])

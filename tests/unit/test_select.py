@@ -349,6 +349,10 @@ def test_constraints_apply_only_where_their_markers_hold(tmp_path):
         "numpy-2.1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "numpy-2.1.0.tar.gz"]
     assert choose_for(FORKED, requirements_files=requirements, platforms=["manylinux_2_28_x86_64"])[0] == sorted(
         FORKED)
+    (tmp_path / "constraints.txt").write_text("numpy==9.9\n")
+    assert choose_for(FORKED, requirements_files=requirements, **FORKED_TARGETS)[1].uncovered == [
+        "project numpy: no file matches the config; clients will find none (check its specifiers and constraints, "
+        "package_types, python_versions and platforms)"]
 
 
 def test_a_target_left_with_only_another_forks_files_is_named():

@@ -274,7 +274,11 @@ class SyncConfig:
         return None
 
     def constraints_for(self, name: str) -> tuple[Requirement, ...]:
-        return tuple(line.requirement for line in self._constraints_by_name.get(name, ()))
+        return tuple(line.requirement for line in self.constraint_lines_for(name))
+
+    def constraint_lines_for(self, name: str) -> tuple[RequirementLine, ...]:
+        """The constraints on the project, with where each was written."""
+        return self._constraints_by_name.get(name, ())
 
     def hash_pins_for(self, name: str) -> tuple[RequirementLine, ...]:
         return self._hash_pins_by_name.get(name, ())

@@ -296,7 +296,7 @@ class Planner:
         newest = max([*allowed, *oversize], default=None)
         if newest is None:
             if self.releases.releases(name) or self.releases.yanked(name) or self.releases.oversize(name):
-                return ""  # releases there are, none of them allowed: the requirement says why
+                return self._constrained(name, target, specifiers)  # or the requirement says why
             status = self.releases.status(name)
             if status is not None and status.quarantined:
                 return f"; {quarantine_note(name, status)}"
@@ -313,6 +313,17 @@ class Planner:
             hint += (f"; to mirror it for {_SYSTEM_NAMES.get(system, system)} only, write it with a marker: "
                      f"'{requirement}; sys_platform == \"{system}\"'")
         return hint
+
+    def _constrained(self, name: str, target: Target, specifiers: Sequence[SpecifierSet]) -> str:
+        """When the constraints that apply on the target rule out every release the specifiers allow, which ones,
+        as "; ...": the requirement alone (`pandas`) would not tell why none is allowed. "" otherwise."""
+        lines = [line for line in self.config.constraint_lines_for(name)
+                 if _marker_applies(line.requirement, target.environment, ())]
+        if not lines or not any(all(spec.contains(version, prereleases=True) for spec in specifiers)
+                                for version in self.releases.releases(name)):
+            return ""
+        return (f"; the constraints that apply there rule out every release asked for: "
+                f"{few([f'{_shown(line.requirement)} ({line.origin})' for line in lines], 3)}")
 
     def dependencies(self, name: str, version: Version, target: Target,
                      extras: Iterable[str]) -> list[Requirement]:

@@ -520,7 +520,8 @@ def _uncovered(project: str, rule: ProjectRule, chosen: dict[Version, list[Upstr
         if elsewhere:
             checks += (f"; the lock took it from {few(elsewhere, 2)}, not from the upstream: a release only there "
                        f"cannot be mirrored from here")
-        return [f"project {project}: no file matches the config; clients will find none (check its specifiers, "
+        specifiers = "specifiers and constraints" if takes.constraints else "specifiers"
+        return [f"project {project}: no file matches the config; clients will find none (check its {specifiers}, "
                 f"package_types, {checks})"]
     missing = [slot.label for slot in asked
                if slot.label and not any(takes.on(slot, f, version)
