@@ -80,6 +80,23 @@ def test_config_reads_files_relative_to_itself_and_merges_with_projects(tmp_path
     assert "beta" in rules
 
 
+def test_a_constraints_file_listed_as_requirements_too_is_told(tmp_path):
+    """Listed beside the file that names it with -c (so that both are copied), a constraints file is also read
+    as requirements, as pip would read `-r` of it: every project it pins is mirrored. A company's constraints
+    for 500 projects then fill the mirror; the note says so."""
+    write(tmp_path / "req.txt", "alpha\n-c constraints.txt\n")
+    write(tmp_path / "constraints.txt", "alpha<2\nbeta==1.0\n")
+    raw = {"directory": str(tmp_path / "m"), "upstream": "http://127.0.0.1:9/simple/"}
+    config = build_config({**raw, "requirements_files": ["req.txt", "constraints.txt"]}, base_dir=str(tmp_path))
+    assert [rule.name for rule in config.projects] == ["alpha", "beta"]
+    assert config.notes == (
+        f"requirements_files: constraints.txt is read as requirements, and {tmp_path / 'req.txt'}:2 names it as "
+        f"constraints (-c): each project it pins is mirrored as if requested; list only the files of what is wanted "
+        f"(a file that only has to be beside them: the sync role's sync_requirements_includes)",)
+    alone = build_config({**raw, "requirements_files": ["req.txt"]}, base_dir=str(tmp_path))
+    assert [rule.name for rule in alone.projects] == ["alpha"] and alone.notes == ()
+
+
 def test_config_errors_name_the_requirements_file(tmp_path):
     write(tmp_path / "req.txt", "ok\n-e .\n")
     with pytest.raises(ConfigError, match=r"requirements_files: .*req.txt:2: editable .* Remove the line; `uv export "

@@ -434,6 +434,15 @@ def _read_requirements_files(paths: list[str], base_dir: str) -> RequirementsSet
         merged.constraints += found.constraints
         merged.notes += found.notes
         merged.scopes += found.scopes
+        merged.constraint_files += found.constraint_files
+    named_by = dict(merged.constraint_files)
+    for written in paths:
+        origin = named_by.get(os.path.realpath(_config_path(written, base_dir)))
+        if origin:
+            merged.notes.append(
+                f"requirements_files: {written} is read as requirements, and {origin} names it as constraints (-c): "
+                f"each project it pins is mirrored as if requested; list only the files of what is wanted (a file "
+                f"that only has to be beside them: the sync role's sync_requirements_includes)")
     return merged
 
 

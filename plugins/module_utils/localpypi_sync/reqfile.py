@@ -34,6 +34,8 @@ class RequirementsSet:
     notes: list[str] = dataclasses.field(default_factory=list)  # options that mean nothing to a mirror
     # a lock file's path, and the marker of where it installs at all (its requires-python and environments)
     scopes: list[tuple[str, Marker]] = dataclasses.field(default_factory=list)
+    # the files read as constraints (their real paths), each with the -c line that named it
+    constraint_files: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
 _COMMENT = re.compile(r"(^|\s+)#.*$")
@@ -156,6 +158,8 @@ def _read_into(path: str, kind: str, result: RequirementsSet, stack: list[str], 
             nested = value if os.path.isabs(value) else os.path.join(os.path.dirname(path), value)
             # pip reads a file nested in a constraints file as constraints too
             nested_kind = "constraint" if kind == "constraint" else _NESTING_OPTIONS[name]
+            if nested_kind == "constraint":
+                result.constraint_files.append((os.path.realpath(nested), origin))
             _read_into(nested, nested_kind, result, stack, origin)
         elif name in ("-e", "--editable"):
             raise RequirementsFileError(f"{origin}: editable requirements ({line}) cannot be mirrored: they name a "
