@@ -23,6 +23,11 @@ def test_first_sync_published_the_selection(host):
     assert status["last_run"]["ok"] is True
     why = host.check_output("localpypi-sync explain alpha --config /etc/localpypi/sync.yml")
     assert "3.11/manylinux_2_28_x86_64: alpha>=1.1  <- gamma 1.0" in why
+    # the constraints file came along (sync_requirements_includes) and is read only through requirements.txt's -c
+    assert [line.split(":")[0].strip() for line in why.splitlines()[1:] if not line.startswith("    ")] == ["1.1"]
+    config = host.file("/etc/localpypi/sync.yml").content_string
+    assert "/etc/localpypi/requirements/requirements.txt" in config and "constraints.txt" not in config
+    assert host.file("/etc/localpypi/requirements/constraints.txt").contains("alpha<2")
     assert host.file("/data/pypi/web/simple/alpha/index.v1_json").user == "localpypi"
 
 
