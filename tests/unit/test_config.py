@@ -24,6 +24,12 @@ def base(**extra):
     [
         ({"colour": "blue"}, "unknown option 'colour'"),
         ({"projects": ["requests>>2"]}, "projects[0]: invalid requirement 'requests>>2'"),
+        # markers pip cannot evaluate: told here, and not as an internal error on every target of a run
+        ({"projects": ["alpha; 'dev' in dependency_groups"]},
+         "projects[0]: \"alpha; 'dev' in dependency_groups\": its marker asks for 'dependency_groups', which only "
+         "a lock file's packages may (PEP 751)"),
+        ({"projects": ["alpha; python_version ~= '3'"]}, "projects[0]: \"alpha; python_version ~= '3'\": its "
+                                                          "marker has a comparison that cannot be evaluated"),
         ({"projects": []}, "projects: empty"),
         ({"platforms": ["manylinux_x86"]}, "platforms: 'manylinux_x86' is not a platform tag"),
         ({"python_versions": ["3"]}, "python_versions: '3' must name a Python 3 minor version"),

@@ -53,13 +53,17 @@ def test_nesting_comments_continuations_markers_extras_and_constraints(tmp_path,
     ("pkg==1 --hash=md5:00ff\n", "--hash=md5:00ff: expected <algorithm>:<hex digest>, with one of the algorithms "
                                  "pip takes (sha256, sha384, sha512)"),
     ("pkg==1 --hash=sha256:not-hex\n", "--hash=sha256:not-hex: expected <algorithm>:<hex digest>"),
+    ("pkg ; 'x' in extras\n", "its marker asks for 'extras', which only a lock file's packages may (PEP 751)"),
+    # constraints too: c.txt holds `pkg; python_version ~= '3'`
+    ("-c c.txt\n", "its marker has a comparison that cannot be evaluated"),
 ])
 def test_lines_that_cannot_be_mirrored_are_refused_with_file_and_line(tmp_path, text, message):
     path = write(tmp_path / "r.txt", "fine\n" + text)
+    write(tmp_path / "c.txt", "pkg ; python_version ~= '3'\n")
     with pytest.raises(RequirementsFileError) as raised:
         read_requirements(path)
     assert message in str(raised.value)
-    assert "r.txt:2" in str(raised.value)
+    assert ("c.txt:1" if text.startswith("-c") else "r.txt:2") in str(raised.value)
 
 
 def test_files_that_include_each_other_are_refused(tmp_path):

@@ -450,6 +450,25 @@ def test_constraints_that_rule_out_every_release_are_named(tmp_path, mirror_dir,
 
 
 @pytest.mark.parametrize("mode", ["candidates", "pinned"])
+def test_a_dependency_whose_marker_cannot_be_evaluated_is_skipped_with_a_warning(tmp_path, mirror_dir, sync, mode):
+    """A Requires-Dist marker that no installer can evaluate (`~=` with one number) failed the project that needed
+    it, as an "internal error UndefinedComparison". It is skipped, and told once."""
+    catalog = Catalog(str(tmp_path / "odd"))
+    catalog.add_wheel("app", "1.0", requires_dist=["lib", "odd; python_version ~= '3'"])
+    catalog.add_wheel("lib", "1.0")
+    catalog.add_wheel("odd", "1.0")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "projects": ["app"], "dependencies": True,
+            "resolution": mode, "python_versions": ["3.11", "3.12"], "platforms": ["manylinux_2_28_x86_64"]}))
+    assert result.ok, result.failures
+    assert published(mirror_dir) == {"app-1.0-py3-none-any.whl", "lib-1.0-py3-none-any.whl"}
+    assert [w for w in result.warnings if "odd" in w] == [
+        "app 1.0: Requires-Dist \"odd; python_version ~= '3'\" skipped: its marker has a comparison that cannot be "
+        "evaluated (such as ~= with a single number)"]
+
+
+@pytest.mark.parametrize("mode", ["candidates", "pinned"])
 def test_a_dependency_with_only_a_pre_release_that_satisfies_it_gets_that_one(tmp_path, mirror_dir, sync, mode):
     """PEP 440, as pip 26 applies it: `lib>=1.0` with only 2.0b1 above 1.0 installs 2.0b1 (pip 25.3 and uv
     refuse it, online as from the mirror). The run failed with no release of lib, and left app unmirrored."""

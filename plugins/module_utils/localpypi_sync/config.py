@@ -26,7 +26,7 @@ from packaging.version import InvalidVersion, Version
 from . import missing_requirement
 from .credentials import Credentials, redact, split_credentials
 from .names import PLATFORM_PATTERN
-from .reqfile import RequirementLine, RequirementsFileError, RequirementsSet, read_requirements
+from .reqfile import RequirementLine, RequirementsFileError, RequirementsSet, marker_problem, read_requirements
 from .timespec import Cutoff, parse_cutoff
 
 
@@ -416,6 +416,9 @@ def _parse_projects(lines: list[str], file_lines: list[RequirementLine]) -> tupl
             raise ConfigError(f"projects[{index}]: invalid requirement {line!r}: {reason}") from None
         if requirement.url:
             raise ConfigError(f"projects[{index}]: {line!r}: direct URL references cannot be mirrored")
+        problem = marker_problem(requirement)
+        if problem:
+            raise ConfigError(f"projects[{index}]: {line!r}: {problem}")
         grouped.setdefault(canonicalize_name(requirement.name), []).append((requirement, f"projects[{index}]"))
     rules = tuple(ProjectRule(name, tuple(r for r, _ in pairs), tuple(o for _, o in pairs))
                   for name, pairs in sorted(grouped.items()))

@@ -7,7 +7,7 @@ import os
 import re
 from typing import Optional
 
-from packaging.markers import Marker
+from packaging.markers import Marker, UndefinedComparison, UndefinedEnvironmentName, default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .upstream import HASH_NAMES
@@ -119,7 +119,25 @@ def _parse_requirement(text: str, origin: str) -> Requirement:
         raise RequirementsFileError(f"{origin}: invalid requirement {text!r}: {' '.join(str(exc).split())}") from None
     if requirement.url:
         raise RequirementsFileError(f"{origin}: {text!r} is a direct URL reference; it cannot be mirrored")
+    problem = marker_problem(requirement)
+    if problem:
+        raise RequirementsFileError(f"{origin}: {text!r}: {problem}")
     return requirement
+
+
+def marker_problem(requirement: Requirement) -> Optional[str]:
+    """Why the requirement's marker cannot be evaluated, as pip cannot evaluate it either: one that asks for
+    `dependency_groups` or `extras` (PEP 751's, for a lock file's packages only), a `~=` with one number. None
+    when it can. Told once, where the requirement is read, and not as an internal error on every target."""
+    if requirement.marker is None:
+        return None
+    try:
+        requirement.marker.evaluate({**default_environment(), "extra": ""})
+    except UndefinedEnvironmentName as exc:
+        return f"its marker asks for {exc}, which only a lock file's packages may (PEP 751)"
+    except UndefinedComparison:
+        return "its marker has a comparison that cannot be evaluated (such as ~= with a single number)"
+    return None
 
 
 def read_requirements(path: str) -> RequirementsSet:

@@ -34,6 +34,7 @@ from .http import FetchError
 from .metadata import MetadataReader
 from .names import file_version, package_type
 from .report import few
+from .reqfile import marker_problem
 from .select import Target, TargetMatrix, screen_file, too_large
 from .upstream import ProjectPage, ProjectStatus, UpstreamFile, not_an_index, quarantine_note
 
@@ -337,6 +338,10 @@ class Planner:
                 requirement = Requirement(text)
             except InvalidRequirement:
                 self._warn(f"{name} {version}: unreadable Requires-Dist {text!r} skipped")
+                continue
+            problem = marker_problem(requirement)
+            if problem:
+                self._warn(f"{name} {version}: Requires-Dist {text!r} skipped: {problem}")
                 continue
             # a dependency guarded by `extra == "x"` is needed only when x was asked for
             if _marker_applies(requirement, target.environment, extras):
