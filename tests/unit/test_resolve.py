@@ -468,6 +468,23 @@ def test_a_dependency_whose_marker_cannot_be_evaluated_is_skipped_with_a_warning
         "evaluated (such as ~= with a single number)"]
 
 
+def test_a_resolution_that_backtracks_too_long_says_what_ends_it(tmp_path, mirror_dir, sync, monkeypatch):
+    """The resolver gives up after MAX_ROUNDS (as pip does after many more): the error said only
+    "failed: ResolutionTooDeep". A handful of rounds stands in for a real case's thousands."""
+    monkeypatch.setattr("localpypi_sync.resolve.MAX_ROUNDS", 2)
+    catalog = Catalog(str(tmp_path / "deep"))
+    catalog.add_wheel("app", "1.0", requires_dist=["lib"])
+    catalog.add_wheel("lib", "1.0", requires_dist=["base"])
+    catalog.add_wheel("base", "1.0")
+    with serve_upstream(catalog) as running:
+        result = sync(build_config({
+            "upstream": running.url, "directory": mirror_dir, "projects": ["app"], "dependencies": True,
+            "resolution": "pinned", "python_versions": ["3.12"], "platforms": ["manylinux_2_28_x86_64"]}))
+    assert result.failures == [
+        "target 3.12/manylinux_2_28_x86_64: resolution of app gave up after 2 rounds of trying other releases: pin "
+        "what to install in a constraints file (-c), as `uv pip compile` writes it"]
+
+
 @pytest.mark.parametrize("mode", ["candidates", "pinned"])
 def test_a_dependency_with_only_a_pre_release_that_satisfies_it_gets_that_one(tmp_path, mirror_dir, sync, mode):
     """PEP 440, as pip 26 applies it: `lib>=1.0` with only 2.0b1 above 1.0 installs 2.0b1 (pip 25.3 and uv

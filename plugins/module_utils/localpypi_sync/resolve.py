@@ -27,7 +27,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 from resolvelib import AbstractProvider, BaseReporter, Resolver
-from resolvelib.resolvers import ResolutionImpossible, ResolverException
+from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep, ResolverException
 
 from .config import ProjectRule, SyncConfig
 from .http import FetchError
@@ -509,6 +509,9 @@ class Planner:
             result = Resolver(_Provider(self, target), BaseReporter()).resolve(requirements, max_rounds=MAX_ROUNDS)
         except ResolutionImpossible as exc:
             return f"cannot satisfy {self._impossible(exc.causes, origins, target)}"
+        except ResolutionTooDeep:
+            return (f"resolution of {', '.join(map(str, requirements))} gave up after {MAX_ROUNDS} rounds of trying "
+                    f"other releases: pin what to install in a constraints file (-c), as `uv pip compile` writes it")
         except ResolverException as exc:
             return f"resolution of {', '.join(map(str, requirements))} failed: {type(exc).__name__}"
         self._keep_result(result, target, origins, "")
