@@ -336,6 +336,33 @@ def test_a_process_start_time_is_read_past_a_command_name_with_parentheses(stat,
     assert start_from_stat(stat, "1000", 100) == started
 
 
+def test_explain_without_dependencies_tells_the_targets_each_requirement_and_file_is_for(config_file, tmp_path):
+    """A universal lock's fork by Python: which line asks for which release on which target, and what each file
+    is there for. Without dependencies there was nothing to explain ("no resolution on record")."""
+    (tmp_path / "constraints.txt").write_text("alpha!=1.1\n")
+    (tmp_path / "requirements.txt").write_text("-c constraints.txt\n")
+    config = config_file(projects=['alpha==1.0; python_version < "3.12"', 'alpha==2.0; python_version >= "3.12"'],
+                         requirements_files=[str(tmp_path / "requirements.txt")], python_versions=["3.11", "3.12"],
+                         platforms=["manylinux_2_28_x86_64"])
+    assert run_cli("sync", "--config", config).returncode == 0
+    why = run_cli("explain", "alpha", "--config", config)
+    assert why.returncode == 0, why.stderr
+    linux = "manylinux_2_28_x86_64"
+    assert why.stdout.splitlines() == [
+        "alpha: taken by the config's requirements, per target (no dependency resolution)",
+        f'  alpha==1.0; python_version < "3.12"  (projects[0]): 3.11/{linux}',
+        f'  alpha==2.0; python_version >= "3.12"  (projects[1]): 3.12/{linux}',
+        f"  constraint alpha!=1.1  ({tmp_path / 'constraints.txt'}:1): every target",
+        "  2.0:",
+        f"    alpha-2.0-py3-none-any.whl: 3.12/{linux}",
+        f"    alpha-2.0.tar.gz: 3.12/{linux}",
+        "  1.0:",
+        f"    alpha-1.0-py3-none-any.whl: 3.11/{linux}",
+        f"    alpha-1.0.tar.gz: 3.11/{linux}"]
+    other = run_cli("explain", "gamma", "--config", config)
+    assert other.returncode == 1 and other.stdout.startswith("gamma is not asked for by the config")
+
+
 def test_a_project_named_on_the_command_line_that_the_config_does_not_select_fails(config_file):
     result = run_cli("sync", "--config", config_file(), "--project", "alpha", "--project", "Alfa")
     assert result.returncode == 1

@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 from . import __version__, missing_requirement
 from .config import ConfigError, SyncConfig, load_config_file
-from .explain import explain
+from .explain import explain, explain_selection
 from .health import mirror_health
 from .report import Reporter, counted, few
 from .select import TargetMatrix, lock_scope_warnings
@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     amount.add_argument("--quiet", "-q", action="store_true", help="print failures and warnings only")
     amount.add_argument("--verbose", "-v", action="store_true",
                         help="also list the projects that did not change (one line each)")
-    sync.add_argument("--explain", metavar="NAME", help="then show why NAME is in the mirror (dependencies)")
+    sync.add_argument("--explain", metavar="NAME", help="then show why NAME is in the mirror, as explain does")
     progress = sync.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None)
     progress.add_argument("--no-progress", dest="progress", action="store_false")
@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="write them into FILE (whole, renamed into place) instead of printing them")
     commands.add_parser("check-config", parents=[common], help="validate the config file and exit")
     why = commands.add_parser("explain", parents=[common],
-                              help="which requirement and target pulled each release of a project in")
+                              help="which requirement and target took each release of a project in")
     why.add_argument("name", metavar="NAME")
     return parser
 
@@ -107,21 +107,24 @@ def _command_sync(args: argparse.Namespace, config: SyncConfig) -> int:
             f"{removed} {stats.files_removed} in {stats.duration_seconds:.1f}s")
     document = result.to_dict()
     if args.explain:
-        _, lines = explain(result.plan, args.explain, _published_names(config, args.explain))
+        _, lines = _explain(config, args.explain, result.plan)
         document["explain"] = lines
         text += "\n" + "\n".join(lines)
     _print(document, args.json, text)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _published_names(config: SyncConfig, name: str) -> list[str]:
+def _explain(config: SyncConfig, name: str, plan: Optional[dict]) -> tuple[bool, list[str]]:
+    """Why the project is in the mirror: from the resolution's plan with dependencies, else from the config."""
     record = MirrorState(config.directory).load_project(canonicalize_name(name))
-    return list(recorded_files(record)) if isinstance(record, dict) else []
+    published = list(recorded_files(record).values()) if isinstance(record, dict) else []
+    if config.dependencies:
+        return explain(plan, name, [f.upstream.filename for f in published])
+    return explain_selection(config, TargetMatrix.from_config(config), name, [f.upstream for f in published])
 
 
 def _command_explain(args: argparse.Namespace, config: SyncConfig) -> int:
-    found, lines = explain(MirrorState(config.directory).load_plan(), args.name,
-                           _published_names(config, args.name))
+    found, lines = _explain(config, args.name, MirrorState(config.directory).load_plan())
     _print({"ok": found, "explain": lines}, args.json, "\n".join(lines))
     return EXIT_OK if found else EXIT_FAILED
 

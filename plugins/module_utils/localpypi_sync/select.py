@@ -531,6 +531,26 @@ def _uncovered(project: str, rule: ProjectRule, chosen: dict[Version, list[Upstr
     return [f"project {project}: no selected file installs on {', '.join(missing)}; clients there will find none"]
 
 
+def slots_taking(files: Iterable[UpstreamFile], project: str, rule: Optional[ProjectRule], config: SyncConfig,
+                 matrix: TargetMatrix) -> dict[str, list[str]]:
+    """For explain, without a resolution: by filename, the python x platform slots each file is taken for (where
+    the requirements and constraints of its version hold, and it installs). Pre-releases count as the files
+    given tell; a slot of 'any' python and platform is "any"."""
+    versions = {f.filename: file_version(f.filename, project) for f in files}
+    finals = frozenset(v for v in versions.values() if v is not None and not v.is_prerelease)
+    takes = _Takes(rule, config.constraints_for(project), _prereleases_taken(rule, config.prereleases, finals), matrix)
+    return {f.filename: [slot.label or "any" for slot in takes.slots
+                         if versions[f.filename] is not None and takes.on(slot, f, versions[f.filename])]
+            for f in files}
+
+
+def slots_asking(requirement: Requirement, matrix: TargetMatrix) -> list[str]:
+    """The python x platform slots on which the requirement's marker holds (where it cannot be told: all)."""
+    return [slot.label or "any" for slot in matrix.slots or (matrix,)
+            if requirement.marker is None or not slot.marker_environments
+            or any(requirement.marker.evaluate(env) for env in slot.marker_environments)]
+
+
 def _asked_for(rule: ProjectRule, slot: TargetMatrix) -> bool:
     """The project's requirement applies on that slot (its markers, where the slot's environment is known)."""
     if not slot.marker_environments:
