@@ -715,7 +715,7 @@ def test_an_upstream_that_answers_with_a_sign_in_page_fails_every_run_and_change
         assert listed(mirror_dir, "alpha") == served
         assert not os.path.exists(os.path.join(mirror_dir, "web", "simple", "gamma"))
     with pytest.raises(SyncAbort, match=re.escape(
-            f"upstream project list: upstream index {upstream.url}: it is a sign-in page (a form that asks for a "
+            f"upstream project list: {upstream.url}: it is a sign-in page (a form that asks for a "
             f"password), not a list of projects; nothing synced; {question.replace(upstream.url, 'it')}")):
         sync(make_config(projects=["*"]))
     upstream.server.faults.sign_in_body = b"<html><body><h1>Service paused</h1></body></html>"  # and no form
@@ -745,7 +745,7 @@ def test_a_sign_in_page_with_links_is_no_list_of_projects(make_config, sync, mir
     with pytest.raises(SyncAbort) as aborted:
         sync(make_config(projects=["*"]))
     assert str(aborted.value) == (
-        f"upstream project list: upstream index {upstream.url}: it is a sign-in page (a form that asks for a "
+        f"upstream project list: {upstream.url}: it is a sign-in page (a form that asks for a "
         f"password), not a list of projects; nothing synced; is it a package index? A proxy whose login has "
         f"expired answers every address with its own sign-in page")
     with open(os.path.join(mirror_dir, "web", "simple", "index.html"), "rb") as stream:

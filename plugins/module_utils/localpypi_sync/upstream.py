@@ -319,7 +319,7 @@ class Upstream:
         """Every project the upstream lists, with its serial where the upstream tells it."""
         response = self.http.get(self.base_url, {"Accept": ACCEPT})
         if response.status != 200:
-            raise FetchError(f"upstream index {self.base_url}: HTTP {response.status}")
+            raise FetchError(f"{self.base_url}: HTTP {response.status}")  # the caller names what was read
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type == JSON_TYPE:
             data = json.loads(response.body)
@@ -330,5 +330,5 @@ class Upstream:
         try:
             return [(name, None) for name in parse_html_root(response.body)]
         except ValueError as exc:
-            raise FetchError(f"upstream index {self.base_url}: {exc}; nothing synced; "
+            raise FetchError(f"{self.base_url}: {exc}; nothing synced; "
                              f"{not_an_index(self.base_url, named=False)}") from None
