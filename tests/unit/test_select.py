@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import calendar
+import dataclasses
 
 import pytest
+from packaging.requirements import Requirement
 
 from localpypi_sync.config import build_config
-from localpypi_sync.select import TargetMatrix, expand_platform, select_files
+from localpypi_sync.select import TargetMatrix, expand_platform, select_files, slots_asking
 from localpypi_sync.upstream import UpstreamFile
 
 
@@ -353,6 +355,18 @@ def test_constraints_apply_only_where_their_markers_hold(tmp_path):
     assert choose_for(FORKED, requirements_files=requirements, **FORKED_TARGETS)[1].uncovered == [
         "project numpy: no file matches the config; clients will find none (check its specifiers and constraints, "
         "package_types, python_versions and platforms)"]
+
+
+def test_explain_tells_the_targets_a_marker_holds_on_as_selection_takes_it():
+    """Where no Python is set, a marker cannot be told: a requirement holds there, and a constraint restricts
+    nothing (test_constraints_apply_only_where_their_markers_hold), so explain must not say it holds."""
+    marked = Requirement('numpy<2; python_version < "3.12"')
+    config = build_config({"upstream": "http://127.0.0.1:1/simple/", "directory": "/tmp/x", "projects": ["numpy"],
+                           **FORKED_TARGETS})
+    assert slots_asking(marked, TargetMatrix.from_config(config)) == ["3.11/manylinux_2_28_x86_64"]
+    assert slots_asking(marked, TargetMatrix.from_config(config), constraint=True) == ["3.11/manylinux_2_28_x86_64"]
+    anywhere = TargetMatrix.from_config(dataclasses.replace(config, python_versions=(), platforms=()))
+    assert slots_asking(marked, anywhere) == ["any"] and slots_asking(marked, anywhere, constraint=True) == []
 
 
 def test_a_target_left_with_only_another_forks_files_is_named():

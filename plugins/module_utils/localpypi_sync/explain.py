@@ -62,7 +62,7 @@ def explain_selection(config: SyncConfig, matrix: TargetMatrix, name: str,
         for requirement, origin in zip(rule.requirements, origins):
             lines.append(f"  {requirement}  ({origin}): {where(slots_asking(requirement, matrix))}")
     for line in config.constraint_lines_for(project):
-        targets = where(slots_asking(line.requirement, matrix))
+        targets = where(slots_asking(line.requirement, matrix, constraint=True))
         lines.append(f"  constraint {line.requirement}  ({line.origin}): {targets}")
     taking = slots_taking(published, project, rule, config, matrix)
     by_version: dict[str, list[str]] = {}

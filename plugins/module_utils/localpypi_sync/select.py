@@ -544,10 +544,11 @@ def slots_taking(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
             for f in files}
 
 
-def slots_asking(requirement: Requirement, matrix: TargetMatrix) -> list[str]:
-    """The python x platform slots on which the requirement's marker holds (where it cannot be told: all)."""
+def slots_asking(requirement: Requirement, matrix: TargetMatrix, constraint: bool = False) -> list[str]:
+    """The python x platform slots on which the requirement's marker holds. Where it cannot be told (no Python
+    set), a requirement holds and a constraint does not, as selection takes them (_Takes)."""
     return [slot.label or "any" for slot in matrix.slots or (matrix,)
-            if requirement.marker is None or not slot.marker_environments
+            if requirement.marker is None or (not slot.marker_environments and not constraint)
             or any(requirement.marker.evaluate(env) for env in slot.marker_environments)]
 
 
