@@ -280,12 +280,21 @@ def _requirement_allows(rule: Optional[ProjectRule], version: Version, taken: tu
     if rule is None:
         return taken[0] or not version.is_prerelease
     for requirement, allow_pre in zip(rule.requirements, taken):
-        if requirement.marker is not None and environments and not any(
-                requirement.marker.evaluate(env) for env in environments):
+        if not _marker_holds(requirement.marker, environments, unknown=True):
             continue
         if requirement.specifier.contains(version, prereleases=allow_pre):
             return True
     return False
+
+
+def _marker_holds(marker: Optional[Marker], environments: tuple[dict[str, str], ...], unknown: bool) -> bool:
+    """The marker holds in one of the environments; `unknown` when there are none to tell by (no Python set):
+    a requirement then holds, and a constraint restricts nothing."""
+    if marker is None:
+        return True
+    if not environments:
+        return unknown
+    return any(marker.evaluate(env) for env in environments)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,7 +329,7 @@ class _Takes:
             self._allowed[key] = (
                 _requirement_allows(self.rule, version, self.taken, environments)
                 and all(c.specifier.contains(version, prereleases=True) for c in self.constraints
-                        if c.marker is None or (environments and any(c.marker.evaluate(env) for env in environments))))
+                        if _marker_holds(c.marker, environments, unknown=False)))
         return self._allowed[key]
 
     def on(self, slot: TargetMatrix, upstream_file: UpstreamFile, version: Version) -> bool:
@@ -548,16 +557,12 @@ def slots_asking(requirement: Requirement, matrix: TargetMatrix, constraint: boo
     """The python x platform slots on which the requirement's marker holds. Where it cannot be told (no Python
     set), a requirement holds and a constraint does not, as selection takes them (_Takes)."""
     return [slot.label or "any" for slot in matrix.slots or (matrix,)
-            if requirement.marker is None or (not slot.marker_environments and not constraint)
-            or any(requirement.marker.evaluate(env) for env in slot.marker_environments)]
+            if _marker_holds(requirement.marker, slot.marker_environments, unknown=not constraint)]
 
 
 def _asked_for(rule: ProjectRule, slot: TargetMatrix) -> bool:
     """The project's requirement applies on that slot (its markers, where the slot's environment is known)."""
-    if not slot.marker_environments:
-        return True
-    return any(requirement.marker is None or any(requirement.marker.evaluate(env)
-                                                 for env in slot.marker_environments)
+    return any(_marker_holds(requirement.marker, slot.marker_environments, unknown=True)
                for requirement in rule.requirements)
 
 
