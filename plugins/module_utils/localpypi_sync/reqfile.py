@@ -133,11 +133,19 @@ def marker_problem(requirement: Requirement) -> Optional[str]:
         return None
     try:
         requirement.marker.evaluate({**default_environment(), "extra": ""})
-    except UndefinedEnvironmentName as exc:
-        return f"its marker asks for {exc}, which only a lock file's packages may (PEP 751)"
-    except UndefinedComparison:
-        return "its marker has a comparison that cannot be evaluated (such as ~= with a single number)"
+    except MARKER_ERRORS as exc:
+        return marker_error(exc)
     return None
+
+
+MARKER_ERRORS = (UndefinedEnvironmentName, UndefinedComparison)  # what evaluating a marker that parsed can raise
+
+
+def marker_error(exc: Exception) -> str:
+    """One of MARKER_ERRORS, as a clause that reads the same on every host."""
+    if isinstance(exc, UndefinedEnvironmentName):
+        return f"its marker asks for {exc}, which only a lock file's packages may (PEP 751)"
+    return "its marker has a comparison that cannot be evaluated (such as ~= with a single number)"
 
 
 def read_requirements(path: str) -> RequirementsSet:

@@ -34,7 +34,7 @@ from .http import FetchError
 from .metadata import MetadataReader
 from .names import file_version, package_type
 from .report import few
-from .reqfile import marker_problem
+from .reqfile import MARKER_ERRORS, RequirementLine, marker_error
 from .select import Target, TargetMatrix, screen_file, too_large
 from .upstream import ProjectPage, ProjectStatus, UpstreamFile, not_an_index, quarantine_note
 
@@ -262,7 +262,7 @@ class Planner:
                  candidates: Optional[_ByVersion] = None) -> _ByVersion:
         """Releases of name (or of candidates) that satisfy every specifier and the constraints whose markers
         hold on the target, wherever they install, pre-releases among them (_as_pip_takes tells which count)."""
-        constraints = [c for c in self.config.constraints_for(name) if _marker_applies(c, target.environment, ())]
+        constraints = [line.requirement for line in self._constraints_on(name, target)]
         if candidates is None:
             candidates = dict(self.releases.releases(name))
             pinned = {Version(s.version) for spec in specifiers for s in spec
@@ -318,13 +318,17 @@ class Planner:
     def _constrained(self, name: str, target: Target, specifiers: Sequence[SpecifierSet]) -> str:
         """When the constraints that apply on the target rule out every release the specifiers allow, which ones,
         as "; ...": the requirement alone (`pandas`) would not tell why none is allowed. "" otherwise."""
-        lines = [line for line in self.config.constraint_lines_for(name)
-                 if _marker_applies(line.requirement, target.environment, ())]
+        lines = self._constraints_on(name, target)
         if not lines or not any(all(spec.contains(version, prereleases=True) for spec in specifiers)
                                 for version in self.releases.releases(name)):
             return ""
         return (f"; the constraints that apply there rule out every release asked for: "
                 f"{few([f'{_shown(line.requirement)} ({line.origin})' for line in lines], 3)}")
+
+    def _constraints_on(self, name: str, target: Target) -> list[RequirementLine]:
+        """The constraints on the project whose markers hold on the target, as pip there applies them."""
+        return [line for line in self.config.constraint_lines_for(name)
+                if _marker_applies(line.requirement, target.environment, ())]
 
     def dependencies(self, name: str, version: Version, target: Target,
                      extras: Iterable[str]) -> list[Requirement]:
@@ -339,12 +343,13 @@ class Planner:
             except InvalidRequirement:
                 self._warn(f"{name} {version}: unreadable Requires-Dist {text!r} skipped")
                 continue
-            problem = marker_problem(requirement)
-            if problem:
-                self._warn(f"{name} {version}: Requires-Dist {text!r} skipped: {problem}")
-                continue
             # a dependency guarded by `extra == "x"` is needed only when x was asked for
-            if _marker_applies(requirement, target.environment, extras):
+            try:
+                applies = _marker_applies(requirement, target.environment, extras)
+            except MARKER_ERRORS as exc:
+                self._warn(f"{name} {version}: Requires-Dist {text!r} skipped: {marker_error(exc)}")
+                continue
+            if applies:
                 needed.append(requirement)
         return needed
 
