@@ -116,8 +116,9 @@ options:
     elements: str
   platforms:
     description:
-    - 'Target platform tags (C(manylinux_2_28_x86_64), C(win_amd64), C(macosx_11_0_arm64)); compatible older tags
-      are kept too, pure wheels always. Empty: all.'
+    - 'Target platform tags (C(manylinux_2_28_x86_64), C(win_amd64), C(macosx_11_0_arm64), C(ios_13_0_arm64_iphoneos),
+      C(android_24_arm64_v8a), C(pyemscripten_2026_0_wasm32)); compatible older tags are kept too, pure wheels always.
+      Empty: all.'
     type: list
     default: []
     elements: str

@@ -32,6 +32,8 @@ def base(**extra):
                                                           "marker has a comparison that cannot be evaluated"),
         ({"projects": []}, "projects: empty"),
         ({"platforms": ["manylinux_x86"]}, "platforms: 'manylinux_x86' is not a platform tag"),
+        ({"platforms": ["ios_13_0_arm64"]}, "platforms: 'ios_13_0_arm64' is not a platform tag"),  # no SDK
+        ({"platforms": ["pyemscripten_2026_0_wasm64"]}, "platforms: 'pyemscripten_2026_0_wasm64' is not a"),
         ({"python_versions": ["3"]}, "python_versions: '3' must name a Python 3 minor version"),
         # YAML (and so Ansible) reads an unquoted 3.10 as 3.1: as a number here, turned into '3.1' by Ansible
         ({"python_versions": ["3.9", 3.10]}, "python_versions[1]: got the number 3.1; write it quoted"),

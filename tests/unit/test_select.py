@@ -60,6 +60,52 @@ def test_a_linux_target_takes_plain_linux_wheels_as_pip_does():
         "tool-1.0-cp312-cp312-win_amd64.whl"]
 
 
+MOBILE_AND_WEB = [
+    "gamma-2.0-cp314-cp314-ios_13_0_arm64_iphoneos.whl",
+    "gamma-2.0-cp314-cp314-ios_14_0_arm64_iphoneos.whl",
+    "gamma-2.0-cp314-cp314-ios_13_0_arm64_iphonesimulator.whl",
+    "gamma-2.0-cp314-cp314-android_21_arm64_v8a.whl",
+    "gamma-2.0-cp314-cp314-android_26_arm64_v8a.whl",
+    "gamma-2.0-cp314-cp314-android_21_x86_64.whl",
+    "gamma-2.0-cp314-cp314-pyemscripten_2026_0_wasm32.whl",
+    "gamma-2.0-cp314-cp314-pyemscripten_2025_0_wasm32.whl",
+    "gamma-2.0-cp314-cp314-manylinux_2_17_aarch64.whl",
+    "gamma-2.0-py3-none-any.whl",
+]
+
+
+def test_ios_android_and_emscripten_targets_take_what_installs_there():
+    """cibuildwheel builds for iOS (PEP 730), Android (PEP 738) and Pyodide (PEP 783), and the index holds
+    such wheels: a device target takes its own OS versions, API levels and older, of its own machine only; an
+    Emscripten ABI takes itself alone, none installing on another."""
+    chosen, _ = choose(MOBILE_AND_WEB, "gamma", python_versions=["3.14"], package_types=["wheel"],
+                       platforms=["ios_13_0_arm64_iphoneos", "android_24_arm64_v8a", "pyemscripten_2026_0_wasm32"])
+    assert chosen == [
+        "gamma-2.0-cp314-cp314-android_21_arm64_v8a.whl",
+        "gamma-2.0-cp314-cp314-ios_13_0_arm64_iphoneos.whl",
+        "gamma-2.0-cp314-cp314-pyemscripten_2026_0_wasm32.whl",
+        "gamma-2.0-py3-none-any.whl",
+    ]
+    assert "ios_12_0_x86_64_iphonesimulator" in expand_platform("ios_13_0_x86_64_iphonesimulator")
+    assert expand_platform("pyemscripten_2026_0_wasm32") == {"pyemscripten_2026_0_wasm32"}
+
+
+@pytest.mark.parametrize("platform, holds", [
+    ("ios_13_0_arm64_iphoneos", "sys_platform == 'ios' and platform_system == 'iOS' and platform_machine == 'arm64'"),
+    ("android_24_arm64_v8a", "sys_platform == 'android' and platform_system == 'Android' and "
+                             "platform_machine == 'aarch64'"),
+    ("android_24_x86", "sys_platform == 'android' and platform_machine == 'i686'"),
+    ("pyemscripten_2026_0_wasm32", "sys_platform == 'emscripten' and platform_machine == 'wasm32'"),
+])
+def test_markers_on_ios_android_and_emscripten_read_as_there(platform, holds):
+    """A requirement's marker is told by the values Python has on that platform, not by this host's Linux:
+    `colorama; sys_platform == 'win32'` asks nothing of them, and one that holds there is taken."""
+    files = ["delta-1.0-py3-none-any.whl"]
+    assert choose(files, f"delta; {holds}", python_versions=["3.14"], platforms=[platform])[0] == files
+    assert choose(files, "delta; sys_platform == 'linux' or os_name != 'posix'", python_versions=["3.14"],
+                  platforms=[platform])[0] == []
+
+
 def test_python_and_platform_matrix():
     chosen, _ = choose(BETA, python_versions=["3.11"], platforms=["manylinux_2_28_x86_64"])
     assert chosen == [

@@ -102,7 +102,8 @@ OPTIONS: tuple[Option, ...] = (
            "Empty: all.",
            selects=True),
     Option("platforms", "list", [],
-           "Target platform tags (C(manylinux_2_28_x86_64), C(win_amd64), C(macosx_11_0_arm64)); compatible older "
+           "Target platform tags (C(manylinux_2_28_x86_64), C(win_amd64), C(macosx_11_0_arm64), "
+           "C(ios_13_0_arm64_iphoneos), C(android_24_arm64_v8a), C(pyemscripten_2026_0_wasm32)); compatible older "
            "tags are kept too, pure wheels always. Empty: all.",
            selects=True),
     Option("package_types", "list", list(PACKAGE_TYPES), "Distribution types to mirror.",
@@ -488,7 +489,8 @@ def _parse_platforms(values: list[str]) -> tuple[str, ...]:
         if not PLATFORM_PATTERN.fullmatch(value):
             raise ConfigError(
                 f"platforms: {value!r} is not a platform tag such as manylinux_2_28_x86_64, "
-                "musllinux_1_2_aarch64, win_amd64, macosx_11_0_arm64 or linux_x86_64"
+                "musllinux_1_2_aarch64, win_amd64, macosx_11_0_arm64, linux_x86_64, ios_13_0_arm64_iphoneos, "
+                "android_24_arm64_v8a or pyemscripten_2026_0_wasm32"
             )
     return tuple(values)
 

@@ -18,7 +18,9 @@ from packaging.version import Version
 
 PLATFORM_PATTERN = re.compile(
     r"^(?:manylinux_\d+_\d+_\w+|manylinux(?:1|2010|2014)_\w+|musllinux_\d+_\d+_\w+|win32|win_\w+"
-    r"|macosx_\d+_\d+_\w+|linux_\w+|any)$"
+    r"|macosx_\d+_\d+_\w+|linux_\w+|any"
+    # iOS (PEP 730), Android (PEP 738), and the Pyodide runtime on Emscripten (PEP 783; pyodide_ before it)
+    r"|ios_\d+_\d+_\w+_iphone(?:os|simulator)|android_\d+_\w+|(?:pyemscripten|pyodide)_\d+_\d+_wasm32)$"
 )
 # PEP 508 names; the simple API cannot name anything else.
 _PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)

@@ -24,6 +24,9 @@ _MANYLINUX_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2
 _MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_(\w+)$")
 _MUSLLINUX = re.compile(r"^musllinux_(\d+)_(\d+)_(\w+)$")
 _MACOS = re.compile(r"^macosx_(\d+)_(\d+)_(\w+)$")
+_IOS = re.compile(r"^ios_(\d+)_(\d+)_((\w+)_iphone(?:os|simulator))$")  # ios_13_0_arm64_iphoneos (PEP 730)
+_ANDROID = re.compile(r"^android_(\d+)_(\w+)$")  # android_24_arm64_v8a (PEP 738)
+_EMSCRIPTEN = re.compile(r"^(?:pyemscripten|pyodide)_\d+_\d+_wasm32$")  # PEP 783: one ABI, none older with it
 
 
 def expand_platform(platform: str) -> set[str]:
@@ -51,12 +54,19 @@ def expand_platform(platform: str) -> set[str]:
     if match:
         version = (int(match.group(1)), int(match.group(2)))
         return set(tags.mac_platforms(version, match.group(3)))
-    return {platform}
+    match = _IOS.match(platform)
+    if match:  # the iOS versions down to 12.0 on that multiarch, as packaging.tags counts them
+        return set(tags.ios_platforms((int(match.group(1)), int(match.group(2))), match.group(3)))
+    match = _ANDROID.match(platform)
+    if match:  # the API levels down to 16 on that ABI
+        return set(tags.android_platforms(int(match.group(1)), match.group(2)))
+    return {platform}  # win_amd64, linux_x86_64, and pyemscripten_2026_0_wasm32, whose ABI installs no other
 
 
 LATE_PATCH = 99  # no CPython minor has had so many patch releases: it stands for "the latest one"
 _LINUX_ARCH = re.compile(r"^(?:many|musl)?linux(?:_\d+_\d+|1|2010|2014)?_(\w+)$")
 _WINDOWS_MACHINE = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}
+_ANDROID_MACHINE = {"arm64_v8a": "aarch64", "armeabi_v7a": "armv7l", "x86_64": "x86_64", "x86": "i686"}  # uname's
 
 
 def full_version(python: TargetPython) -> str:
@@ -82,6 +92,16 @@ def platform_environment(python: TargetPython, platform: str) -> dict[str, str]:
         arch = _MACOS.match(platform).group(3)
         env.update(os_name="posix", sys_platform="darwin", platform_system="Darwin",
                    platform_machine="arm64" if arch == "arm64" else "x86_64")
+    elif _IOS.match(platform):  # PEP 730: uname's machine; "iOS", or "iPadOS" on an iPad, which no tag tells
+        env.update(os_name="posix", sys_platform="ios", platform_system="iOS",
+                   platform_machine=_IOS.match(platform).group(4))
+    elif _ANDROID.match(platform):  # PEP 738
+        abi = _ANDROID.match(platform).group(2)
+        env.update(os_name="posix", sys_platform="android", platform_system="Android",
+                   platform_machine=_ANDROID_MACHINE.get(abi, abi))
+    elif _EMSCRIPTEN.match(platform):  # PEP 776
+        env.update(os_name="posix", sys_platform="emscripten", platform_system="Emscripten",
+                   platform_machine="wasm32")
     else:
         env.update(os_name="posix", sys_platform=platform, platform_system="", platform_machine="")
     return env
@@ -243,7 +263,8 @@ def _sys_platform(platform: str) -> Optional[str]:
         return "win32"
     if system.startswith(("manylinux", "musllinux", "linux")):
         return "linux"
-    return {"macosx": "darwin", "ios": "ios", "android": "android"}.get(system)
+    return {"macosx": "darwin", "ios": "ios", "android": "android", "pyemscripten": "emscripten",
+            "pyodide": "emscripten", "emscripten": "emscripten"}.get(system)
 
 
 def _system_and_machine(platform: str) -> tuple[str, str]:
