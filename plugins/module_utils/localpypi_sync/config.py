@@ -428,8 +428,8 @@ def _parse_projects(lines: list[str], file_lines: list[RequirementLine]) -> tupl
 
 def _read_requirements_files(paths: list[str], base_dir: str) -> RequirementsSet:
     merged = RequirementsSet()
-    for written in paths:
-        path = _config_path(written, base_dir)
+    located = {written: _config_path(written, base_dir) for written in paths}
+    for path in located.values():
         try:
             found = _read_lock_file(path) if _looks_like_lock_file(path) else read_requirements(path)
         except RequirementsFileError as exc:
@@ -440,8 +440,8 @@ def _read_requirements_files(paths: list[str], base_dir: str) -> RequirementsSet
         merged.scopes += found.scopes
         merged.constraint_files += found.constraint_files
     named_by = dict(merged.constraint_files)
-    for written in paths:
-        origin = named_by.get(os.path.realpath(_config_path(written, base_dir)))
+    for written, path in located.items():
+        origin = named_by.get(os.path.realpath(path))
         if origin:
             merged.notes.append(
                 f"requirements_files: {written} is read as requirements, and {origin} names it as constraints (-c): "

@@ -49,7 +49,7 @@ def explain_selection(config: SyncConfig, matrix: TargetMatrix, name: str,
     if rule is None and not config.mirror_all:
         return False, [f"{project} is not asked for by the config (projects, requirements_files); with dependencies: "
                        f"true, explain also tells what pulled a dependency in"]
-    every = len(matrix.slots or (matrix,))
+    every = len(matrix.each_slot)
 
     def where(labels: list[str]) -> str:
         return "every target" if len(labels) == every else ", ".join(labels) or "no target"

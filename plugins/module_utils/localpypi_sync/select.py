@@ -176,6 +176,11 @@ class TargetMatrix:
                    _interpreter_abis(pythons), environments,
                    label="/".join(str(part) for part in (python, platform) if part is not None))
 
+    @property
+    def each_slot(self) -> tuple[TargetMatrix, ...]:
+        """The python x platform slots, or the matrix itself when it is one (a slot's own `slots` are none)."""
+        return self.slots or (self,)
+
     def installs(self, upstream_file: UpstreamFile) -> bool:
         """The file's Requires-Python admits one of the Pythons, and a wheel's tags one Python and platform."""
         return (self.requires_python_fits(upstream_file.requires_python)
@@ -340,7 +345,7 @@ class _Takes:
 
     @functools.cached_property
     def slots(self) -> tuple[TargetMatrix, ...]:
-        return self.matrix.slots or (self.matrix,)
+        return self.matrix.each_slot
 
     def allows(self, slot: TargetMatrix, version: Version) -> bool:
         """The requirements take the release for that slot (with no markers: for any)."""
@@ -577,7 +582,7 @@ def slots_taking(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
 def slots_asking(requirement: Requirement, matrix: TargetMatrix, constraint: bool = False) -> list[str]:
     """The python x platform slots on which the requirement's marker holds. Where it cannot be told (no Python
     set), a requirement holds and a constraint does not, as selection takes them (_Takes)."""
-    return [slot.label or "any" for slot in matrix.slots or (matrix,)
+    return [slot.label or "any" for slot in matrix.each_slot
             if _marker_holds(requirement.marker, slot.marker_environments, unknown=not constraint)]
 
 
