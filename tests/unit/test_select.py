@@ -286,6 +286,27 @@ def test_a_requirement_no_final_release_satisfies_takes_the_pre_releases_that_do
     assert choose(["new-1.0rc1-py3-none-any.whl"], "new")[0] == ["new-1.0rc1-py3-none-any.whl"]
 
 
+NEW_PYTHON = ["lib-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "lib-2.0rc1-cp312-cp312-manylinux_2_17_x86_64.whl",
+              "lib-2.0rc1-cp314-cp314-manylinux_2_17_x86_64.whl"]
+
+
+@pytest.mark.parametrize("pythons, taken, with_sdist", [
+    (["3.14"], ["lib-2.0rc1-cp314-cp314-manylinux_2_17_x86_64.whl"], ["lib-1.0.tar.gz"]),
+    (["3.12", "3.14"], ["lib-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+                        "lib-2.0rc1-cp314-cp314-manylinux_2_17_x86_64.whl"],
+     ["lib-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "lib-1.0.tar.gz"]),
+])
+def test_a_target_whose_wheels_only_a_pre_release_has_takes_it_as_pip_does(pythons, taken, with_sdist):
+    """A new Python's wheels often come in a release candidate first. pip counts the final releases among the
+    files its target installs: with --only-binary, `lib` on 3.14 installs 2.0rc1, whatever 1.0 offers 3.12.
+    3.12 keeps its final release and no pre-release; a final sdist (which installs anywhere) would do for 3.14
+    too. The resolver counts so per target already (Releases.versions)."""
+    platform = {"platforms": ["manylinux_2_28_x86_64"], "python_versions": pythons}
+    assert choose(NEW_PYTHON, "lib", package_types=["wheel"], **platform)[0] == taken
+    assert choose(NEW_PYTHON, "lib", package_types=["wheel"], latest=1, **platform)[0] == taken
+    assert choose([*NEW_PYTHON, "lib-1.0.tar.gz"], "lib", **platform)[0] == with_sdist
+
+
 def test_latest_passes_over_a_yanked_release_and_keeps_it_marked():
     files = [upstream_file("alpha-2.0-py3-none-any.whl", yanked="broken"), "alpha-1.1-py3-none-any.whl",
              "alpha-1.0-py3-none-any.whl", upstream_file("alpha-0.9-py3-none-any.whl", yanked="old")]

@@ -290,15 +290,14 @@ class Selection:
     contradicted: list[str] = dataclasses.field(default_factory=list)  # one line: hashes a requirement pins differ
 
 
-def _prereleases_taken(rule: Optional[ProjectRule], prereleases: bool, finals: frozenset[Version]) -> tuple[bool, ...]:
-    """For each of the rule's requirements (or for the whole project, without a rule), whether it takes
-    pre-releases: when the config says so, when its specifier names one (foo==2.0b1), or when no final release
-    (of `finals`) satisfies it, as pip 26 reads PEP 440 (`lib>=1.0` with only 2.0b1 installs 2.0b1)."""
-    if rule is None:
-        return (prereleases or not finals,)
-    return tuple(prereleases or bool(requirement.specifier.prereleases)
-                 or not any(requirement.specifier.contains(final) for final in finals)
-                 for requirement in rule.requirements)
+def _final_releases(screened: Iterable[tuple[UpstreamFile, Optional[Version]]]
+                    ) -> tuple[tuple[Version, tuple[UpstreamFile, ...]], ...]:
+    """The final releases among the files, newest first, each with its files."""
+    by_version: dict[Version, list[UpstreamFile]] = {}
+    for upstream_file, version in screened:
+        if version is not None and not version.is_prerelease:
+            by_version.setdefault(version, []).append(upstream_file)
+    return tuple((version, tuple(by_version[version])) for version in sorted(by_version, reverse=True))
 
 
 def _requirement_allows(rule: Optional[ProjectRule], version: Version, taken: tuple[bool, ...],
@@ -334,26 +333,48 @@ class _Takes:
 
     rule: Optional[ProjectRule]
     constraints: tuple[Requirement, ...]
-    taken: tuple[bool, ...]  # per requirement: whether its pre-releases count (_prereleases_taken)
     matrix: TargetMatrix
+    finals: tuple[tuple[Version, tuple[UpstreamFile, ...]], ...]  # final releases, newest first (_final_releases)
+    prereleases: bool  # the config's: pre-releases count everywhere
     _allowed: dict[tuple[int, Version], bool] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    _taken: dict[int, tuple[bool, ...]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
     def per_slot(self) -> bool:
+        """Whether slots take different releases: a marker holds on some only, or pre-releases count on some
+        only (a new Python's wheels in a release candidate alone)."""
         requirements = self.rule.requirements if self.rule is not None else ()
-        return any(line.marker is not None for line in (*requirements, *self.constraints))
+        return (any(line.marker is not None for line in (*requirements, *self.constraints))
+                or len({self.taken(slot) for slot in self.slots}) > 1)
 
     @functools.cached_property
     def slots(self) -> tuple[TargetMatrix, ...]:
         return self.matrix.each_slot
 
+    def taken(self, slot: TargetMatrix) -> tuple[bool, ...]:
+        """For each of the rule's requirements (or for the whole project, without a rule), whether its
+        pre-releases count on the slot: when the config says so, when its specifier names one (foo==2.0b1), or
+        when no final release that satisfies it has a file that installs there. pip 26 reads PEP 440 so, over the
+        files its target can install: `lib>=1.0` with only 2.0b1 installs 2.0b1, and so does `lib` on a Python
+        whose wheels only a release candidate has yet, with --only-binary."""
+        if id(slot) not in self._taken:
+            specifiers = ([line.specifier for line in self.rule.requirements] if self.rule is not None
+                          else [SpecifierSet()])
+            self._taken[id(slot)] = tuple(
+                self.prereleases or bool(specifier.prereleases)
+                or not any(specifier.contains(version) and any(map(slot.installs, files))
+                           for version, files in self.finals)
+                for specifier in specifiers)
+        return self._taken[id(slot)]
+
     def allows(self, slot: TargetMatrix, version: Version) -> bool:
-        """The requirements take the release for that slot (with no markers: for any)."""
+        """The requirements take the release for that slot (when all slots take the same: for any)."""
         environments = slot.marker_environments if self.per_slot else self.matrix.marker_environments
         key = (id(slot) if self.per_slot else 0, version)
         if key not in self._allowed:
             self._allowed[key] = (
-                _requirement_allows(self.rule, version, self.taken, environments)
+                _requirement_allows(self.rule, version, self.taken(slot if self.per_slot else self.slots[0]),
+                                    environments)
                 and all(c.specifier.contains(version, prereleases=True) for c in self.constraints
                         if _marker_holds(c.marker, environments, unknown=False)))
         return self._allowed[key]
@@ -490,9 +511,8 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
             refused.append(refusal)
         else:
             screened.append((upstream_file, version))
-    finals = frozenset(version for _, version in screened if version is not None and not version.is_prerelease)
-    takes = _Takes(rule, config.constraints_for(project),
-                   _prereleases_taken(rule, config.prereleases, finals) if planned is None else (), matrix)
+    takes = _Takes(rule, config.constraints_for(project), matrix,
+                   _final_releases(screened) if planned is None else (), config.prereleases)
     for upstream_file, version in screened:
         if (
             version is None
@@ -571,9 +591,10 @@ def slots_taking(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
     """For explain, without a resolution: by filename, the python x platform slots each file is taken for (where
     the requirements and constraints of its version hold, and it installs). Pre-releases count as the files
     given tell; a slot of 'any' python and platform is "any"."""
+    files = list(files)
     versions = {f.filename: file_version(f.filename, project) for f in files}
-    finals = frozenset(v for v in versions.values() if v is not None and not v.is_prerelease)
-    takes = _Takes(rule, config.constraints_for(project), _prereleases_taken(rule, config.prereleases, finals), matrix)
+    takes = _Takes(rule, config.constraints_for(project), matrix,
+                   _final_releases((f, versions[f.filename]) for f in files), config.prereleases)
     return {f.filename: [slot.label or "any" for slot in takes.slots
                          if versions[f.filename] is not None and takes.on(slot, f, versions[f.filename])]
             for f in files}
