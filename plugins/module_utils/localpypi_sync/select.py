@@ -291,12 +291,18 @@ class Selection:
 
 
 def _final_releases(screened: Iterable[tuple[UpstreamFile, Optional[Version]]]
-                    ) -> tuple[tuple[Version, tuple[UpstreamFile, ...]], ...]:
-    """The final releases among the files, newest first, each with its files."""
+                    ) -> Optional[tuple[tuple[Version, tuple[UpstreamFile, ...]], ...]]:
+    """The final releases among the files, newest first, each with its files; None when there is no
+    pre-release among them, so nothing for a slot to tell (and no file of theirs to look at)."""
     by_version: dict[Version, list[UpstreamFile]] = {}
+    prerelease = False
     for upstream_file, version in screened:
-        if version is not None and not version.is_prerelease:
-            by_version.setdefault(version, []).append(upstream_file)
+        if version is not None:
+            prerelease = prerelease or version.is_prerelease
+            if not version.is_prerelease:
+                by_version.setdefault(version, []).append(upstream_file)
+    if not prerelease:
+        return None
     return tuple((version, tuple(by_version[version])) for version in sorted(by_version, reverse=True))
 
 
@@ -334,7 +340,8 @@ class _Takes:
     rule: Optional[ProjectRule]
     constraints: tuple[Requirement, ...]
     matrix: TargetMatrix
-    finals: tuple[tuple[Version, tuple[UpstreamFile, ...]], ...]  # final releases, newest first (_final_releases)
+    # final releases, newest first; None without a pre-release to take or leave (_final_releases)
+    finals: Optional[tuple[tuple[Version, tuple[UpstreamFile, ...]], ...]]
     prereleases: bool  # the config's: pre-releases count everywhere
     _allowed: dict[tuple[int, Version], bool] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     _taken: dict[int, tuple[bool, ...]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -360,10 +367,12 @@ class _Takes:
         if id(slot) not in self._taken:
             specifiers = ([line.specifier for line in self.rule.requirements] if self.rule is not None
                           else [SpecifierSet()])
+            finals = self.finals
             self._taken[id(slot)] = tuple(
-                self.prereleases or bool(specifier.prereleases)
-                or not any(specifier.contains(version) and any(map(slot.installs, files))
-                           for version, files in self.finals)
+                finals is not None and (
+                    self.prereleases or bool(specifier.prereleases)
+                    or not any(specifier.contains(version) and any(map(slot.installs, files))
+                               for version, files in finals))
                 for specifier in specifiers)
         return self._taken[id(slot)]
 
@@ -512,7 +521,7 @@ def select_files(files: Iterable[UpstreamFile], project: str, rule: Optional[Pro
         else:
             screened.append((upstream_file, version))
     takes = _Takes(rule, config.constraints_for(project), matrix,
-                   _final_releases(screened) if planned is None else (), config.prereleases)
+                   _final_releases(screened) if planned is None else None, config.prereleases)
     for upstream_file, version in screened:
         if (
             version is None
