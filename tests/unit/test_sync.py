@@ -23,6 +23,7 @@ import tracemalloc
 
 import pytest
 
+from localpypi_sync import config as config_module
 from localpypi_sync import durable, fetch, publish
 from localpypi_sync import sync as sync_module
 from localpypi_sync import upstream as upstream_module
@@ -375,7 +376,6 @@ def test_config_change_takes_effect_without_force(make_config, sync, mirror_dir,
 def test_an_engine_whose_selection_rules_changed_reselects_without_a_config_change(make_config, sync, monkeypatch):
     """An upgrade that makes the same config select other files (latest per target) applies on the next run,
     even to projects whose upstream answers 304, as a config change does."""
-    from localpypi_sync import config as config_module  # noqa: PLC0415
 
     assert sync(make_config(latest=1)).ok
     selections = []
@@ -476,9 +476,11 @@ def test_a_weak_hash_is_asked_for_as_a_checksum_as_a_fips_host_requires(tmp_path
         real_new("md5", b"wheel bytes").hexdigest()
 
 
-def test_weak_hashes_off_leaves_every_selection_fingerprint_as_it_was():
+def test_weak_hashes_off_leaves_every_selection_fingerprint_as_it_was(monkeypatch):
     """An engine that knows weak_hashes must not re-evaluate every project of a mirror made before it: with the
-    option off, a project's fingerprint is the one the engine before it recorded (computed by that engine)."""
+    option off, a project's fingerprint is the one the engine before it recorded (computed by that engine, whose
+    selection rules were the 2nd; a later raise of them re-evaluates every project on purpose)."""
+    monkeypatch.setattr(config_module, "SELECTION_RULES", 2)
     base = {"directory": "/srv/mirror", "upstream": "http://127.0.0.1:1/simple/", "projects": ["alpha"]}
     before = "80b021481ec3d7809b8cb9fd3447a349a6cef1805a285d5ee56a7b39eb5dc3b2"
     for extra in ({}, {"weak_hashes": False}):

@@ -54,7 +54,8 @@ ALL_PROJECTS = "*"
 PACKAGE_TYPES = ("sdist", "wheel")
 # The engine's selection rules, in every project's fingerprint: raised when a release makes the same config select
 # other files, so that the next run re-evaluates every project, as a config change does. 2: latest per target.
-SELECTION_RULES = 2
+# 3: markers, and whether pre-releases count, told per target.
+SELECTION_RULES = 3
 
 OPTIONS: tuple[Option, ...] = (
     Option("upstream", "str", None,
