@@ -68,8 +68,8 @@ options:
   dependencies:
     description:
     - Also mirror what the requested projects need, following C(Requires-Dist) transitively for every target in
-      O(python_versions) x O(platforms) (both required then), honouring environment markers, extras and
-      C(Requires-Python).
+      O(python_versions) x O(platforms) (both required then, unless O(targets) names every pair) and O(targets),
+      honouring environment markers, extras and C(Requires-Python).
     - Dependencies are read from PEP 658 metadata files, else from the wheel, else from an sdist's static
       PKG-INFO; nothing is ever built. Each page and metadata file is read once for all targets.
     type: bool
@@ -119,6 +119,15 @@ options:
     - 'Target platform tags (C(manylinux_2_28_x86_64), C(win_amd64), C(macosx_11_0_arm64), C(ios_13_0_arm64_iphoneos),
       C(android_24_arm64_v8a), C(pyemscripten_2026_0_wasm32)); compatible older tags are kept too, pure wheels always.
       Empty: all.'
+    type: list
+    default: []
+    elements: str
+  targets:
+    description:
+    - 'Python/platform pairs served besides the product of O(python_versions) and O(platforms), or, with both empty,
+      instead of it: C(3.12/manylinux_2_28_x86_64), C(3.13/win_amd64), C(3.14/pyemscripten_2026_0_wasm32).'
+    - A fleet whose servers run one Python and whose desktops another gets each the wheels it installs, and not
+      every Python's for every platform; with O(dependencies), each pair is resolved for, and only those.
     type: list
     default: []
     elements: str

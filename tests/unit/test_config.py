@@ -35,6 +35,12 @@ def base(**extra):
         ({"platforms": ["ios_13_0_arm64"]}, "platforms: 'ios_13_0_arm64' is not a platform tag"),  # no SDK
         ({"platforms": ["pyemscripten_2026_0_wasm64"]}, "platforms: 'pyemscripten_2026_0_wasm64' is not a"),
         ({"python_versions": ["3"]}, "python_versions: '3' must name a Python 3 minor version"),
+        ({"targets": ["3.12"]}, "targets[0]: '3.12' is not a pair such as 3.12/manylinux_2_28_x86_64"),
+        ({"targets": ["3.12/win_amd64", "3.1/win_amd64"]}, "targets[1]: '3.1' would be Python 3.1, older than any "
+                                                           "wheel"),
+        ({"targets": ["3.12/windows"]}, "targets[0]: 'windows' is not a platform tag"),
+        ({"targets": ["3.12/win_amd64"], "python_versions": ["3.12"], "dependencies": True},
+         "dependencies: set python_versions and platforms, or name every python/platform pair in targets"),
         # YAML (and so Ansible) reads an unquoted 3.10 as 3.1: as a number here, turned into '3.1' by Ansible
         ({"python_versions": ["3.9", 3.10]}, "python_versions[1]: got the number 3.1; write it quoted"),
         ({"python_versions": ["3.1"]}, "python_versions: '3.1' would be Python 3.1, older than any wheel; for "

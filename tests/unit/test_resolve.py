@@ -99,6 +99,20 @@ def test_pinned_keeps_what_the_resolver_picks_per_target(dep_config, sync, mirro
     assert {p["target"] for p in pulls["winonly"]["1.0"]} == {"3.11/win_amd64", "3.12/win_amd64"}
 
 
+def test_targets_resolve_for_their_pairs_alone(dep_config, sync, mirror_dir):
+    """3.11 on Linux servers and 3.12 on Windows desktops: two targets, not the product's four. Each gets what it
+    needs (oldpy for 3.11, winonly for Windows), and no wheel of a pair that nobody runs."""
+    result = sync(dep_config(resolution="pinned", python_versions=[], platforms=[],
+                             targets=["3.11/manylinux_2_28_x86_64", "3.12/win_amd64"]))
+    assert result.ok, result.failures
+    assert published(mirror_dir) == COMMON - {"native-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                                              "native-1.0-cp311-cp311-win_amd64.whl"}
+    pulls = result.plan["pulls"]
+    assert {p["target"] for p in pulls["winonly"]["1.0"]} == {"3.12/win_amd64"}
+    assert {p["target"] for p in pulls["oldpy"]["1.0"]} == {"3.11/manylinux_2_28_x86_64"}
+    assert {p["target"] for p in pulls["lib-core"]["2.0"]} == {"3.12/win_amd64"}
+
+
 @pytest.mark.parametrize("mode", ["candidates", "pinned"])
 def test_each_page_and_metadata_file_is_read_once_for_all_targets(dep_config, sync, dep_upstream, mode):
     assert sync(dep_config(resolution=mode)).ok

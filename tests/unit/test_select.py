@@ -286,6 +286,32 @@ def test_a_requirement_no_final_release_satisfies_takes_the_pre_releases_that_do
     assert choose(["new-1.0rc1-py3-none-any.whl"], "new")[0] == ["new-1.0rc1-py3-none-any.whl"]
 
 
+PAIRS = ["lib-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "lib-1.0-cp313-cp313-manylinux_2_17_x86_64.whl",
+         "lib-1.0-cp312-cp312-win_amd64.whl", "lib-1.0-cp313-cp313-win_amd64.whl",
+         "lib-1.0-cp314-cp314-macosx_11_0_arm64.whl", "lib-1.0-cp314-cp314-win_amd64.whl",
+         "lib-1.0-cp312-cp312-macosx_11_0_arm64.whl", "lib-1.0.tar.gz"]
+
+
+@pytest.mark.parametrize("options, taken", [
+    ({"targets": ["3.12/manylinux_2_28_x86_64", "3.13/win_amd64"]},
+     ["lib-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "lib-1.0-cp313-cp313-win_amd64.whl"]),
+    # besides the product, and a pair the product holds counted once
+    ({"python_versions": ["3.12", "3.13"], "platforms": ["manylinux_2_28_x86_64"],
+      "targets": ["3.14/macosx_14_0_arm64", "3.13/manylinux_2_28_x86_64"]},
+     ["lib-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "lib-1.0-cp313-cp313-manylinux_2_17_x86_64.whl",
+      "lib-1.0-cp314-cp314-macosx_11_0_arm64.whl"]),
+])
+def test_targets_take_the_wheels_of_their_pairs_and_not_of_the_product_of_them(options, taken):
+    """The Pythons and platforms of `targets` do not pair freely: a 3.13 Windows desktop and a 3.12 Linux
+    server want no cp313 Linux wheel and no cp312 Windows one."""
+    assert choose(PAIRS, "lib", package_types=["wheel"], **options)[0] == taken
+    assert choose(PAIRS, "lib", latest=1, **options)[0] == sorted([*taken, "lib-1.0.tar.gz"])
+    config = build_config({"upstream": "http://127.0.0.1:1/simple/", "directory": "/tmp/x", "projects": ["lib"],
+                           **options})
+    matrix = TargetMatrix.from_config(config)
+    assert [slot.label for slot in matrix.slots] == [target.id for target in matrix.targets]
+
+
 NEW_PYTHON = ["lib-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "lib-2.0rc1-cp312-cp312-manylinux_2_17_x86_64.whl",
               "lib-2.0rc1-cp314-cp314-manylinux_2_17_x86_64.whl"]
 

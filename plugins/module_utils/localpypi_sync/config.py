@@ -80,7 +80,8 @@ OPTIONS: tuple[Option, ...] = (
            selects=True),
     Option("dependencies", "bool", False,
            "Also mirror what the requested projects need, following C(Requires-Dist) transitively for every "
-           "target in I(python_versions) x I(platforms) (both required then), with markers and C(Requires-Python).",
+           "target in I(python_versions) x I(platforms) (both required then, unless I(targets) names every pair) "
+           "and I(targets), with markers and C(Requires-Python).",
            selects=True),
     Option("extras", "list", [],
            "Extras to follow for every requested project, besides those its requirement names.", selects=True),
@@ -107,6 +108,13 @@ OPTIONS: tuple[Option, ...] = (
            "C(ios_13_0_arm64_iphoneos), C(android_24_arm64_v8a), C(pyemscripten_2026_0_wasm32)); compatible older "
            "tags are kept too, pure wheels always. Empty: all.",
            selects=True),
+    Option("targets", "list", [],
+           "Python/platform pairs served besides the product of I(python_versions) and I(platforms), or, with both "
+           "empty, instead of it: C(3.12/manylinux_2_28_x86_64), C(3.13/win_amd64), "
+           "C(3.14/pyemscripten_2026_0_wasm32). A fleet whose servers run one Python and whose desktops another "
+           "gets each the wheels it installs, and not every Python's for every platform; with I(dependencies), each "
+           "pair is resolved for, and only those.",
+           selects=True, added_later=True),
     Option("package_types", "list", list(PACKAGE_TYPES), "Distribution types to mirror.",
            choices=PACKAGE_TYPES, selects=True),
     Option("prereleases", "bool", False, "Mirror pre-releases too.", selects=True),
@@ -245,6 +253,7 @@ class SyncConfig:
     # the requirement and constraint lines that pin hashes: every package a lock takes from an index among them
     hash_pins: tuple[RequirementLine, ...] = ()
     lock_scopes: tuple[tuple[str, Marker], ...] = ()  # each lock file, and where it installs at all
+    targets: tuple[tuple[TargetPython, str], ...] = ()  # python/platform pairs beyond python_versions x platforms
 
     def at_start(self, started: float) -> SyncConfig:
         """The config as a run that began at started applies it: exclude_newer made a fixed moment."""
@@ -466,34 +475,54 @@ def _read_lock_file(path: str) -> RequirementsSet:
 
 
 def _parse_python_versions(values: list[str]) -> tuple[TargetPython, ...]:
-    versions = []
-    for value in values:
-        free_threaded = value[-1:] in ("t", "T")
-        try:
-            version = Version(value[:-1] if free_threaded else value)
-        except InvalidVersion:
-            raise ConfigError(f"python_versions: {value!r} is not a version such as 3.11 or 3.14t") from None
-        if len(version.release) != 2 or version.major != 3 or str(version) != f"{version.major}.{version.minor}":
-            raise ConfigError(f"python_versions: {value!r} must name a Python 3 minor version such as 3.11")
-        if version.minor < 2:  # no wheel targets these; Ansible turns an unquoted 3.10 into '3.1'
-            raise ConfigError(f"python_versions: {value!r} would be Python {version}, older than any wheel; for "
-                              f"{version}0 write '{version}0' quoted, as YAML reads an unquoted {version}0 as the "
-                              f"number {version}")
-        if free_threaded and version < Version("3.13"):
-            raise ConfigError(f"python_versions: {value!r}: free-threaded CPython starts at 3.13")
-        versions.append(TargetPython(version, free_threaded))
-    return tuple(versions)
+    return tuple(_parse_python_version(value, "python_versions") for value in values)
+
+
+def _parse_python_version(value: str, option: str) -> TargetPython:
+    free_threaded = value[-1:] in ("t", "T")
+    try:
+        version = Version(value[:-1] if free_threaded else value)
+    except InvalidVersion:
+        raise ConfigError(f"{option}: {value!r} is not a version such as 3.11 or 3.14t") from None
+    if len(version.release) != 2 or version.major != 3 or str(version) != f"{version.major}.{version.minor}":
+        raise ConfigError(f"{option}: {value!r} must name a Python 3 minor version such as 3.11")
+    if version.minor < 2:  # no wheel targets these; Ansible turns an unquoted 3.10 into '3.1'
+        unquoted = (f"; for {version}0 write '{version}0' quoted, as YAML reads an unquoted {version}0 as the number "
+                    f"{version}") if option == "python_versions" else ""
+        raise ConfigError(f"{option}: {value!r} would be Python {version}, older than any wheel{unquoted}")
+    if free_threaded and version < Version("3.13"):
+        raise ConfigError(f"{option}: {value!r}: free-threaded CPython starts at 3.13")
+    return TargetPython(version, free_threaded)
 
 
 def _parse_platforms(values: list[str]) -> tuple[str, ...]:
-    for value in values:
-        if not PLATFORM_PATTERN.fullmatch(value):
-            raise ConfigError(
-                f"platforms: {value!r} is not a platform tag such as manylinux_2_28_x86_64, "
-                "musllinux_1_2_aarch64, win_amd64, macosx_11_0_arm64, linux_x86_64, ios_13_0_arm64_iphoneos, "
-                "android_24_arm64_v8a or pyemscripten_2026_0_wasm32"
-            )
-    return tuple(values)
+    return tuple(_parse_platform(value, "platforms") for value in values)
+
+
+def _parse_platform(value: str, option: str) -> str:
+    if not PLATFORM_PATTERN.fullmatch(value):
+        raise ConfigError(
+            f"{option}: {value!r} is not a platform tag such as manylinux_2_28_x86_64, "
+            "musllinux_1_2_aarch64, win_amd64, macosx_11_0_arm64, linux_x86_64, ios_13_0_arm64_iphoneos, "
+            "android_24_arm64_v8a or pyemscripten_2026_0_wasm32"
+        )
+    return value
+
+
+def _parse_targets(values: list[str], pythons: tuple[TargetPython, ...],
+                   platforms: tuple[str, ...]) -> tuple[tuple[TargetPython, str], ...]:
+    """Each python/platform pair once, and none that the product of python_versions and platforms holds."""
+    pairs: list[tuple[TargetPython, str]] = []
+    for index, value in enumerate(values):
+        python, slash, platform = value.partition("/")
+        if not slash or not python or not platform:
+            raise ConfigError(f"targets[{index}]: {value!r} is not a pair such as 3.12/manylinux_2_28_x86_64 "
+                              f"(a Python, a slash, a platform tag)")
+        pair = (_parse_python_version(python.strip(), f"targets[{index}]"),
+                _parse_platform(platform.strip(), f"targets[{index}]"))
+        if pair not in pairs and not (pair[0] in pythons and pair[1] in platforms):
+            pairs.append(pair)
+    return tuple(pairs)
 
 
 def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> SyncConfig:
@@ -526,8 +555,10 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
     if values["dependencies"]:
         if mirror_all:
             raise ConfigError("dependencies: a full mirror ('*' in projects) already holds every dependency")
-        if not values["python_versions"] or not values["platforms"]:
-            raise ConfigError("dependencies: set python_versions and platforms, the targets to resolve for")
+        if (not values["python_versions"] or not values["platforms"]) and (
+                values["python_versions"] or values["platforms"] or not values["targets"]):
+            raise ConfigError("dependencies: set python_versions and platforms, or name every python/platform pair "
+                              "in targets: the targets to resolve for")
     for name in ("workers", "retries", "latest", "processes"):
         if values[name] < (1 if name == "workers" else 0):
             raise ConfigError(f"{name}: must be at least {1 if name == 'workers' else 0}")
@@ -539,6 +570,8 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         raise ConfigError(f"package_types: empty; choose from {', '.join(PACKAGE_TYPES)}")
     if values["exclude_newer_except"] and not values["exclude_newer"]:
         notes.append("exclude_newer_except: without exclude_newer, nothing is held back to except from")
+    pythons = _parse_python_versions(values["python_versions"])
+    platforms = _parse_platforms(values["platforms"])
     ca_bundle = values["ca_bundle"]
     if ca_bundle and not os.path.isfile(ca_bundle):
         raise ConfigError(f"ca_bundle: {ca_bundle} is not a readable file")
@@ -556,8 +589,9 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
         resolution=values["resolution"],
         notes=tuple(notes),
         exclude=_name_patterns(values["exclude"]),
-        python_versions=_parse_python_versions(values["python_versions"]),
-        platforms=_parse_platforms(values["platforms"]),
+        python_versions=pythons,
+        platforms=platforms,
+        targets=_parse_targets(values["targets"], pythons, platforms),
         package_types=frozenset(values["package_types"]),
         prereleases=values["prereleases"],
         latest=values["latest"],

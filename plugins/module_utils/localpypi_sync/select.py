@@ -146,6 +146,8 @@ class TargetMatrix:
     # one matrix per python x platform, an unset axis counting as one "any": what `latest` counts for
     slots: tuple[TargetMatrix, ...] = ()
     label: str = ""  # a slot's: 3.14t/manylinux_2_28_x86_64, 3.12 or win_amd64; "" when both are 'any'
+    # whether every python x platform pair of it is served; not with `targets`, whose pairs are its slots
+    product: bool = True
     # Requires-Python -> whether a Python here meets it: a project's files repeat a handful of these strings
     # thousands of times, and parsing one costs more than the rest of a file's selection
     _requires_python: dict[str, bool] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -162,8 +164,28 @@ class TargetMatrix:
                         else tuple(target_environments(config.python_versions)))
         slots = tuple(cls.for_slot(version, platform) for version in config.python_versions or [None]
                       for platform in config.platforms or [None])
+        if config.targets:
+            return cls._with_pairs(config, platforms, targets, slots)
         return cls(config.python_versions, frozenset(platforms), _interpreter_abis(config.python_versions),
                    environments, targets, slots)
+
+    @classmethod
+    def _with_pairs(cls, config: SyncConfig, platforms: set[str], targets: tuple[Target, ...],
+                    slots: tuple[TargetMatrix, ...]) -> TargetMatrix:
+        """The product's slots (none when python_versions and platforms are both empty), then one per pair of
+        `targets`: a file is asked of each slot, since the Pythons and platforms no longer pair freely."""
+        if not config.python_versions and not config.platforms:
+            slots = ()
+        paired = tuple(Target(version, platform, platform_environment(version, platform),
+                              cls.for_slot(version, platform)) for version, platform in config.targets)
+        targets += paired
+        slots += tuple(target.matrix for target in paired)
+        pythons = tuple(dict.fromkeys([*config.python_versions, *(version for version, _ in config.targets)]))
+        for _, platform in config.targets:
+            platforms |= expand_platform(platform)
+        environments = tuple(environment for slot in slots for environment in slot.marker_environments)
+        return cls(pythons, frozenset(platforms), _interpreter_abis(pythons), environments, targets, slots,
+                   product=False)
 
     @classmethod
     def for_slot(cls, python: Optional[TargetPython], platform: Optional[str]) -> TargetMatrix:
@@ -182,7 +204,10 @@ class TargetMatrix:
         return self.slots or (self,)
 
     def installs(self, upstream_file: UpstreamFile) -> bool:
-        """The file's Requires-Python admits one of the Pythons, and a wheel's tags one Python and platform."""
+        """The file's Requires-Python admits one of the Pythons, and a wheel's tags one Python and platform (of
+        one slot, where they do not pair freely)."""
+        if not self.product:
+            return any(slot.installs(upstream_file) for slot in self.slots)
         return (self.requires_python_fits(upstream_file.requires_python)
                 and (package_type(upstream_file.filename) != "wheel" or self.wheel_fits(upstream_file.filename)))
 
@@ -190,6 +215,8 @@ class TargetMatrix:
         return next((t for t in self.targets if t.id == target_id), None)
 
     def wheel_fits(self, filename: str) -> bool:
+        if not self.product:
+            return any(slot.wheel_fits(filename) for slot in self.slots)
         for tag in _tags_of(filename):
             python_ok = not self.python_versions or (tag.interpreter, tag.abi) in self.interpreter_abis
             if python_ok and self._platform_fits(tag):
