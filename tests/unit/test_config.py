@@ -71,6 +71,20 @@ def test_bad_config_is_one_clear_line(extra, message):
     assert "\n" not in str(caught.value)
 
 
+def test_targets_keep_each_pair_once_and_none_the_product_covers():
+    """A pair the product serves already (either of its parts empty counting as any) is no target of its own,
+    which would only repeat its warnings."""
+    def pairs(**extra):
+        return [f"{python}/{platform}" for python, platform in build_config(base(**extra)).targets]
+
+    wanted = ["3.12/win_amd64", "3.13/win_amd64", "3.12/manylinux_2_28_x86_64"]
+    assert pairs(targets=[*wanted, "3.12/win_amd64"]) == wanted
+    assert pairs(targets=wanted, python_versions=["3.12"]) == ["3.13/win_amd64"]
+    assert pairs(targets=wanted, platforms=["win_amd64"]) == ["3.12/manylinux_2_28_x86_64"]
+    assert pairs(targets=wanted, python_versions=["3.12"], platforms=["win_amd64"]) == [
+        "3.13/win_amd64", "3.12/manylinux_2_28_x86_64"]
+
+
 def test_a_login_in_a_url_is_split_off_and_never_shown():
     config = build_config(base(upstream="https://me:t%40k3n@Index.Internal:8443/simple",
                                proxy="http://prx:s3cr3t@proxy.internal:3128"))

@@ -511,7 +511,8 @@ def _parse_platform(value: str, option: str) -> str:
 
 def _parse_targets(values: list[str], pythons: tuple[TargetPython, ...],
                    platforms: tuple[str, ...]) -> tuple[tuple[TargetPython, str], ...]:
-    """Each python/platform pair once, and none that the product of python_versions and platforms holds."""
+    """Each python/platform pair once, and none that the product of python_versions and platforms covers (an
+    empty one of them counting as any)."""
     pairs: list[tuple[TargetPython, str]] = []
     for index, value in enumerate(values):
         python, slash, platform = value.partition("/")
@@ -520,7 +521,9 @@ def _parse_targets(values: list[str], pythons: tuple[TargetPython, ...],
                               f"(a Python, a slash, a platform tag)")
         pair = (_parse_python_version(python.strip(), f"targets[{index}]"),
                 _parse_platform(platform.strip(), f"targets[{index}]"))
-        if pair not in pairs and not (pair[0] in pythons and pair[1] in platforms):
+        covered = (bool(pythons or platforms) and (not pythons or pair[0] in pythons)
+                   and (not platforms or pair[1] in platforms))
+        if pair not in pairs and not covered:
             pairs.append(pair)
     return tuple(pairs)
 
