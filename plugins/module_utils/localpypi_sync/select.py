@@ -88,17 +88,14 @@ def platform_environment(python: TargetPython, platform: str) -> dict[str, str]:
     elif platform in _WINDOWS_MACHINE:
         env.update(os_name="nt", sys_platform="win32", platform_system="Windows",
                    platform_machine=_WINDOWS_MACHINE[platform])
-    elif _MACOS.match(platform):
-        arch = _MACOS.match(platform).group(3)
+    elif macos := _MACOS.match(platform):
         env.update(os_name="posix", sys_platform="darwin", platform_system="Darwin",
-                   platform_machine="arm64" if arch == "arm64" else "x86_64")
-    elif _IOS.match(platform):  # PEP 730: uname's machine; "iOS", or "iPadOS" on an iPad, which no tag tells
-        env.update(os_name="posix", sys_platform="ios", platform_system="iOS",
-                   platform_machine=_IOS.match(platform).group(4))
-    elif _ANDROID.match(platform):  # PEP 738
-        abi = _ANDROID.match(platform).group(2)
+                   platform_machine="arm64" if macos.group(3) == "arm64" else "x86_64")
+    elif ios := _IOS.match(platform):  # PEP 730: uname's machine; "iOS", or "iPadOS" on an iPad, which no tag tells
+        env.update(os_name="posix", sys_platform="ios", platform_system="iOS", platform_machine=ios.group(4))
+    elif android := _ANDROID.match(platform):  # PEP 738
         env.update(os_name="posix", sys_platform="android", platform_system="Android",
-                   platform_machine=_ANDROID_MACHINE.get(abi, abi))
+                   platform_machine=_ANDROID_MACHINE.get(android.group(2), android.group(2)))
     elif _EMSCRIPTEN.match(platform):  # PEP 776
         env.update(os_name="posix", sys_platform="emscripten", platform_system="Emscripten",
                    platform_machine="wasm32")
