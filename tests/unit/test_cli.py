@@ -413,6 +413,21 @@ def test_failures_exit_non_zero_with_one_line_each(config_file, upstream):
     assert len(errors) == 1 and "alpha-2.0.tar.gz" in errors[0] and "mismatch" in errors[0]
 
 
+def test_one_run_reads_a_tree_carried_on_a_disk_in_place_of_the_configs_upstream(config_file, mirror_dir, tmp_path):
+    carried = tmp_path / "carried"
+    assert run_cli("sync", "--config", config_file(directory=str(carried)), "--quiet").returncode == 0
+    offline = config_file(upstream="http://127.0.0.1:9/simple/")  # this site's config: no network to reach it
+    result = run_cli("sync", "--config", offline, "--json", "--upstream", (carried / "web").as_uri() + "/simple/")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["stats"]["files_downloaded"] == document["stats"]["files_published"] > 0
+    assert os.listdir(os.path.join(mirror_dir, "web", "simple", "alpha"))
+    # the override is checked as the config's option is, and lasts one run
+    own = run_cli("sync", "--config", offline, "--upstream", f"file://{mirror_dir}/web/simple/")
+    assert own.returncode == 2 and "overlaps this mirror's directory" in own.stderr
+    assert run_cli("sync", "--config", offline).returncode == 2
+
+
 @pytest.mark.parametrize("command", ["sync", "check-config"])
 def test_bad_config_exits_2_with_one_line(tmp_path, command):
     path = tmp_path / "bad.yml"

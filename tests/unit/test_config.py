@@ -52,7 +52,7 @@ def base(**extra):
         ({"workers": 0}, "workers: must be at least 1"),
         ({"prune": "yes"}, "prune: expected true or false"),
         ({"max_file_size": "lots"}, "max_file_size: expected a size"),
-        ({"upstream": "ftp://x/simple"}, "upstream: 'ftp://x/simple' is not an http(s) URL"),
+        ({"upstream": "ftp://x/simple"}, "upstream: 'ftp://x/simple' is not an http(s) or file:// URL"),
         ({"projects": ["x @ https://example.invalid/x.whl"]}, "direct URL references cannot be mirrored"),
         ({"exclude_newer": "last week"}, "exclude_newer: 'last week' is neither a date (2026-06-01), a time "
                                          "(2026-06-01T12:00:00Z) nor an age (7d, 36h, 7 days, P1W)"),

@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--force-prune", action="store_true", help="prune even past prune_max_fraction")
     sync.add_argument("--wait", type=float, metavar="SECONDS", help="wait this long for a running sync")
     sync.add_argument("--project", action="append", metavar="NAME", help="sync only these projects")
+    sync.add_argument("--upstream", metavar="URL",
+                      help="read this index instead of the config's, for this run: another mirror's tree carried on "
+                           "a disk, file:///media/disk/pypi/web/simple/")
     amount = sync.add_mutually_exclusive_group()
     amount.add_argument("--quiet", "-q", action="store_true", help="print failures and warnings only")
     amount.add_argument("--verbose", "-v", action="store_true",
@@ -256,7 +259,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command in ("health", "metrics"):
             directory = args.directory or load_config_file(args.config).directory
             return (_command_health if args.command == "health" else _command_metrics)(args, directory)
-        config = load_config_file(args.config)
+        config = load_config_file(args.config, {"upstream": args.upstream} if getattr(args, "upstream", None) else {})
         handler = {"sync": _command_sync, "verify": _command_verify, "status": _command_status,
                    "check-config": _command_check_config, "explain": _command_explain}[args.command]
         return handler(args, config)

@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from . import missing_requirement
 from .credentials import Credentials, redact, split_credentials
-from .names import PLATFORM_PATTERN
+from .names import PLATFORM_PATTERN, is_file_url, upstream_root
 from .reqfile import RequirementLine, RequirementsFileError, RequirementsSet, marker_problem, read_requirements
 from .timespec import Cutoff, parse_cutoff
 
@@ -61,7 +61,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("upstream", "str", None,
            "PEP 691/503 simple index to mirror from. Default: the public index as pip knows it. An index that "
            "wants a login takes it as pip does, in the URL (C(https://user:token@host/simple/), special characters "
-           "percent-encoded); it is sent to that host only, and never logged.",
+           "percent-encoded); it is sent to that host only, and never logged. Or another mirror's tree on this "
+           "machine's disk, carried from a connected site: its C(simple/) directory as a file URL "
+           "(C(file:///media/disk/pypi/web/simple/)), whose files are read from the directory above it only.",
            selects=True),
     Option("directory", "path", None,
            "Mirror root. C(web/) under it is what a web server serves; C(state/) holds the engine's bookkeeping.",
@@ -546,8 +548,10 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
 
     directory = _config_path(values["directory"], base_dir)
     upstream, upstream_credentials = split_credentials(values["upstream"] or default_upstream())
-    if not re.match(r"^https?://[^/\s]+", upstream):
-        raise ConfigError(f"upstream: {redact(values['upstream'])!r} is not an http(s) URL")
+    if is_file_url(upstream):
+        _check_local_upstream(upstream, directory)
+    elif not re.match(r"^https?://[^/\s]+", upstream):
+        raise ConfigError(f"upstream: {redact(values['upstream'])!r} is not an http(s) or file:// URL")
     proxy, proxy_credentials = split_credentials(values["proxy"]) if values["proxy"] else (None, None)
     files = _read_requirements_files(values["requirements_files"], base_dir or os.getcwd())
     notes = files.notes
@@ -623,6 +627,24 @@ def build_config(raw_input: Mapping[str, Any], base_dir: str | None = None) -> S
     )
 
 
+def _check_local_upstream(upstream: str, directory: str) -> None:
+    """A file:// upstream names the simple/ directory of a mirror tree on this machine, whose files are read from
+    the directory above it (web/, holding packages/ beside simple/): not the root, and not this mirror's own tree.
+    It need not exist yet: the disk that holds it may be mounted for a run only, which then checks it."""
+    try:
+        root = upstream_root(upstream)
+    except ValueError as exc:
+        raise ConfigError(f"upstream: {upstream!r}: {exc}") from None
+    example = "(file:///media/disk/pypi/web/simple/)"
+    if root is None or root == "/":
+        raise ConfigError(f"upstream: {upstream!r}: name the simple/ directory of a mirror tree {example}; its "
+                          "files are read from the directory above it, which cannot be /")
+    mirror, tree = os.path.realpath(directory), os.path.realpath(root)
+    if os.path.commonpath([mirror, tree]) in (mirror, tree):
+        raise ConfigError(f"upstream: {upstream!r} overlaps this mirror's directory {directory}: a mirror cannot "
+                          "read its own tree as its upstream")
+
+
 def _config_path(written: str, base_dir: str | None) -> str:
     """A path from the config: ~ expanded, relative to the config file's directory (absolute paths kept)."""
     return os.path.normpath(os.path.join(base_dir or os.getcwd(), os.path.expanduser(written)))
@@ -637,7 +659,9 @@ def _name_patterns(values: list[str]) -> tuple[str, ...]:
     return tuple(canonicalize_name(p) if not any(c in p for c in "*?[") else p.lower() for p in values)
 
 
-def load_config_file(path: str) -> SyncConfig:
+def load_config_file(path: str, overrides: Mapping[str, Any] | None = None) -> SyncConfig:
+    """The config a YAML file gives, with overrides (the command line's) put over its options before they are
+    checked."""
     import yaml  # noqa: PLC0415 - only the CLI reads YAML
 
     try:
@@ -649,6 +673,8 @@ def load_config_file(path: str) -> SyncConfig:
         raise ConfigError(f"config {path} is not valid YAML: {exc}".replace("\n", " ")) from None
     if raw is None:
         raise ConfigError(f"config {path} is empty")
+    if overrides and isinstance(raw, dict):
+        raw = {**raw, **overrides}
     return build_config(raw, base_dir=os.path.dirname(os.path.abspath(path)))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from typing import Optional
@@ -97,3 +98,25 @@ def package_path(url: str, sha256: str, filename: str) -> str:
     else:
         first, second, rest = sha256[:2], sha256[2:4], sha256[4:]
     return posixpath.join("packages", first, second, rest, filename)
+
+
+def is_file_url(url: str) -> bool:
+    return url[:7].lower() == "file://"
+
+
+def file_url_path(url: str) -> str:
+    """The absolute path a file URL names, normalized (no "..", no trailing slash). ValueError for a URL on another
+    host, which this machine cannot read."""
+    parts = urlsplit(url)
+    if parts.netloc.lower() not in ("", "localhost"):
+        raise ValueError(f"a file URL names this machine's disk (file:///path), not {parts.netloc!r}")
+    path = unquote(parts.path)
+    if not path.startswith("/"):
+        raise ValueError("a file URL needs an absolute path (file:///path)")
+    return os.path.normpath(path)
+
+
+def upstream_root(upstream: str) -> Optional[str]:
+    """The directory a file upstream's files are read from: the one above its simple/ directory, where packages/
+    sits as a mirror's web/ tree holds them. None for an http(s) upstream."""
+    return os.path.dirname(file_url_path(upstream)) if is_file_url(upstream) else None

@@ -22,6 +22,7 @@ from .credentials import redact
 from .durable import Unsynced
 from .fetch import Fetcher, FetchOutcome, PublishedFile
 from .http import FetchError, HttpClient
+from .localfiles import make_client
 from .names import UnsafeName, normalize_project, package_type
 from .publish import Publisher
 from .report import Reporter, counted, few
@@ -231,11 +232,11 @@ class SyncRun:
         self.only_projects = {canonicalize_name(p) for p in only_projects} if only_projects else None
         self.rehash = rehash
         self.state = MirrorState(config.directory)
-        self.http = http or HttpClient(timeout=config.timeout, retries=config.retries,
-                                       pool_size=config.workers * 2, ca_bundle=config.ca_bundle,
-                                       proxy=config.proxy, backoff=backoff,
-                                       credentials=config.upstream_credentials,
-                                       proxy_credentials=config.proxy_credentials)
+        self.http = http or make_client(config.upstream, timeout=config.timeout, retries=config.retries,
+                                        pool_size=config.workers * 2, ca_bundle=config.ca_bundle,
+                                        proxy=config.proxy, backoff=backoff,
+                                        credentials=config.upstream_credentials,
+                                        proxy_credentials=config.proxy_credentials)
         self.upstream = Upstream(self.http, config.upstream)
         self.matrix = TargetMatrix.from_config(config)
         self.publisher = Publisher(self.state.web)

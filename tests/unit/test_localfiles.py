@@ -1,0 +1,158 @@
+"""An upstream on this machine's disk (file://): another mirror's tree, as a site with no network to the internet
+takes one carried from a connected site."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import re
+
+import pytest
+
+from localpypi_sync.config import ConfigError, build_config
+from localpypi_sync.http import FetchError, RangeUnsupported
+from localpypi_sync.localfiles import LocalFilesClient
+from localpypi_sync.sync import SyncAbort
+from localpypi_sync.upstream import ACCEPT, JSON_TYPE
+
+
+def tree(web: pathlib.Path) -> dict[str, bytes]:
+    """Every file a web server would serve, by path, but the time of the last run."""
+    return {str(path.relative_to(web)): path.read_bytes() for path in sorted(web.rglob("*"))
+            if path.is_file() and path.name != "last-modified"}
+
+
+@pytest.fixture
+def carried(make_config, sync, tmp_path) -> pathlib.Path:
+    """The connected site's mirror of every project of the standard catalog: its web/ directory."""
+    directory = tmp_path / "carried"
+    assert sync(make_config(projects=["*"], directory=str(directory))).ok
+    return directory / "web"
+
+
+def simple_url(web: pathlib.Path) -> str:
+    return web.as_uri() + "/simple/"
+
+
+def test_a_mirror_takes_another_mirrors_tree_from_disk_file_for_file(carried, make_config, sync, mirror_dir,
+                                                                     catalog):
+    config = make_config(upstream=simple_url(carried), projects=["*"], processes=2)  # forked workers read it too
+    result = sync(config)
+    assert result.ok, result.failures
+    assert tree(pathlib.Path(mirror_dir) / "web") == tree(carried)  # pages, metadata files and packages alike
+
+    again = sync(config)
+    assert again.ok and not again.changed and again.stats.files_downloaded == 0
+
+    # The connected site takes a new release, and the disk carries it over: the next run adds it.
+    catalog.add_wheel("alpha", "3.0")
+    assert sync(make_config(projects=["*"], directory=str(carried.parent))).ok
+    later = sync(config)
+    assert later.ok and later.added == ["alpha-3.0-py3-none-any.whl"]
+    assert tree(pathlib.Path(mirror_dir) / "web") == tree(carried)
+
+
+def test_a_file_on_the_disk_that_does_not_match_its_hash_is_not_published(carried, make_config, sync, mirror_dir):
+    wheel = next(carried.rglob("alpha-1.0-py3-none-any.whl"))
+    wheel.write_bytes(wheel.read_bytes()[:-1] + b"!")  # a disk that went bad on the way
+    result = sync(make_config(upstream=simple_url(carried), projects=["alpha"]))
+    assert [line for line in result.failures if "alpha-1.0-py3-none-any.whl: sha256 mismatch" in line]
+    published = {path.name for path in (pathlib.Path(mirror_dir) / "web" / "packages").rglob("*.whl")}
+    assert "alpha-1.0-py3-none-any.whl" not in published and "alpha-1.1-py3-none-any.whl" in published
+
+
+@pytest.mark.parametrize("where", ["climbing out of the tree", "by its absolute file URL"])
+def test_a_page_naming_a_file_outside_the_carried_tree_is_refused(carried, make_config, sync, mirror_dir, where):
+    """A hostile page cannot make the mirror read, and publish, a file elsewhere on this machine, even with its
+    right hash."""
+    outside = carried.parent / "outside" / "evil-1.0-py3-none-any.whl"
+    outside.parent.mkdir()
+    outside.write_bytes(b"what the page should not reach")
+    url = "../../../outside/" + outside.name if where.startswith("climbing") else outside.as_uri()
+    page = carried / "simple" / "evil"
+    page.mkdir()
+    sha256 = hashlib.sha256(outside.read_bytes()).hexdigest()
+    entry = {"filename": outside.name, "url": url, "hashes": {"sha256": sha256}}
+    (page / "index.v1_json").write_text(json.dumps({"meta": {"api-version": "1.1"}, "name": "evil",
+                                                    "files": [entry]}))
+    result = sync(make_config(upstream=simple_url(carried), projects=["evil"]))
+    assert [line for line in result.failures if f"outside the upstream's directory {carried}; not read" in line]
+    assert not list((pathlib.Path(mirror_dir) / "web").rglob(outside.name))
+
+
+def test_a_carried_tree_whose_disk_is_not_mounted_stops_the_run_in_one_line(make_config, sync, tmp_path, mirror_dir):
+    with pytest.raises(SyncAbort, match="no such directory on this machine; is the disk that holds it mounted"):
+        sync(make_config(upstream=simple_url(tmp_path / "unmounted" / "web")))
+    assert not os.path.exists(os.path.join(mirror_dir, "web", "simple", "alpha"))
+
+
+@pytest.mark.parametrize("upstream, says", [
+    ("file://fileserver/pypi/web/simple/", "names this machine's disk (file:///path), not 'fileserver'"),
+    ("file:///simple/", "which cannot be /"),
+    ("file:///", "name the simple/ directory of a mirror tree"),
+])
+def test_a_file_upstream_that_names_no_tree_here_is_refused(upstream, says, tmp_path):
+    with pytest.raises(ConfigError, match=f"^upstream: .*{re.escape(says)}"):
+        build_config({"upstream": upstream, "directory": str(tmp_path / "mirror"), "projects": ["alpha"]})
+
+
+@pytest.mark.parametrize("inside", ["web/simple", "."])
+def test_a_mirror_cannot_take_its_own_tree_as_upstream(tmp_path, inside):
+    upstream = (tmp_path / "mirror" / inside).resolve().as_uri() + "/"
+    with pytest.raises(ConfigError, match="overlaps this mirror's directory"):
+        build_config({"upstream": upstream, "directory": str(tmp_path / "mirror"), "projects": ["alpha"]})
+
+
+def test_a_carried_tree_need_not_be_there_when_the_config_is_checked(tmp_path):
+    """The role checks the config at deploy, and the disk is mounted for a run only."""
+    config = build_config({"upstream": simple_url(tmp_path / "not-yet" / "web"), "directory": str(tmp_path / "m"),
+                           "projects": ["alpha"]})
+    assert config.upstream == simple_url(tmp_path / "not-yet" / "web")
+
+
+@pytest.fixture
+def page(tmp_path) -> tuple[LocalFilesClient, str, pathlib.Path]:
+    project = tmp_path / "web" / "simple" / "p"
+    project.mkdir(parents=True)
+    (project / "index.v1_json").write_text('{"files": []}')
+    (project / "index.html").write_text("<html></html>")
+    client = LocalFilesClient(local_root=str(tmp_path / "web"), timeout=1, retries=0, pool_size=1)
+    return client, project.as_uri() + "/", project
+
+
+def test_the_disk_answers_for_a_page_as_a_web_server_does(page):
+    client, url, _ = page
+    as_json = client.get(url, {"Accept": ACCEPT})
+    assert (as_json.status, as_json.headers["content-type"], as_json.body) == (200, JSON_TYPE, b'{"files": []}')
+    as_html = client.get(url.rstrip("/"), {"Accept": "text/html"})
+    assert as_html.body == b"<html></html>" and as_html.url == url  # links on it resolve from the directory
+    assert client.get(url.replace("/p/", "/q/"), {"Accept": ACCEPT}).status == 404
+    assert client.fresh().get(url, {"Accept": ACCEPT}).status == 200  # a forked process's client reads it too
+
+
+def test_an_unchanged_page_on_the_disk_answers_not_modified_and_a_changed_one_its_bytes(page):
+    client, url, project = page
+    etag = client.get(url, {"Accept": ACCEPT}).headers["ETag"]
+    assert client.get(url, {"Accept": ACCEPT, "If-None-Match": etag}).status == 304
+    written = (project / "index.v1_json").stat()
+    (project / "index.v1_json").write_text('{"files": {}}')  # same size, and a copy may keep the time
+    os.utime(project / "index.v1_json", ns=(written.st_atime_ns, written.st_mtime_ns))
+    changed = client.get(url, {"Accept": ACCEPT, "If-None-Match": etag})
+    assert (changed.status, changed.body) == (200, b'{"files": {}}')
+
+
+def test_the_disk_serves_byte_ranges_of_a_file_as_a_web_server_does(page):
+    client, url, project = page
+    data = bytes(range(256)) * 4
+    (project / "p-1.0-py3-none-any.whl").write_bytes(data)
+    wheel = url + "p-1.0-py3-none-any.whl"
+    assert client.get_range(wheel, "bytes=-10") == (data[-10:], 1024)
+    assert client.get_range(wheel, "bytes=-5000") == (data, 1024)
+    assert client.get_range(wheel, "bytes=0-3") == (data[:4], 1024)
+    assert client.get_range(wheel, "bytes=1000-2000") == (data[1000:], 1024)
+    with pytest.raises(RangeUnsupported):
+        client.get_range(wheel, "bytes=2000-")
+    with pytest.raises(FetchError, match="outside the upstream's directory"):
+        client.get_range("file:///etc/hostname", "bytes=0-3")
