@@ -33,6 +33,9 @@ options:
     - An index that wants a login takes it as pip does, in the URL (C(https://user:token@host/simple/), special
       characters percent-encoded). It is sent to that host only, is never logged, and is masked in this module's
       output.
+    - Or another mirror's tree on this machine's disk, carried from a connected site (this engine's or
+      bandersnatch's), as the file URL of its C(simple/) directory (C(file:///media/disk/pypi/web/simple/)). Its
+      files are read from the directory above C(simple/) only, and verified as any download is.
     type: str
   directory:
     description:
