@@ -426,6 +426,14 @@ def test_one_run_reads_a_tree_carried_on_a_disk_in_place_of_the_configs_upstream
     own = run_cli("sync", "--config", offline, "--upstream", f"file://{mirror_dir}/web/simple/")
     assert own.returncode == 2 and "overlaps this mirror's directory" in own.stderr
     assert run_cli("sync", "--config", offline).returncode == 2
+    # a file damaged here is repaired from the disk too
+    damaged = next(path for path in (tmp_path / "mirror" / "web" / "packages").rglob("*.whl"))
+    damaged.write_bytes(b"XX" + damaged.read_bytes()[2:])
+    away = run_cli("verify", "--config", offline, "--repair")  # the config's own upstream is out of reach
+    assert away.returncode == 2 and "unreachable" in away.stderr
+    repaired = run_cli("verify", "--config", offline, "--repair", "--upstream", (carried / "web").as_uri() + "/simple/")
+    assert repaired.returncode == 0, repaired.stderr
+    assert damaged.read_bytes() == next((carried / "web" / "packages").rglob(damaged.name)).read_bytes()
 
 
 @pytest.mark.parametrize("command", ["sync", "check-config"])

@@ -37,14 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", "-c", required=True, help="YAML file with the engine's options")
     common.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    sync = commands.add_parser("sync", parents=[common], help="bring the mirror up to date")
+    source = argparse.ArgumentParser(add_help=False)
+    source.add_argument("--upstream", metavar="URL",
+                        help="read this index instead of the config's, for this run: another mirror's tree carried "
+                             "on a disk, file:///media/disk/pypi/web/simple/")
+    sync = commands.add_parser("sync", parents=[common, source], help="bring the mirror up to date")
     sync.add_argument("--check", action="store_true", help="show what would change; write nothing")
     sync.add_argument("--force-prune", action="store_true", help="prune even past prune_max_fraction")
     sync.add_argument("--wait", type=float, metavar="SECONDS", help="wait this long for a running sync")
     sync.add_argument("--project", action="append", metavar="NAME", help="sync only these projects")
-    sync.add_argument("--upstream", metavar="URL",
-                      help="read this index instead of the config's, for this run: another mirror's tree carried on "
-                           "a disk, file:///media/disk/pypi/web/simple/")
     amount = sync.add_mutually_exclusive_group()
     amount.add_argument("--quiet", "-q", action="store_true", help="print failures and warnings only")
     amount.add_argument("--verbose", "-v", action="store_true",
@@ -53,8 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     progress = sync.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None)
     progress.add_argument("--no-progress", dest="progress", action="store_false")
-    verify = commands.add_parser("verify", parents=[common], help="re-hash every published file")
-    verify.add_argument("--repair", action="store_true", help="re-download what is missing or corrupt")
+    verify = commands.add_parser("verify", parents=[common, source], help="re-hash every published file")
+    verify.add_argument("--repair", action="store_true",
+                        help="re-download what is missing or corrupt (from --upstream, if given)")
     status = commands.add_parser("status", parents=[common], help="last run, serial, counts and disk usage")
     status.add_argument("--top", type=int, default=20, metavar="N",
                         help="list the N largest projects (default 20; 0 lists all; --json always lists all)")
