@@ -91,11 +91,13 @@ def test_sync_json_then_noop_then_status(config_file, mirror_dir):
     assert "gamma:" in run_cli("status", "--config", config_file(), "--top", "0").stdout
 
 
-def test_status_shows_a_run_over_some_projects_beside_the_last_full_run(config_file):
+def test_status_shows_a_run_over_some_projects_beside_the_last_full_run(config_file, upstream):
     assert run_cli("sync", "--config", config_file()).returncode == 0
     assert run_cli("sync", "--config", config_file(), "--project", "Alpha").returncode == 0
     text = run_cli("status", "--config", config_file()).stdout
-    assert re.search(r"^last run: \S+ \(ok, [0-9.]+s\)\nsince then, only alpha: \S+ \(ok, [0-9.]+s\)$", text, re.M)
+    source = re.escape(upstream.url)
+    assert re.search(rf"^last run: \S+ \(ok, [0-9.]+s\) from {source}\n"
+                     rf"since then, only alpha: \S+ \(ok, [0-9.]+s\) from {source}$", text, re.M), text
     assert run_cli("sync", "--config", config_file()).returncode == 0
     assert "since then" not in run_cli("status", "--config", config_file()).stdout
 
@@ -110,7 +112,7 @@ def test_status_tells_a_run_that_stopped_before_syncing_until_one_gets_through(c
     stopped = run_cli("sync", "--config", config_file(upstream=unreachable))
     assert stopped.returncode == 2
     text = run_cli("status", "--config", config_file()).stdout
-    assert re.search(r"^last run: \S+ \(ok, [0-9.]+s\)\nlast attempt stopped before syncing: \S+: upstream "
+    assert re.search(r"^last run: \S+ \(ok, [0-9.]+s\) from \S+\nlast attempt stopped before syncing: \S+: upstream "
                      + re.escape(unreachable) + r": unreachable", text, re.M), text
     document = json.loads(run_cli("status", "--config", config_file(), "--json").stdout)
     assert document["last_abort"]["reason"].startswith(f"upstream {unreachable}: unreachable")
@@ -154,12 +156,21 @@ def test_status_tells_what_a_cooldown_holds_back_and_until_when(config_file, cat
     assert "exclude_newer" not in run_cli("status", "--config", config).stdout
 
 
+def test_status_names_the_index_a_run_read_never_its_login(config_file, upstream):
+    with_login = upstream.url.replace("http://", "http://mirror:s3cret@")
+    assert run_cli("sync", "--config", config_file(upstream=with_login)).returncode == 0
+    status = run_cli("status", "--config", config_file()).stdout
+    assert status.splitlines()[1].endswith(f"from {upstream.url}") and "s3cret" not in status
+    assert "s3cret" not in run_cli("status", "--config", config_file(), "--json").stdout
+
+
 def test_status_lists_the_errors_of_a_failed_run(config_file, upstream):
     """What to fix, without the journal, which may have rotated the run's lines away."""
     upstream.server.faults.wrong_hash.add("alpha-2.0.tar.gz")
     assert run_cli("sync", "--config", config_file()).returncode == 1
     lines = run_cli("status", "--config", config_file()).stdout.splitlines()
-    assert lines[1].startswith("last run: ") and lines[1].endswith("s)") and "(failed, " in lines[1]
+    assert lines[1].startswith("last run: ") and "(failed, " in lines[1]
+    assert lines[1].endswith(f"s) from {upstream.url}")
     assert lines[2].startswith("  error: project alpha: alpha-2.0.tar.gz: ")
     assert lines[3] == "last run with no error: finished none on record" and lines[4].startswith("serial: ")
     upstream.server.faults.wrong_hash.clear()
@@ -426,6 +437,9 @@ def test_one_run_reads_a_tree_carried_on_a_disk_in_place_of_the_configs_upstream
     own = run_cli("sync", "--config", offline, "--upstream", f"file://{mirror_dir}/web/simple/")
     assert own.returncode == 2 and "overlaps this mirror's directory" in own.stderr
     assert run_cli("sync", "--config", offline).returncode == 2
+    assert "(ok, " in run_cli("status", "--config", offline).stdout.splitlines()[1]
+    assert run_cli("status", "--config", offline).stdout.splitlines()[1].endswith(
+        f"from {(carried / 'web').as_uri()}/simple/")  # which disk the mirror's content came from
     # a file damaged here is repaired from the disk too
     damaged = next(path for path in (tmp_path / "mirror" / "web" / "packages").rglob("*.whl"))
     damaged.write_bytes(b"XX" + damaged.read_bytes()[2:])

@@ -157,7 +157,8 @@ def _command_verify(args: argparse.Namespace, config: SyncConfig) -> int:
 
 def _run_summary(record: dict) -> str:
     outcome = "ok" if record.get("ok") else "failed"
-    return f"{record.get('started', '?')} ({outcome}, {record.get('stats', {}).get('duration_seconds', '-')}s)"
+    source = f" from {record['upstream']}" if record.get("upstream") else ""  # records before 2026-11-27 lack it
+    return f"{record.get('started', '?')} ({outcome}, {record.get('stats', {}).get('duration_seconds', '-')}s){source}"
 
 
 def _run_failures(record: Optional[dict], shown: int = 10) -> list[str]:

@@ -294,8 +294,9 @@ class SyncRun:
             self.state.save_abort(record)
 
     def _run_record(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """What `status` shows of a run: fields, when it finished, and the projects it was limited to."""
-        record = {**fields, "finished": utc_timestamp()}
+        """What `status` shows of a run: fields, when it finished, the index it read (without a login: another
+        site's carried disk, perhaps), and the projects it was limited to."""
+        record = {**fields, "finished": utc_timestamp(), "upstream": redact(self.config.upstream)}
         if self.only_projects is not None:
             record["only_projects"] = sorted(self.only_projects)
         return record
