@@ -215,7 +215,9 @@ options:
     default: 0.2
   force_prune:
     description:
-    - Prune even past I(prune_max_fraction).
+    - 'Prune even past I(prune_max_fraction), and from an upstream whose serials are below the newest this mirror
+      synced, which otherwise keeps what it no longer lists (an older carried disk, a lagging cache): its serials
+      are then the ones to follow.'
     type: bool
     default: false
   ca_bundle:

@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 
 import pytest
 
@@ -52,6 +53,80 @@ def test_a_mirror_takes_another_mirrors_tree_from_disk_file_for_file(carried, ma
     later = sync(config)
     assert later.ok and later.added == ["alpha-3.0-py3-none-any.whl"]
     assert tree(pathlib.Path(mirror_dir) / "web") == tree(carried)
+
+
+def served(web: pathlib.Path, project: str) -> list[str]:
+    """The files a project's page names, each of which must be on the disk."""
+    with open(web / "simple" / project / "index.v1_json") as stream:
+        names = [entry["filename"] for entry in json.load(stream)["files"]]
+    assert all(list((web / "packages").rglob(name)) for name in names)
+    return sorted(names)
+
+
+def test_a_disk_older_than_the_mirror_removes_nothing_with_prune(carried, make_config, sync, mirror_dir, catalog,
+                                                                  tmp_path):
+    """A site fed by carried disks took a newer one, then was given an older one (or a lagging cache answers
+    with an old page). Prune took the older pages at their word: the releases and projects that came since
+    were deleted, and clients lost what they installed yesterday. Now a page or a project list whose serial is
+    below the newest this mirror synced removes nothing, until force_prune says that upstream is the one to
+    follow now. What a newer one removes still goes."""
+    older = tmp_path / "older" / "web"
+    shutil.copytree(carried, older)
+    catalog.add_wheel("alpha", "3.0")
+    catalog.add_wheel("zeta", "1.0")  # projects the older disk does not know
+    catalog.add_wheel("eta", "1.0")
+    gone = catalog.find("beta-1.0.tar.gz")
+    catalog.remove_file(gone.filename)  # deleted at the connected site
+    assert sync(make_config(projects=["*"], directory=str(carried.parent), prune=True,
+                            prune_max_fraction=1.0)).ok
+    mirror = pathlib.Path(mirror_dir) / "web"
+    newer = make_config(upstream=simple_url(carried), projects=["*"], prune=True, prune_max_fraction=1.0)
+    assert sync(newer).ok
+    alpha, zeta = served(mirror, "alpha"), served(mirror, "zeta")
+    assert "alpha-3.0-py3-none-any.whl" in alpha and gone.filename not in served(mirror, "beta")
+
+    stale = make_config(upstream=simple_url(older), projects=["*"], prune=True, prune_max_fraction=1.0)
+
+    for check_mode in (True, False, False):  # and again: the run before must not have lowered the record
+        result = sync(stale, check_mode=check_mode)
+        assert result.ok, result.failures
+        assert not result.removed and result.stats.projects_removed == 0
+        verb = "would keep" if check_mode else "kept"
+        kept = [line for line in result.warnings if line.startswith(f"prune {verb} ")]
+        assert len(kept) == 2, result.warnings
+        assert re.match(rf"prune {verb} 1 file of 1 project whose upstream pages are older than the ones this mirror "
+                        r"last synced \(serial below the newest on record\): alpha \(\d+ < \d+\); a stale copy of "
+                        r"the index removes nothing; if this upstream replaces the one the mirror followed, rerun "
+                        r"with force_prune$", kept[0]), kept[0]
+        assert re.match(rf"prune {verb} 2 projects that the upstream's project list, older than this mirror "
+                        r"\(serial \d+\), does not name: eta, zeta; ", kept[1]), kept[1]
+        assert served(mirror, "alpha") == alpha and served(mirror, "zeta") == zeta
+    # a project the config now leaves out goes all the same
+    excluded = sync(make_config(upstream=simple_url(older), projects=["*"], exclude=["eta"], prune=True,
+                                prune_max_fraction=1.0))
+    assert excluded.ok and excluded.stats.projects_removed == 1 and not (mirror / "simple" / "eta").exists()
+    assert [line for line in excluded.warnings if "does not name: zeta; " in line]
+    # The older disk still brings what it has that the mirror lacks: the deleted sdist comes back, as without prune.
+    assert gone.filename in served(mirror, "beta")
+
+    forced = sync(make_config(upstream=simple_url(older), projects=["*"], prune=True, force_prune=True))
+    assert forced.ok and "alpha-3.0-py3-none-any.whl" in forced.removed and forced.stats.projects_removed == 1
+    assert not (mirror / "simple" / "zeta").exists()
+    assert not [line for line in forced.warnings if line.startswith("prune kept")]
+    # force_prune took the older disk's serials as the ones to follow: what that upstream deletes next (its
+    # serial still below the newer disk's) goes with no force
+    assert sync(stale).ok and not sync(stale).changed
+    alpha_page = older / "simple" / "alpha" / "index.v1_json"
+    document = json.loads(alpha_page.read_text())
+    document["meta"]["_last-serial"] += 1
+    document["files"] = [entry for entry in document["files"] if entry["filename"] != "alpha-2.0.tar.gz"]
+    alpha_page.write_text(json.dumps(document))
+    followed = sync(stale)
+    assert followed.ok and followed.removed == ["alpha-2.0.tar.gz"], followed.warnings
+
+    back = sync(newer)  # the newer disk again: it adds what it has, and removes the sdist it deleted
+    assert back.ok and gone.filename in back.removed and "alpha-3.0-py3-none-any.whl" in back.added
+    assert tree(mirror) == tree(carried)
 
 
 def test_a_file_on_the_disk_that_does_not_match_its_hash_is_not_published(carried, make_config, sync, mirror_dir):

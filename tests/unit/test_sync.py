@@ -697,6 +697,29 @@ def test_prune_removes_what_no_longer_matches_and_respects_the_cap(make_config, 
     assert [p["name"] for p in root["projects"]] == ["alpha"]
 
 
+def test_a_lagging_page_removes_nothing_until_the_upstream_catches_up(make_config, sync, mirror_dir, catalog):
+    """A cache in front of the index answers with an older copy of a page (its serial below the one this mirror
+    synced): prune keeps what that copy no longer lists, as the file was not deleted for it. Once the page is
+    current, a file really deleted goes."""
+    config = make_config(projects=["alpha"], prune=True, prune_max_fraction=1.0)
+    assert sync(config).ok
+    synced_serial = catalog.serials["alpha"]
+    removed = catalog.find("alpha-1.0-py3-none-any.whl")
+    catalog.remove_file(removed.filename)
+    catalog.serials["alpha"] = synced_serial - 1  # the lagging copy: a page without it, from before
+    lagging = sync(config)
+    assert lagging.ok and not lagging.removed and removed.filename in listed(mirror_dir, "alpha")
+    assert lagging.warnings == [f"prune kept 1 file of 1 project whose upstream pages are older than the ones this "
+                                f"mirror last synced (serial below the newest on record): alpha ({synced_serial - 1} "
+                                f"< {synced_serial}); a stale copy of the index removes nothing; if this upstream "
+                                f"replaces the one the mirror followed, rerun with force_prune"]
+    catalog.touch("alpha")  # current again, with a serial past the one on record
+    caught_up = sync(config)
+    assert caught_up.ok and caught_up.removed == [removed.filename] and not caught_up.warnings
+    assert removed.filename not in listed(mirror_dir, "alpha")
+    assert_pages_point_at_complete_files(mirror_dir)
+
+
 def test_an_upstream_that_answers_with_a_sign_in_page_fails_every_run_and_changes_nothing(make_config, sync,
                                                                                           mirror_dir, upstream):
     """A proxy whose login has expired answers every address with its own HTML page, 200 OK: no project page

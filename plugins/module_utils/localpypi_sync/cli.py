@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                              "on a disk, file:///media/disk/pypi/web/simple/")
     sync = commands.add_parser("sync", parents=[common, source], help="bring the mirror up to date")
     sync.add_argument("--check", action="store_true", help="show what would change; write nothing")
-    sync.add_argument("--force-prune", action="store_true", help="prune even past prune_max_fraction")
+    sync.add_argument("--force-prune", action="store_true",
+                      help="prune even past prune_max_fraction, and from an upstream older than this mirror's last "
+                           "sync (its serials are then the ones to follow)")
     sync.add_argument("--wait", type=float, metavar="SECONDS", help="wait this long for a running sync")
     sync.add_argument("--project", action="append", metavar="NAME", help="sync only these projects")
     amount = sync.add_mutually_exclusive_group()

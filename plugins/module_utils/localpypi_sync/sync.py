@@ -29,7 +29,16 @@ from .report import Reporter, counted, few
 from .select import Selection, TargetMatrix, lock_scope_warnings, select_files
 from .shards import Lost, map_in_processes, usable_cpus
 from .state import LockBusy, MirrorState, discard_staged, remove_if_present, rename_staged, utc_timestamp
-from .upstream import NotModified, ProjectPage, ProjectStatus, Upstream, UpstreamFile, not_an_index, quarantine_note
+from .upstream import (
+    NotModified,
+    ProjectListing,
+    ProjectPage,
+    ProjectStatus,
+    Upstream,
+    UpstreamFile,
+    not_an_index,
+    quarantine_note,
+)
 
 if TYPE_CHECKING:
     from .resolve import Plan
@@ -165,6 +174,55 @@ class _ProjectOutcome:
     pending: Optional[_Pending] = None  # large files still to fetch before the project can be published
     undated: list[str] = dataclasses.field(default_factory=list)  # see Selection.undated
     ripens: Optional[float] = None  # see Selection.ripens: as selected now, or as the record says
+    stale: Optional[_StalePage] = None  # a page older than the mirror's copy, whose dropped files prune kept
+
+
+@dataclasses.dataclass(frozen=True)
+class _StalePage:
+    """A project page older than the one this mirror last synced: its serial below the newest on record. A
+    copy of the index carried on an older disk, or a cache that lags, lists fewer files than the mirror has
+    taken since, and none of them was deleted for that: prune keeps them."""
+
+    serial: int
+    newest: int
+    kept: int  # files it no longer lists, which prune would have removed
+
+
+@dataclasses.dataclass
+class _StaleTally:
+    """The projects whose stale pages held prune back, told in one warning for the run: a full mirror fed from
+    an older disk would otherwise warn once per project."""
+
+    projects: list[tuple[str, _StalePage]] = dataclasses.field(default_factory=list)
+    gone: list[str] = dataclasses.field(default_factory=list)  # unlisted by an older root index, and kept
+    listing_serial: Optional[int] = None
+    check_mode: bool = False
+
+    SHOWN = 5
+
+    def add(self, project: str, stale: Optional[_StalePage]) -> None:
+        if stale is not None:
+            self.projects.append((project, stale))
+
+    def warnings(self) -> list[str]:
+        told = []
+        verb = "would keep" if self.check_mode else "kept"
+        hint = ("a stale copy of the index removes nothing; if this upstream replaces the one the mirror followed, "
+                "rerun with force_prune")
+        if self.projects:
+            files = sum(stale.kept for _, stale in self.projects)
+            shown = ", ".join(f"{name} ({stale.serial} < {stale.newest})"
+                              for name, stale in sorted(self.projects)[:self.SHOWN])
+            more = f" and {len(self.projects) - self.SHOWN} more" if len(self.projects) > self.SHOWN else ""
+            told.append(f"prune {verb} {counted(files, 'file')} of {counted(len(self.projects), 'project')} whose "
+                        f"upstream pages are older than the ones this mirror last synced (serial below the newest "
+                        f"on record): {shown}{more}; {hint}")
+        if self.gone:
+            more = f" and {len(self.gone) - self.SHOWN} more" if len(self.gone) > self.SHOWN else ""
+            told.append(f"prune {verb} {counted(len(self.gone), 'project')} that the upstream's project list, older "
+                        f"than this mirror (serial {self.listing_serial}), does not name: "
+                        f"{', '.join(sorted(self.gone)[:self.SHOWN])}{more}; {hint}")
+        return told
 
 
 @dataclasses.dataclass
@@ -212,6 +270,8 @@ class _Pending:
     page: ProjectPage
     fingerprint: str
     ripens: Optional[float] = None  # see Selection.ripens
+    newest_serial: Optional[int] = None  # see _newest_serial
+    stale: bool = False  # its page is older than the newest on record: prune removes none of its files
 
     def waiting(self) -> list[int]:
         return [index for index, result in enumerate(self.results) if result is None]
@@ -246,6 +306,7 @@ class SyncRun:
         self._rules: dict[str, ProjectRule] = {rule.name: rule for rule in config.projects}
         self._answers: dict[str, ProjectPage | NotModified] = {}  # pages read while resolving, used once
         self._quarantined: set[str] = set()  # projects a page read while resolving says are quarantined
+        self._listing: Optional[ProjectListing] = None  # a full mirror's: the upstream's root index
         self._plan: Optional[Plan] = None
         self._workers_lost = False
         self._started = 0.0  # when run() began: what web/last-modified says of a successful run
@@ -328,6 +389,7 @@ class SyncRun:
         deferred: list[_ProjectOutcome] = []
         changed = bool(withdrawn)
         undated = _UndatedTally()
+        stale = _StaleTally(check_mode=self.check_mode)
         held_back_until: Optional[float] = None
         for outcome in self._project_outcomes(wanted):
             stats.upstream_requests += outcome.requests
@@ -346,6 +408,7 @@ class SyncRun:
             for warning in outcome.warnings:
                 self.reporter.warning(warning)
             undated.add(outcome.name, outcome.undated)
+            stale.add(outcome.name, outcome.stale)
             if outcome.ripens is not None and outcome.ripens > self._started:  # not one a failed read left ripe
                 held_back_until = outcome.ripens if held_back_until is None else min(held_back_until, outcome.ripens)
                 stats.projects_held_back += 1
@@ -361,7 +424,10 @@ class SyncRun:
         if undated_warning:
             warnings.append(undated_warning)
             self.reporter.warning(undated_warning)
-        gone_projects = self._projects_to_drop(set(wanted))
+        gone_projects = self._projects_to_drop(set(wanted), stale)
+        for warning in stale.warnings():
+            warnings.append(warning)
+            self.reporter.warning(warning)
         if self._settle_removals(deferred, gone_projects, stats, failures, removed):
             changed = True
         self.reporter.finish()
@@ -399,11 +465,12 @@ class SyncRun:
             except FetchError as exc:
                 raise SyncAbort(f"upstream project list: {exc}") from None
             stats.upstream_requests += 1
-            if not listing:
+            self._listing = listing
+            if not listing.projects:
                 raise SyncAbort(f"upstream {redact(self.config.upstream)}: its root index lists no project, so a "
                                 f"full mirror has nothing to follow; nothing synced; "
                                 f"{not_an_index(self.config.upstream, named=False)}")
-            for raw_name, serial in listing:
+            for raw_name, serial in listing.projects:
                 try:
                     wanted[normalize_project(raw_name)] = serial
                 except UnsafeName as exc:
@@ -613,7 +680,9 @@ class SyncRun:
                        and cached_page.status == page.status)
         outcome.serial = page.serial
         if settled:
-            updated = {**record, "page": page.to_json(), "serial": page.serial}  # new validators, same content
+            newest_serial = self._newest_serial(record, page.serial)
+            updated = {**record, "page": page.to_json(), "serial": page.serial,  # new validators, same content
+                       "newest_serial": newest_serial}
             if updated != record and not self.check_mode:  # an upstream with no validators sends the same again
                 self.state.save_project(name, updated)
         elif rule is not None and not page.quarantined and not any(package_type(f.filename) for f in page.files):
@@ -657,6 +726,8 @@ class SyncRun:
         outcome.ripens = selection.ripens
         previous = recorded_files(record)
         new_names = [f.filename for f in selection.chosen if f.filename not in previous]
+        newest_serial = self._newest_serial(record, page.serial)
+        stale = self._stale(page, newest_serial)
         if self.check_mode:
             outcome.added = new_names
             outcome.downloaded = len(new_names)
@@ -665,6 +736,8 @@ class SyncRun:
             dropped = [p for n, p in previous.items() if n not in chosen_names]
             if page.quarantined:
                 outcome.withdrawn = dropped
+            elif stale and dropped:
+                outcome.stale = _StalePage(page.serial, newest_serial, len(dropped))
             elif self._pruning:
                 outcome.removals = dropped
             restated = page.status != _recorded_status(record)  # its pages would tell a new status
@@ -672,10 +745,10 @@ class SyncRun:
                               else "unchanged")
             # what it serves and keeps; with outcome.added, what a real run would publish
             outcome.published = [p for n, p in previous.items()
-                                 if n in chosen_names or not (self._pruning or outcome.withdrawn)]
+                                 if n in chosen_names or not (outcome.removals or outcome.withdrawn)]
             return
         state = _Pending(selection.chosen, previous, self._fetch_all(selection.chosen, previous), page, fingerprint,
-                         selection.ripens)
+                         selection.ripens, newest_serial, stale)
         if state.waiting():
             outcome.pending = state  # published when its large files are in (see _finish_pending)
             return
@@ -703,19 +776,27 @@ class SyncRun:
                 outcome.errors.append(f"project {name}: {result.error}")
                 if upstream_file.filename in previous:  # keep the verified copy we already serve
                     published[upstream_file.filename] = previous[upstream_file.filename]
+        kept = 0  # files a stale page no longer lists
         for filename, old in previous.items():
             if filename in published:
                 continue
             if page.quarantined:  # withdrawn as the upstream withdrew them (PEP 792), prune or not
                 outcome.withdrawn.append(old)
-            elif self._pruning:
+            elif self._pruning and not state.stale:
                 outcome.removals.append(old)
             elif os.path.isfile(os.path.join(self.state.web, old.path)):
                 published[filename] = old
+                if state.stale:
+                    kept += 1
+        if kept:
+            outcome.stale = _StalePage(page.serial, state.newest_serial, kept)
         outcome.published = list(published.values())
-        complete = not outcome.failed
+        # a project that serves more than its page lists is selected again on the next run, which prunes it then
+        # if its page is no longer stale (or with force_prune), and says again why not if it is
+        complete = not outcome.failed and not kept
         outcome.record = {
             "name": name, "fingerprint": state.fingerprint, "complete": complete, "serial": page.serial,
+            "newest_serial": state.newest_serial,
             # A project with failures forgets its validators so the next run reads it again in full.
             "page": page.to_json() if complete else {**page.to_json(), "etag": None, "last_modified": None},
             "published": [_published_to_json(p) for p in outcome.published],
@@ -839,10 +920,38 @@ class SyncRun:
         """Prune only on a complete picture: a resolution with errors may have missed what is still needed."""
         return self.config.prune and not (self._plan is not None and self._plan.errors)
 
-    def _projects_to_drop(self, wanted: set[str]) -> list[str]:
+    def _projects_to_drop(self, wanted: set[str], stale: _StaleTally) -> list[str]:
         if not self._pruning or self.only_projects is not None:
             return []
-        return [name for name in self.state.recorded_projects() if name not in wanted]
+        gone = [name for name in self.state.recorded_projects() if name not in wanted]
+        listing = self._listing
+        if listing is None or listing.serial is None or self.config.force_prune:
+            return gone
+        dropped = []
+        for name in gone:  # one the config now leaves out goes; one an older list lacks may have come since it
+            newest = _recorded_newest(self._load_record(name))
+            if not self.config.withheld(name) and newest is not None and newest > listing.serial:
+                stale.gone.append(name)
+            else:
+                dropped.append(name)
+        stale.listing_serial = listing.serial
+        return dropped
+
+    def _stale(self, page: ProjectPage, newest_serial: Optional[int]) -> bool:
+        """Whether prune must keep what the page no longer lists: it is older than one this mirror synced. Never
+        with force_prune, which makes the page's serial the newest."""
+        return (self._pruning and page.serial is not None and newest_serial is not None
+                and page.serial < newest_serial)
+
+    def _newest_serial(self, record: Optional[dict[str, Any]], page_serial: Optional[int]) -> Optional[int]:
+        """The newest serial of the project's page this mirror has synced; with force_prune, the page's: the
+        operator says this upstream is the one to follow now, whatever its serials."""
+        recorded = _recorded_newest(record)
+        if page_serial is None:
+            return recorded
+        if recorded is None or self.config.force_prune:
+            return page_serial
+        return max(recorded, page_serial)
 
     def _settle_removals(self, deferred: list[_ProjectOutcome], gone_projects: list[str], stats: SyncStats,
                          failures: list[str], removed_names: list[str]) -> bool:
@@ -976,6 +1085,15 @@ def _count_removed(removals: list[PublishedFile], stats: SyncStats, removed_name
         removed_names.append(published.upstream.filename)
         stats.files_removed += 1
         stats.bytes_removed += published.size
+
+
+def _recorded_newest(record: Optional[dict[str, Any]]) -> Optional[int]:
+    """The newest serial on record (records written before it was kept have the serial of their page)."""
+    for key in ("newest_serial", "serial"):
+        value = record.get(key) if record else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def _recorded_ripens(record: Optional[dict[str, Any]]) -> Optional[float]:

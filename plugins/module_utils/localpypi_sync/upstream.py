@@ -125,6 +125,16 @@ def not_an_index(upstream: str, named: bool = True) -> str:
             f"every address with its own sign-in page")
 
 
+@dataclasses.dataclass
+class ProjectListing:
+    """The projects the upstream's root index lists, each with its serial where the upstream tells it, and the
+    index's serial when the list was read (None when unknown): a list older than a project this mirror synced
+    says nothing about whether that project is still there."""
+
+    projects: list[tuple[str, Optional[int]]]
+    serial: Optional[int] = None
+
+
 class NotModified:
     """The upstream answered 304: the cached page is still current."""
 
@@ -315,20 +325,23 @@ class Upstream:
         return ProjectPage(name, files, page_serial if header_serial is None else header_serial,
                            response.headers.get("ETag"), response.headers.get("Last-Modified"), status)
 
-    def project_list(self) -> list[tuple[str, Optional[int]]]:
-        """Every project the upstream lists, with its serial where the upstream tells it."""
+    def project_list(self) -> ProjectListing:
+        """Every project the upstream lists, and the index's serial: its header's, its page's or, at the least,
+        the highest serial a project in it has."""
         response = self.http.get(self.base_url, {"Accept": ACCEPT})
         if response.status != 200:
             raise FetchError(f"{self.base_url}: HTTP {response.status}")  # the caller names what was read
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type == JSON_TYPE:
             data = json.loads(response.body)
-            result = []
-            for entry in data.get("projects", []):
-                result.append((str(entry.get("name", "")), _serial_value(entry.get("_last-serial"))))
-            return result
+            projects = [(str(entry.get("name", "")), _serial_value(entry.get("_last-serial")))
+                        for entry in data.get("projects", [])]
+            known = [serial for serial in (_serial(response.headers), meta_serial(data), *(s for _, s in projects))
+                     if serial is not None]
+            return ProjectListing(projects, max(known, default=None))
         try:
-            return [(name, None) for name in parse_html_root(response.body)]
+            names = parse_html_root(response.body)
         except ValueError as exc:
             raise FetchError(f"{self.base_url}: {exc}; nothing synced; "
                              f"{not_an_index(self.base_url, named=False)}") from None
+        return ProjectListing([(name, None) for name in names], _serial(response.headers))
