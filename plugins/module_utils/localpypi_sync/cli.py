@@ -1,4 +1,4 @@
-"""The command line: `localpypi-sync {sync,verify,status,health,metrics,check-config,explain} --config FILE`.
+"""The command line: `localpypi-sync {sync,verify,status,export,health,metrics,check-config,explain} --config FILE`.
 
 Exit codes: 0 everything selected is published (or verified, or healthy); 1 some projects or files failed
 (or the mirror is not current); 2 the run could not start (bad config, busy lock, unreachable upstream,
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -21,7 +22,7 @@ from .explain import explain, explain_selection
 from .health import mirror_health
 from .report import Reporter, counted, few
 from .select import TargetMatrix, lock_scope_warnings
-from .state import MirrorState
+from .state import LockBusy, MirrorState
 from .status import mirror_status
 from .sync import SyncAbort, recorded_files, run_sync
 from .timespec import parse_duration
@@ -77,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--directory", "-d", help="the mirror root instead, for a user who may not read the config")
     metrics.add_argument("--output", "-o", metavar="FILE",
                          help="write them into FILE (whole, renamed into place) instead of printing them")
+    export = commands.add_parser("export", parents=[common],
+                                 help="copy the mirror's tree to a disk, for a site with no network to read it from")
+    export.add_argument("--to", required=True, metavar="DIR",
+                        help="a directory on the disk; the tree goes into DIR/web/, read at the site as the upstream "
+                             "file:///<where the disk is mounted there>/.../web/simple/")
+    export.add_argument("--check", action="store_true", help="show what would be copied and removed; write nothing")
+    export.add_argument("--wait", type=float, metavar="SECONDS", help="wait this long for a running sync")
     commands.add_parser("check-config", parents=[common], help="validate the config file and exit")
     why = commands.add_parser("explain", parents=[common],
                               help="which requirement and target took each release of a project in")
@@ -222,6 +230,29 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
     return EXIT_OK
 
 
+def _command_export(args: argparse.Namespace, config: SyncConfig) -> int:
+    from .export import ExportAbort, export_mirror  # noqa: PLC0415 - only this command needs it
+
+    try:
+        report = export_mirror(config.directory, args.to, check_mode=args.check,
+                               lock_timeout=config.lock_timeout if args.wait is None else args.wait)
+    except (ExportAbort, LockBusy) as exc:
+        sys.stderr.write(f"localpypi-sync: export: {exc}\n")
+        return EXIT_ABORTED
+    for problem in report.problems:
+        sys.stderr.write(f"error: {problem}\n")
+    copied, removed = ("would copy", "would remove") if args.check else ("copied", "removed")
+    text = (f"{'ok' if report.ok else 'FAILED'}: {report.projects} projects to {report.target}: {copied} "
+            f"{report.files_copied} files / {report.bytes_copied / 1e6:.1f} MB ({report.files_present} there "
+            f"already), {report.pages_written} pages; {removed} {report.files_removed} files and "
+            f"{report.projects_removed} projects the mirror no longer has")
+    if not args.check:
+        simple = os.path.join(report.target, "simple")
+        text += f"; flushed to the disk. At the site, the disk mounted as here: sync --upstream file://{simple}/"
+    _print(report.to_dict(), args.json, text)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def _command_health(args: argparse.Namespace, directory: str) -> int:
     health = mirror_health(directory, args.max_age)
     text = f"ok: {health.summary}" if health.ok else "\n".join(f"problem: {p}" for p in health.problems)
@@ -266,7 +297,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return (_command_health if args.command == "health" else _command_metrics)(args, directory)
         config = load_config_file(args.config, {"upstream": args.upstream} if getattr(args, "upstream", None) else {})
         handler = {"sync": _command_sync, "verify": _command_verify, "status": _command_status,
-                   "check-config": _command_check_config, "explain": _command_explain}[args.command]
+                   "export": _command_export, "check-config": _command_check_config,
+                   "explain": _command_explain}[args.command]
         return handler(args, config)
     except (ConfigError, SyncAbort) as exc:
         sys.stderr.write(f"localpypi-sync: {exc}\n")

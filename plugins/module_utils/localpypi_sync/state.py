@@ -223,6 +223,7 @@ class MirrorState:
         # The lock file still named its holder: that run ended without unlocking (killed), and may have left
         # half-written pages' temp files beside the pages.
         self.interrupted_before = False
+        self._interrupted_holder = b""  # what the lock file said of the run killed before, if one was
 
     # -- layout -----------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -308,7 +309,8 @@ class MirrorState:
                         f"wait for it or set lock_timeout"
                     ) from None
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-        self.interrupted_before = bool(os.pread(fd, 200, 0).strip())
+        self._interrupted_holder = os.pread(fd, 200, 0).strip()
+        self.interrupted_before = bool(self._interrupted_holder)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} since {utc_timestamp()}".encode(), 0)  # what lock_holder() reads
         self._lock_fd = fd
@@ -326,9 +328,13 @@ class MirrorState:
         return LockHolder(found.group(1), found.group(2),
                           _holder_runs(int(found.group(1)), timestamp_seconds(found.group(2))))
 
-    def unlock(self) -> None:
+    def unlock(self, leave_for_next: bool = False) -> None:
+        """Release the lock. leave_for_next: this holder did not take up a killed run's work (an export), so
+        the lock file keeps saying that one was killed, for the next sync to finish it."""
         if self._lock_fd is not None:
             os.ftruncate(self._lock_fd, 0)
+            if leave_for_next and self._interrupted_holder:
+                os.pwrite(self._lock_fd, self._interrupted_holder, 0)
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None

@@ -1,0 +1,168 @@
+"""`export`: the mirror's tree copied to a disk that a site with no network reads as its upstream."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pathlib
+import shutil
+
+import pytest
+import yaml
+from test_cli import run_cli
+from test_localfiles import simple_url, tree
+from test_sync import assert_pages_point_at_complete_files
+
+from localpypi_sync.export import ExportAbort, export_mirror
+from localpypi_sync.state import LockBusy, MirrorState
+
+
+@pytest.fixture
+def disk(tmp_path) -> pathlib.Path:
+    """The mount point of the disk to carry."""
+    path = tmp_path / "disk"
+    path.mkdir()
+    return path
+
+
+def test_an_exported_tree_is_the_mirrors_and_the_site_takes_it_from_the_disk(make_config, sync, mirror_dir, disk,
+                                                                            tmp_path, monkeypatch):
+    assert sync(make_config(projects=["*"])).ok
+    flushed = []
+    monkeypatch.setattr(os, "sync", lambda: flushed.append(True))
+    report = export_mirror(mirror_dir, str(disk))
+    assert report.ok and report.files_copied > 0 and report.files_present == 0
+    assert flushed == [True]  # written to the disk before the command says it is done, not left in the page cache
+    mirror = pathlib.Path(mirror_dir) / "web"
+    assert tree(disk / "web") == tree(mirror)  # pages, metadata files, packages
+    assert (disk / "web" / "last-modified").read_bytes() == (mirror / "last-modified").read_bytes()
+    again = export_mirror(mirror_dir, str(disk))  # the next month's disk: only what changed is copied
+    assert again.ok and (again.files_copied, again.pages_written, again.files_removed) == (0, 0, 0)
+    assert again.files_present == report.files_copied
+
+    site = tmp_path / "site"
+    imported = sync(make_config(upstream=simple_url(disk / "web"), projects=["*"], directory=str(site)))
+    assert imported.ok, imported.failures
+    assert tree(site / "web") == tree(mirror)
+
+
+def test_an_export_follows_what_the_mirror_added_and_pruned(make_config, sync, mirror_dir, disk, catalog):
+    assert sync(make_config(projects=["alpha", "gamma"])).ok
+    assert export_mirror(mirror_dir, str(disk)).ok
+    removed = catalog.find("alpha-1.0-py3-none-any.whl")
+    catalog.remove_file(removed.filename)
+    catalog.add_wheel("alpha", "3.0")
+    assert sync(make_config(projects=["alpha"], prune=True, prune_max_fraction=1.0)).ok  # and gamma goes
+    planned = export_mirror(mirror_dir, str(disk), check_mode=True)
+    before = tree(disk / "web")
+    assert tree(disk / "web") == before  # a check writes nothing
+    report = export_mirror(mirror_dir, str(disk))
+    assert report.ok and report.projects_removed == 1 and report.files_removed > 0
+    assert (planned.files_copied, planned.files_removed, planned.projects_removed, planned.pages_written) == (
+        report.files_copied, report.files_removed, report.projects_removed, report.pages_written)
+    assert tree(disk / "web") == tree(pathlib.Path(mirror_dir) / "web")
+    assert not list((disk / "web").rglob(removed.filename)) and not (disk / "web" / "simple" / "gamma").exists()
+    assert not [path for path in (disk / "web" / "packages").rglob("*") if path.is_dir() and not any(path.iterdir())]
+
+
+def test_a_disk_that_fills_up_holds_pages_that_name_only_files_it_holds(make_config, sync, mirror_dir, disk,
+                                                                         catalog):
+    """The disk fills during an export (or is pulled out): what is on it must still read as a consistent older
+    tree, every page naming only files it holds, and nothing of the earlier export deleted."""
+    assert sync(make_config(projects=["alpha", "gamma"])).ok
+    assert export_mirror(mirror_dir, str(disk)).ok
+    earlier = tree(disk / "web")
+    catalog.add_wheel("alpha", "3.0")
+    catalog.add_wheel("alpha", "3.1")
+    assert sync(make_config(projects=["alpha", "gamma"])).ok
+    copies = []
+
+    def fills_up(source: str, target: str) -> None:
+        if copies:  # half of it fits
+            data = pathlib.Path(source).read_bytes()
+            pathlib.Path(target).write_bytes(data[:len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device", target)
+        copies.append(target)
+        shutil.copyfile(source, target)
+
+    report = export_mirror(mirror_dir, str(disk), copy=fills_up)
+    assert not report.ok and report.problems[0].startswith("project alpha: ")
+    assert report.problems[0].endswith(": cannot copy it to the disk: No space left on device")
+    assert report.problems[1:] == ["export stopped there: the projects not reached, and the root page, are on the "
+                                   "disk as the last export left them"]  # gamma's files are not tried one by one
+    assert_pages_point_at_complete_files(str(disk))
+    now = tree(disk / "web")
+    assert {path: data for path, data in now.items() if path in earlier} == earlier  # alpha's old pages; gamma
+    mirror = pathlib.Path(mirror_dir) / "web"
+    assert all(path.read_bytes() == (mirror / path.relative_to(disk / "web")).read_bytes()
+               for path in (disk / "web" / "packages").rglob("*") if path.is_file())  # no partial file
+    assert export_mirror(mirror_dir, str(disk)).ok  # the next export, with room, completes it
+    assert tree(disk / "web") == tree(mirror)
+
+
+def test_a_file_missing_from_the_mirror_keeps_its_projects_pages_off_the_disk(make_config, sync, mirror_dir, disk):
+    assert sync(make_config(projects=["alpha", "gamma"])).ok
+    wheel = next((pathlib.Path(mirror_dir) / "web" / "packages").rglob("gamma-1.0-*.whl"))
+    wheel.unlink()
+    report = export_mirror(mirror_dir, str(disk))
+    assert report.problems == [f"project gamma: {wheel.name}: missing in the mirror, so not copied (run "
+                               f"`verify --repair`)"]
+    assert not (disk / "web" / "simple" / "gamma").exists() and (disk / "web" / "simple" / "alpha").exists()
+    assert not (disk / "web" / "simple" / "index.html").exists()  # no root page lists what is not there
+    assert_pages_point_at_complete_files(str(disk))
+
+
+def test_export_refuses_a_disk_not_mounted_the_mirror_itself_and_a_running_sync(make_config, sync, mirror_dir,
+                                                                                 disk, tmp_path):
+    with pytest.raises(ExportAbort, match="no mirror to export"):
+        export_mirror(mirror_dir, str(disk))
+    assert sync(make_config()).ok
+    with pytest.raises(ExportAbort, match="no such directory on this machine; is the disk that holds it mounted"):
+        export_mirror(mirror_dir, str(tmp_path / "unmounted"))
+    for inside in (mirror_dir, os.path.join(mirror_dir, "web")):
+        with pytest.raises(ExportAbort, match="overlaps this mirror's directory"):
+            export_mirror(mirror_dir, inside)
+    with pytest.raises(ExportAbort, match="give an absolute path"):
+        export_mirror(mirror_dir, "disk")
+    running = MirrorState(mirror_dir)
+    running.lock(0)
+    try:
+        with pytest.raises(LockBusy):
+            export_mirror(mirror_dir, str(disk))
+    finally:
+        running.unlock()
+    assert not (disk / "web").exists()
+
+
+def test_an_export_leaves_a_killed_syncs_mark_for_the_next_sync(make_config, sync, mirror_dir, disk):
+    """A sync killed mid-run leaves its line in the lock file, and the next sync, seeing it, sweeps the temp
+    files that run left among the pages. An export in between must not wipe that line."""
+    assert sync(make_config()).ok
+    killed = b"pid 4194000 since 2026-11-28T01:00:00Z"
+    with open(os.path.join(mirror_dir, "state", "lock"), "wb") as stream:
+        stream.write(killed)
+    assert export_mirror(mirror_dir, str(disk)).ok
+    with open(os.path.join(mirror_dir, "state", "lock"), "rb") as stream:
+        assert stream.read() == killed
+    following = MirrorState(mirror_dir)
+    following.lock(0)
+    assert following.interrupted_before
+    following.unlock()
+
+
+def test_the_export_command(make_config, sync, mirror_dir, disk, tmp_path, upstream):
+    config = tmp_path / "sync.yml"
+    config.write_text(yaml.safe_dump({"upstream": upstream.url, "directory": mirror_dir, "projects": ["alpha"]}))
+    synced = sync(make_config())
+    assert synced.ok
+    checked = run_cli("export", "--config", str(config), "--to", str(disk), "--check")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith(f"ok: 1 projects to {disk}/web: would copy ") and not (disk / "web").exists()
+    done = run_cli("export", "--config", str(config), "--to", str(disk))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(f"flushed to the disk. At the site, the disk mounted as here: sync --upstream "
+                                f"file://{disk}/web/simple/\n")
+    # the files alpha serves, as sync counts them: not their metadata files
+    assert f": copied {synced.stats.files_published} files / " in done.stdout
+    missing = run_cli("export", "--config", str(config), "--to", str(tmp_path / "unmounted"))
+    assert missing.returncode == 2 and "is the disk that holds it mounted?" in missing.stderr
