@@ -211,17 +211,15 @@ class _StaleTally:
                 "rerun with force_prune")
         if self.projects:
             files = sum(stale.kept for _, stale in self.projects)
-            shown = ", ".join(f"{name} ({stale.serial} < {stale.newest})"
-                              for name, stale in sorted(self.projects)[:self.SHOWN])
-            more = f" and {len(self.projects) - self.SHOWN} more" if len(self.projects) > self.SHOWN else ""
+            shown = few([f"{name} ({stale.serial} < {stale.newest})" for name, stale in sorted(self.projects)],
+                        self.SHOWN)
             told.append(f"prune {verb} {counted(files, 'file')} of {counted(len(self.projects), 'project')} whose "
                         f"upstream pages are older than the ones this mirror last synced (serial below the newest "
-                        f"on record): {shown}{more}; {hint}")
+                        f"on record): {shown}; {hint}")
         if self.gone:
-            more = f" and {len(self.gone) - self.SHOWN} more" if len(self.gone) > self.SHOWN else ""
             told.append(f"prune {verb} {counted(len(self.gone), 'project')} that the upstream's project list, older "
                         f"than this mirror (serial {self.listing_serial}), does not name: "
-                        f"{', '.join(sorted(self.gone)[:self.SHOWN])}{more}; {hint}")
+                        f"{few(set(self.gone), self.SHOWN)}; {hint}")
         return told
 
 
