@@ -220,10 +220,9 @@ class MirrorState:
         self.state = os.path.join(root, STATE_DIR)
         self.tmp = os.path.join(root, TMP_DIR)
         self._lock_fd: Optional[int] = None
-        # The lock file still named its holder: that run ended without unlocking (killed), and may have left
-        # half-written pages' temp files beside the pages.
-        self.interrupted_before = False
-        self._interrupted_holder = b""  # what the lock file said of the run killed before, if one was
+        # What the lock file said when the lock was taken: a holder's line there means that run ended without
+        # unlocking (killed), and may have left half-written pages' temp files beside the pages.
+        self._interrupted_holder = b""
 
     # -- layout -----------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -310,10 +309,14 @@ class MirrorState:
                     ) from None
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         self._interrupted_holder = os.pread(fd, 200, 0).strip()
-        self.interrupted_before = bool(self._interrupted_holder)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} since {utc_timestamp()}".encode(), 0)  # what lock_holder() reads
         self._lock_fd = fd
+
+    @property
+    def interrupted_before(self) -> bool:
+        """The run that held the lock before this one was killed (see _interrupted_holder)."""
+        return bool(self._interrupted_holder)
 
     def lock_holder(self) -> Optional[LockHolder]:
         """The run the lock file names: one in progress, or one killed before it could unlock (whose pid no
