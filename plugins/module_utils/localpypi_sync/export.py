@@ -184,7 +184,10 @@ class _Export:
             raise
 
     def _copy_pages(self, source_dir: str, target_dir: str) -> None:
-        """The regular files of a directory (a project's pages, the root pages), each renamed into place."""
+        """The regular files of a directory (a project's pages, the root pages), each renamed into place.
+
+        Not state.stage_write: its chmod fails on a FAT disk mounted with a mask (EPERM), and the disk to carry
+        is often one; its fsync per file is what the one os.sync() at the end replaces."""
         for entry in sorted(os.scandir(source_dir), key=lambda entry: entry.name):
             if entry.name.startswith(TEMP_PREFIX) or not entry.is_file(follow_symlinks=False):
                 continue
