@@ -3,12 +3,12 @@
 
     python benchmarks/bench_sync.py [--projects 200 --files-per-project 35 --large-count 4 --large-mb 256]
 
-The engine runs as the sync role installs it: its package copied and compiled to bytecode. Phases: cold
-sync of many small files, no-op resync, cold sync of large files, and curl fetching the same large files with
-the same parallelism (the ceiling for that upstream). Each engine phase runs as its own process, so its peak
-memory is its own (its worker processes included). Where bandersnatch can be installed and supports this
-upstream, it is run on the same small-file set. --nginx puts nginx in front of the Python upstream to serve
-the files, as a CDN would, leaving this machine's cores to the tools measured; --link-rate also makes them
+The engine runs as the sync role installs it: its package copied and compiled to bytecode. Phases: cold sync of many
+small files, no-op resync, export of that mirror to another directory (twice), cold sync of large files, and curl
+fetching the same large files with the same parallelism (the ceiling for that upstream). Each engine phase runs as
+its own process, so its peak memory is its own (its worker processes included). Where bandersnatch can be installed
+and supports this upstream, it is run on the same small-file set. --nginx puts nginx in front of the Python upstream
+to serve the files, as a CDN would, leaving this machine's cores to the tools measured; --link-rate also makes them
 wait for a link of that rate, as a remote upstream would. Figures go to stdout; nothing here asserts a time.
 """
 
@@ -150,6 +150,22 @@ def engine(config: str, lib: str) -> tuple[float, int, dict, CpuTime]:
     seconds, rss, out, cpu = run_measured(
         [sys.executable, "-m", "localpypi_sync", "sync", "--config", config, "--json"], env)
     return seconds, rss, json.loads(out), cpu
+
+
+def export_small(config: str, lib: str, disk: str, files: int) -> None:
+    """`export` of the small-file mirror to a directory on the same disk, and again: what a carried disk's
+    export costs the engine (a USB disk is slower)."""
+    os.makedirs(disk)
+    env = dict(os.environ, PYTHONPATH=lib)
+    for phase in ("cold", "repeated"):
+        os.sync()
+        seconds, rss, out, _ = run_measured(
+            [sys.executable, "-m", "localpypi_sync", "export", "--config", config, "--to", disk, "--json"], env)
+        report = json.loads(out)
+        assert report["ok"] and report["files_copied"] == (files if phase == "cold" else 0), report["problems"][:3]
+        print(f"export {phase}: {files} files in {seconds:.2f}s = {files / seconds:.0f} files/s "
+              f"({report['files_copied']} copied; process start and the closing sync() included), "
+              f"peak memory {rss} MiB")
 
 
 def curl_all(urls: list[str], workers: int, directory: str, ca: str | None) -> tuple[float, Optional[CpuTime]]:
@@ -490,6 +506,7 @@ def measure(args: argparse.Namespace, directory: Optional[str]) -> int:
         assert result["ok"] and not result["changed"]
         print(f"no-op small: {args.projects} projects in {seconds:.2f}s (process start included), "
               f"engine {result['stats']['duration_seconds']:.2f}s, peak memory {rss} MiB")
+        export_small(small, lib, os.path.join(work, "disk"), small_files)
         if args.large_count:
             large = engine_config(os.path.join(work, "large.json"), facts, os.path.join(work, "m-large"),
                                   ["bigproject"], args.workers, args.processes)
