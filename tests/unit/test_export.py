@@ -112,6 +112,24 @@ def test_a_file_missing_from_the_mirror_keeps_its_projects_pages_off_the_disk(ma
     assert_pages_point_at_complete_files(str(disk))
 
 
+def test_an_export_clears_the_temp_files_a_killed_export_left_on_the_disk(make_config, sync, mirror_dir, disk):
+    """An export killed (kill -9, the disk pulled out) between writing a temp page and renaming it leaves the
+    temp file: the next export removes it, in the project's directory, the root's and web/ itself."""
+    assert sync(make_config(projects=["alpha", "gamma"])).ok
+    assert export_mirror(mirror_dir, str(disk)).ok
+    web = disk / "web"
+    left = [web / "simple" / "alpha" / ".tmp-index.v1_json", web / "simple" / ".tmp-index.html",
+            web / ".tmp-last-modified", next((web / "packages").rglob("*.whl")).parent / ".tmp-gamma-0.1.whl"]
+    for path in left:
+        path.write_bytes(b"half a page")
+    checked = export_mirror(mirror_dir, str(disk), check_mode=True)
+    assert checked.ok and all(path.exists() for path in left)  # a check removes nothing
+    report = export_mirror(mirror_dir, str(disk))
+    assert report.ok and (report.files_copied, report.pages_written, report.files_removed) == (0, 0, 0)
+    assert not [path for path in web.rglob(".tmp-*")]
+    assert tree(web) == tree(pathlib.Path(mirror_dir) / "web")
+
+
 def test_export_refuses_a_disk_not_mounted_the_mirror_itself_and_a_running_sync(make_config, sync, mirror_dir,
                                                                                  disk, tmp_path):
     with pytest.raises(ExportAbort, match="no mirror to export"):

@@ -188,13 +188,14 @@ class _Export:
 
         Not state.stage_write: its chmod fails on a FAT disk mounted with a mask (EPERM), and the disk to carry
         is often one; its fsync per file is what the one os.sync() at the end replaces."""
+        on_disk = self._clear_leftovers(target_dir)
         for entry in sorted(os.scandir(source_dir), key=lambda entry: entry.name):
             if entry.name.startswith(TEMP_PREFIX) or not entry.is_file(follow_symlinks=False):
                 continue
             with open(entry.path, "rb") as stream:
                 data = stream.read()
             target = os.path.join(target_dir, entry.name)
-            if _read(target) == data:
+            if entry.name in on_disk and _read(target) == data:
                 continue
             self.report.pages_written += 1
             if self.report.check_mode:
@@ -208,6 +209,19 @@ class _Export:
             except BaseException:
                 remove_if_present(staged)
                 raise
+
+    def _clear_leftovers(self, target_dir: str) -> set[str]:
+        """The names in a page directory on the disk, once the temp pages an export killed there (kill -9, the
+        disk pulled out) left are removed: nothing reads them, but they would stay on the disk for good."""
+        try:
+            entries = list(os.scandir(target_dir))
+        except FileNotFoundError:
+            return set()
+        for entry in entries:
+            if entry.name.startswith(TEMP_PREFIX) and not self.report.check_mode and entry.is_file(
+                    follow_symlinks=False):
+                remove_if_present(entry.path)
+        return {entry.name for entry in entries if not entry.name.startswith(TEMP_PREFIX)}
 
     def _remove_projects_gone(self, projects: set[str]) -> None:
         """The pages of projects the mirror no longer serves; the root page copied before lists none of them."""
