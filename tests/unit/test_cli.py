@@ -320,7 +320,7 @@ def test_metrics_tell_prometheus_how_the_last_run_went(config_file, mirror_dir, 
     assert (f"interrupted: pid {gone}, which runs no more, took the lock at {since}; the next run takes up its work"
             in run_cli("status", "--config", config).stdout.splitlines())
     assert json.loads(run_cli("status", "--config", config, "--json").stdout)["lock"] == {
-        "pid": str(gone), "since": since, "running": False}
+        "pid": str(gone), "since": since, "running": False, "task": "sync"}  # a line with no task: a sync's
     unwritable = run_cli("metrics", "--config", config, "--output", str(tmp_path / "none" / "x.prom"))
     assert unwritable.returncode == 1 and "cannot write" in unwritable.stderr
 
@@ -334,7 +334,7 @@ def test_a_lock_whose_pid_went_to_a_later_process_is_told_as_interrupted(config_
     since = "2020-01-01T00:00:00Z"  # before this test's process started
     write_lock(mirror_dir, os.getpid(), since)
     assert json.loads(run_cli("status", "--config", config, "--json").stdout)["lock"] == {
-        "pid": str(os.getpid()), "since": since, "running": False}
+        "pid": str(os.getpid()), "since": since, "running": False, "task": "sync"}
     assert "localpypi_sync_running_seconds 0.0" in run_cli("metrics", "--config", config).stdout
 
 

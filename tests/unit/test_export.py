@@ -6,6 +6,7 @@ import errno
 import os
 import pathlib
 import shutil
+import time
 
 import pytest
 import yaml
@@ -14,7 +15,9 @@ from test_localfiles import simple_url, tree
 from test_sync import assert_pages_point_at_complete_files
 
 from localpypi_sync.export import ExportAbort, export_mirror
+from localpypi_sync.health import mirror_health
 from localpypi_sync.state import LockBusy, MirrorState
+from localpypi_sync.sync import SyncAbort
 
 
 @pytest.fixture
@@ -166,6 +169,36 @@ def test_an_export_leaves_a_killed_syncs_mark_for_the_next_sync(make_config, syn
     following.lock(0)
     assert following.interrupted_before
     following.unlock()
+
+
+def test_a_sync_status_and_health_tell_an_export_holds_the_lock(make_config, sync, mirror_dir, disk, tmp_path,
+                                                                upstream):
+    """A long export holds the lock while the timer's sync comes: the sync that finds it held, status and
+    health must name the export, not send the operator after a sync that hangs."""
+    assert sync(make_config()).ok
+    config = tmp_path / "sync.yml"
+    config.write_text(yaml.safe_dump({"upstream": upstream.url, "directory": mirror_dir, "projects": ["alpha"]}))
+    seen = []
+
+    def copy_while_looking(source: str, target: str) -> None:
+        if not seen:
+            holder = MirrorState(mirror_dir).lock_holder()
+            with pytest.raises(SyncAbort) as refused:
+                sync(make_config())
+            status = run_cli("status", "--config", str(config)).stdout
+            seen.append((holder, str(refused.value), status, mirror_health(mirror_dir, 1, now=time.time() + 60)))
+        shutil.copyfile(source, target)
+
+    assert export_mirror(mirror_dir, str(disk), copy=copy_while_looking).ok
+    (holder, refused, status, health), = seen
+    assert (holder.pid, holder.running, holder.task) == (str(os.getpid()), True, f"export to {disk}")
+    assert refused == (f"an export to {disk} holds the lock on {mirror_dir} (pid {os.getpid()} since "
+                       f"{holder.since}); wait for it or set lock_timeout")
+    assert f"running now: pid {os.getpid()} (export to {disk}), since {holder.since}" in status
+    assert health.problems[-1] == (f"pid {os.getpid()} (export to {disk}) has held the lock since {holder.since}, "
+                                   f"{health.problems[-1].split(', ')[1]}, over --max-age: it hangs, or the syncs "
+                                   f"wait for it")
+    assert MirrorState(mirror_dir).lock_holder() is None  # released: the export named no more
 
 
 def test_the_export_command(make_config, sync, mirror_dir, disk, tmp_path, upstream):

@@ -22,7 +22,7 @@ from .explain import explain, explain_selection
 from .health import mirror_health
 from .report import Reporter, counted, few
 from .select import TargetMatrix, lock_scope_warnings
-from .state import LockBusy, MirrorState
+from .state import LockBusy, LockHolder, MirrorState
 from .status import mirror_status
 from .sync import SyncAbort, recorded_files, run_sync
 from .timespec import parse_duration
@@ -211,9 +211,10 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
                      f"{abort.get('reason', '?')}")
     lock = status["lock"]
     if lock:
-        lines.append(f"running now: pid {lock['pid']}, since {lock['since']}" if lock["running"] else
-                     f"interrupted: pid {lock['pid']}, which runs no more, took the lock at {lock['since']}; the "
-                     f"next run takes up its work")
+        doing = LockHolder(**lock).doing
+        lines.append(f"running now: pid {lock['pid']}{doing}, since {lock['since']}" if lock["running"] else
+                     f"interrupted: pid {lock['pid']}{doing}, which runs no more, took the lock at {lock['since']}; "
+                     f"the next run takes up its work")
     lines += [
         f"serial: {status['serial'] if status['serial'] is not None else '-'}",
         f"projects: {status['projects']}  files: {status['files']}  size: {status['bytes'] / 1e6:.1f} MB",

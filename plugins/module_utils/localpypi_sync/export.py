@@ -65,7 +65,9 @@ def export_mirror(directory: str, target_root: str, *, lock_timeout: float = 0.0
                           f"sync run here, and is `directory` the mirror's?)")
     state = MirrorState(directory)
     try:
-        state.lock(lock_timeout)  # LockBusy when a sync runs: it would change the tree as it is copied
+        # LockBusy when a sync runs: it would change the tree as it is copied; the task tells a timer's sync
+        # that finds the lock held, status and health that an export holds it, not a sync that hangs
+        state.lock(lock_timeout, task=f"export to {target_root}")
     except PermissionError as exc:
         raise ExportAbort(f"cannot take the mirror's lock ({exc.strerror}: {exc.filename}); run export as root, or "
                           f"as the mirror's user with write access to the disk") from None

@@ -8,7 +8,7 @@ import time
 from typing import Any, Optional
 
 from .report import few
-from .state import MirrorState, timestamp_seconds
+from .state import SYNC_TASK, MirrorState, timestamp_seconds
 from .timespec import format_duration
 
 
@@ -79,8 +79,9 @@ def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = No
         if held is not None and now - held > max_age:
             held_for = f"{format_duration(now - held)}, over --max-age"
             problems.append(
-                f"pid {holder.pid} has held the lock since {holder.since}, {held_for}: a run that hangs"
+                f"pid {holder.pid}{holder.doing} has held the lock since {holder.since}, {held_for}: "
+                f"{'a run that hangs' if holder.task == SYNC_TASK else 'it hangs, or the syncs wait for it'}"
                 if holder.running else
-                f"pid {holder.pid}, which runs no more, took the lock at {holder.since}, {held_for}: a run killed, "
-                f"or cut short by a restart, that no run has followed")
+                f"pid {holder.pid}{holder.doing}, which runs no more, took the lock at {holder.since}, {held_for}: a "
+                f"run killed, or cut short by a restart, that no run has followed")
     return health

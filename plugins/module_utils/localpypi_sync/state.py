@@ -58,7 +58,10 @@ def make_public_directories(path: str) -> None:
 
 
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
-_LOCK_HOLDER = re.compile(r"pid (\d+) since (\S+)")  # the line lock() writes into the lock file
+# the line lock() writes into the lock file; a line without the task is a sync's, as before exports
+_LOCK_HOLDER = re.compile(r"pid (\d+) since (\S+)(?: (.+))?")
+_LOCK_LINE_MAX = 1000  # bytes of the lock file read: the line, with an export's path
+SYNC_TASK = "sync"
 
 
 def utc_timestamp(seconds: Optional[float] = None) -> str:
@@ -82,11 +85,32 @@ def remove_if_present(path: str) -> None:
 
 
 class LockHolder(NamedTuple):
-    """The run a lock file names: the process, since when, and whether that process still runs."""
+    """The run a lock file names: the process, since when, whether that process still runs, and what it does."""
 
     pid: str
     since: str
     running: bool  # False: a run killed, or cut short by a restart, that no run has followed
+    task: str = SYNC_TASK  # or "export to /media/disk/pypi": what holds the mirror when no sync can run
+
+    @property
+    def doing(self) -> str:
+        """" (export to /media/disk/pypi)" after the pid, when what holds the lock is no sync."""
+        return "" if self.task == SYNC_TASK else f" ({self.task})"
+
+
+def _lock_holder(line: str) -> Optional[re.Match]:
+    return _LOCK_HOLDER.match(line.strip())
+
+
+def _held_by(line: str, root: str) -> str:
+    """Who holds the lock, as a sync or an export that finds it held says: "an export to /media/disk/pypi holds
+    the lock on /srv/pypi (pid 4242 since 2026-11-28T02:00:00Z)"."""
+    found = _lock_holder(line)
+    if not found:
+        return f"another sync holds the lock on {root} ({line or 'another process'})"
+    task = found.group(3) or SYNC_TASK
+    return (f"{'another sync' if task == SYNC_TASK else 'an ' + task} holds the lock on {root} (pid "
+            f"{found.group(1)} since {found.group(2)})")
 
 
 def _holder_runs(pid: int, since: Optional[float]) -> bool:
@@ -287,7 +311,9 @@ class MirrorState:
         return removed
 
     # -- lock -------------------------------------------------------------------------------
-    def lock(self, timeout: float) -> None:
+    def lock(self, timeout: float, task: str = SYNC_TASK) -> None:
+        """Hold the mirror, waiting up to timeout seconds; task: what holds it, for the others to tell
+        (a sync run that finds it held, status, health)."""
         os.makedirs(self.state, exist_ok=True)
         path = os.path.join(self.state, "lock")
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -301,16 +327,13 @@ class MirrorState:
                     os.close(fd)
                     raise
                 if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                    line = os.pread(fd, _LOCK_LINE_MAX, 0).decode(errors="replace").strip()
                     os.close(fd)
-                    raise LockBusy(
-                        f"another sync holds the lock on {self.root} ({holder}); "
-                        f"wait for it or set lock_timeout"
-                    ) from None
+                    raise LockBusy(f"{_held_by(line, self.root)}; wait for it or set lock_timeout") from None
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-        self._interrupted_holder = os.pread(fd, 200, 0).strip()
+        self._interrupted_holder = os.pread(fd, _LOCK_LINE_MAX, 0).strip()
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} since {utc_timestamp()}".encode(), 0)  # what lock_holder() reads
+        os.pwrite(fd, f"pid {os.getpid()} since {utc_timestamp()} {task}".encode(), 0)  # what lock_holder() reads
         self._lock_fd = fd
 
     @property
@@ -323,13 +346,14 @@ class MirrorState:
         process has then). Read, never taken: whoever asks must not make the timer's run find the lock busy."""
         try:
             with open(os.path.join(self.state, "lock"), encoding="utf-8", errors="replace") as stream:
-                found = _LOCK_HOLDER.match(stream.read(200).strip())
+                found = _lock_holder(stream.read(_LOCK_LINE_MAX))
         except FileNotFoundError:
             return None
         if not found:
             return None
         return LockHolder(found.group(1), found.group(2),
-                          _holder_runs(int(found.group(1)), timestamp_seconds(found.group(2))))
+                          _holder_runs(int(found.group(1)), timestamp_seconds(found.group(2))),
+                          found.group(3) or SYNC_TASK)
 
     def unlock(self, leave_for_next: bool = False) -> None:
         """Release the lock. leave_for_next: this holder did not take up a killed run's work (an export), so
