@@ -87,9 +87,14 @@ def test_a_disk_older_than_the_mirror_removes_nothing_with_prune(carried, make_c
 
     stale = make_config(upstream=simple_url(older), projects=["*"], prune=True, prune_max_fraction=1.0)
 
+    counted = []
     for check_mode in (True, False, False):  # and again: the run before must not have lowered the record
         result = sync(stale, check_mode=check_mode)
         assert result.ok, result.failures
+        counted.append((result.stats.projects, result.stats.files_published))
+        if not check_mode:  # the summary, status and metrics count what is served, the projects kept included
+            projects = [path.parent.name for path in (mirror / "simple").glob("*/index.v1_json")]
+            assert counted[-1] == (len(projects), sum(len(served(mirror, name)) for name in projects))
         assert not result.removed and result.stats.projects_removed == 0
         verb = "would keep" if check_mode else "kept"
         kept = [line for line in result.warnings if line.startswith(f"prune {verb} ")]
@@ -101,6 +106,7 @@ def test_a_disk_older_than_the_mirror_removes_nothing_with_prune(carried, make_c
         assert re.match(rf"prune {verb} 2 projects that the upstream's project list, older than this mirror "
                         r"\(serial \d+\), does not name: eta, zeta; ", kept[1]), kept[1]
         assert served(mirror, "alpha") == alpha and served(mirror, "zeta") == zeta
+    assert counted[0] == counted[1] == counted[2]  # a check counts what the run serves
     # a project the config now leaves out goes all the same
     excluded = sync(make_config(upstream=simple_url(older), projects=["*"], exclude=["eta"], prune=True,
                                 prune_max_fraction=1.0))

@@ -422,7 +422,7 @@ class SyncRun:
         if undated_warning:
             warnings.append(undated_warning)
             self.reporter.warning(undated_warning)
-        gone_projects = self._projects_to_drop(set(wanted), stale)
+        gone_projects = self._projects_to_drop(set(wanted), stale, stats)
         for warning in stale.warnings():
             warnings.append(warning)
             self.reporter.warning(warning)
@@ -918,7 +918,9 @@ class SyncRun:
         """Prune only on a complete picture: a resolution with errors may have missed what is still needed."""
         return self.config.prune and not (self._plan is not None and self._plan.errors)
 
-    def _projects_to_drop(self, wanted: set[str], stale: _StaleTally) -> list[str]:
+    def _projects_to_drop(self, wanted: set[str], stale: _StaleTally, stats: SyncStats) -> list[str]:
+        """The recorded projects that prune removes; those an older project list lacks are kept, and counted
+        among the projects the mirror serves, unchanged."""
         if not self._pruning or self.only_projects is not None:
             return []
         gone = [name for name in self.state.recorded_projects() if name not in wanted]
@@ -927,9 +929,13 @@ class SyncRun:
             return gone
         dropped = []
         for name in gone:  # one the config now leaves out goes; one an older list lacks may have come since it
-            newest = _recorded_newest(self._load_record(name))
+            record = self._load_record(name)
+            newest = _recorded_newest(record)
             if not self.config.withheld(name) and newest is not None and newest > listing.serial:
                 stale.gone.append(name)
+                stats.projects += 1
+                stats.projects_unchanged += 1
+                stats.files_published += len(recorded_files(record))
             else:
                 dropped.append(name)
         stale.listing_serial = listing.serial
