@@ -276,7 +276,8 @@ def test_metrics_tell_prometheus_how_the_last_run_went(config_file, mirror_dir, 
     to graph, read back with prometheus_client's own parser."""
     config = config_file()
     never = read_metrics(run_cli("metrics", "--config", config).stdout)
-    assert never == {"localpypi_sync_last_run_success": 0, "localpypi_sync_running_seconds": 0}
+    assert never == {"localpypi_sync_last_run_success": 0, "localpypi_sync_running_seconds": 0,
+                     "localpypi_sync_export_running_seconds": 0}
     assert run_cli("sync", "--config", config).returncode == 0
     output = tmp_path / "collector" / "localpypi.prom"
     output.parent.mkdir()
@@ -308,6 +309,7 @@ def test_metrics_tell_prometheus_how_the_last_run_went(config_file, mirror_dir, 
     assert failed["localpypi_sync_last_success_timestamp_seconds"] == metrics[
         "localpypi_sync_last_run_timestamp_seconds"] < failed["localpypi_sync_last_run_timestamp_seconds"]
     assert 2 <= failed["localpypi_sync_running_seconds"] < 120
+    assert failed["localpypi_sync_export_running_seconds"] == 0
     assert "localpypi_sync_interrupted_run_timestamp_seconds" not in failed
     assert f"running now: pid {pid}, since {since}" in status
     # the run was killed, or the host restarted under it: nothing runs, and the next run takes up its work

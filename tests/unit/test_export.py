@@ -10,12 +10,14 @@ import time
 
 import pytest
 import yaml
-from test_cli import run_cli
+from prometheus_client import generate_latest
+from test_cli import read_metrics, run_cli
 from test_localfiles import simple_url, tree
 from test_sync import assert_pages_point_at_complete_files
 
 from localpypi_sync.export import ExportAbort, export_mirror
 from localpypi_sync.health import mirror_health
+from localpypi_sync.metrics import metrics_registry
 from localpypi_sync.state import LockBusy, MirrorState
 from localpypi_sync.sync import SyncAbort
 
@@ -186,11 +188,12 @@ def test_a_sync_status_and_health_tell_an_export_holds_the_lock(make_config, syn
             with pytest.raises(SyncAbort) as refused:
                 sync(make_config())
             status = run_cli("status", "--config", str(config)).stdout
-            seen.append((holder, str(refused.value), status, mirror_health(mirror_dir, 1, now=time.time() + 60)))
+            seen.append((holder, str(refused.value), status, mirror_health(mirror_dir, 1, now=time.time() + 60),
+                         read_metrics(generate_latest(metrics_registry(mirror_dir, now=time.time() + 60)).decode())))
         shutil.copyfile(source, target)
 
     assert export_mirror(mirror_dir, str(disk), copy=copy_while_looking).ok
-    (holder, refused, status, health), = seen
+    (holder, refused, status, health, metrics), = seen
     assert (holder.pid, holder.running, holder.task) == (str(os.getpid()), True, f"export to {disk}")
     assert refused == (f"an export to {disk} holds the lock on {mirror_dir} (pid {os.getpid()} since "
                        f"{holder.since}); wait for it or set lock_timeout")
@@ -198,6 +201,8 @@ def test_a_sync_status_and_health_tell_an_export_holds_the_lock(make_config, syn
     assert health.problems[-1] == (f"pid {os.getpid()} (export to {disk}) has held the lock since {holder.since}, "
                                    f"{health.problems[-1].split(', ')[1]}, over --max-age: it hangs, or the syncs "
                                    f"wait for it")
+    # an alert on a sync that hangs does not fire for an export; one on an export that long can
+    assert metrics["localpypi_sync_running_seconds"] == 0 and metrics["localpypi_sync_export_running_seconds"] >= 59
     assert MirrorState(mirror_dir).lock_holder() is None  # released: the export named no more
 
 

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
 
-from .state import MirrorState, timestamp_seconds
+from .state import SYNC_TASK, MirrorState, timestamp_seconds
 
 PREFIX = "localpypi_sync_"
 # the last full run's stats as gauges: name -> (stats key, help)
@@ -56,8 +56,12 @@ def metrics_registry(root: str, now: Optional[float] = None) -> CollectorRegistr
     holder = state.lock_holder()
     since = timestamp_seconds(holder.since) if holder else None
     running = holder is not None and holder.running and since is not None
-    gauge("running_seconds", "How long the run in progress has held the lock (a hung one keeps growing); 0 when "
-                             "none runs.", max(0.0, now - since) if running else 0)
+    exporting = running and holder.task != SYNC_TASK  # an alert on a hung sync must not fire for a long export
+    held_for = max(0.0, now - since) if running else 0
+    gauge("running_seconds", "How long the sync in progress has held the lock (a hung one keeps growing); 0 when "
+                             "none runs.", 0 if exporting else held_for)
+    gauge("export_running_seconds", "How long the export in progress has held the lock, while syncs wait for it "
+                                    "or exit; 0 when none runs.", held_for if exporting else 0)
     if holder is not None and not holder.running:
         gauge("interrupted_run_timestamp_seconds", "When a run started that was killed, or cut short by a restart, "
                                                    "and that no run has followed yet.", since)
