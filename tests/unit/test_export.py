@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import errno
 import os
 import pathlib
@@ -11,7 +12,7 @@ import time
 import pytest
 import yaml
 from prometheus_client import generate_latest
-from test_cli import read_metrics, run_cli
+from test_cli import dead_pid, read_metrics, run_cli
 from test_localfiles import simple_url, tree
 from test_sync import assert_pages_point_at_complete_files
 
@@ -204,6 +205,25 @@ def test_a_sync_status_and_health_tell_an_export_holds_the_lock(make_config, syn
     # an alert on a sync that hangs does not fire for an export; one on an export that long can
     assert metrics["localpypi_sync_running_seconds"] == 0 and metrics["localpypi_sync_export_running_seconds"] >= 59
     assert MirrorState(mirror_dir).lock_holder() is None  # released: the export named no more
+
+
+def test_an_export_killed_is_told_as_one_to_run_again(make_config, sync, mirror_dir, disk, tmp_path, upstream):
+    """A killed export's line stays in the lock file until a sync takes the lock: status and health tell what
+    finishes it, another export, and not the next sync, which does not write the disk."""
+    assert sync(make_config()).ok
+    config = tmp_path / "sync.yml"
+    config.write_text(yaml.safe_dump({"upstream": upstream.url, "directory": mirror_dir, "projects": ["alpha"]}))
+    killed, since = dead_pid(), "2026-11-26T01:00:00Z"
+    with open(os.path.join(mirror_dir, "state", "lock"), "w") as stream:
+        stream.write(f"pid {killed} since {since} export to {disk}")
+    told = (f"pid {killed} (export to {disk}), which runs no more, took the lock at {since}")
+    again = "its disk holds part of that export (pages that name only files it holds): export again"
+    assert f"interrupted: {told}; {again}" in run_cli("status", "--config", str(config)).stdout.splitlines()
+    problem = mirror_health(mirror_dir, 86400, now=calendar.timegm(time.strptime(since, "%Y-%m-%dT%H:%M:%SZ"))
+                            + 2 * 86400).problems[-1]
+    assert problem == f"{told}, 2d 0h, over --max-age: a run killed, or cut short by a restart, that no run has " \
+                      f"followed; {again}"
+    assert sync(make_config()).ok and MirrorState(mirror_dir).lock_holder() is None  # a sync clears the line
 
 
 def test_the_export_command(make_config, sync, mirror_dir, disk, tmp_path, upstream):

@@ -211,10 +211,10 @@ def _command_status(args: argparse.Namespace, config: SyncConfig) -> int:
                      f"{abort.get('reason', '?')}")
     lock = status["lock"]
     if lock:
-        doing = LockHolder(**lock).doing
-        lines.append(f"running now: pid {lock['pid']}{doing}, since {lock['since']}" if lock["running"] else
-                     f"interrupted: pid {lock['pid']}{doing}, which runs no more, took the lock at {lock['since']}; "
-                     f"the next run takes up its work")
+        holder = LockHolder(**lock)
+        lines.append(f"running now: pid {holder.pid}{holder.doing}, since {holder.since}" if holder.running else
+                     f"interrupted: pid {holder.pid}{holder.doing}, which runs no more, took the lock at "
+                     f"{holder.since}; {holder.to_finish}")
     lines += [
         f"serial: {status['serial'] if status['serial'] is not None else '-'}",
         f"projects: {status['projects']}  files: {status['files']}  size: {status['bytes'] / 1e6:.1f} MB",

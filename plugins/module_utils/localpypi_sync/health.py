@@ -83,5 +83,6 @@ def mirror_health(root: str, max_age: Optional[float], now: Optional[float] = No
                 f"{'a run that hangs' if holder.task == SYNC_TASK else 'it hangs, or the syncs wait for it'}"
                 if holder.running else
                 f"pid {holder.pid}{holder.doing}, which runs no more, took the lock at {holder.since}, {held_for}: a "
-                f"run killed, or cut short by a restart, that no run has followed")
+                f"run killed, or cut short by a restart, that no run has followed"
+                + ("" if holder.task == SYNC_TASK else f"; {holder.to_finish}"))
     return health

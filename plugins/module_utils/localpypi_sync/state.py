@@ -97,6 +97,12 @@ class LockHolder(NamedTuple):
         """" (export to /media/disk/pypi)" after the pid, when what holds the lock is no sync."""
         return "" if self.task == SYNC_TASK else f" ({self.task})"
 
+    @property
+    def to_finish(self) -> str:
+        """What finishes the work of a holder killed (running False)."""
+        return ("the next run takes up its work" if self.task == SYNC_TASK else
+                "its disk holds part of that export (pages that name only files it holds): export again")
+
 
 def _lock_holder(line: str) -> Optional[re.Match]:
     return _LOCK_HOLDER.match(line.strip())
