@@ -6,6 +6,7 @@ import calendar
 import errno
 import os
 import pathlib
+import re
 import shutil
 import time
 
@@ -242,3 +243,12 @@ def test_the_export_command(make_config, sync, mirror_dir, disk, tmp_path, upstr
     assert f": copied {synced.stats.files_published} files / " in done.stdout
     missing = run_cli("export", "--config", str(config), "--to", str(tmp_path / "unmounted"))
     assert missing.returncode == 2 and "is the disk that holds it mounted?" in missing.stderr
+    running = MirrorState(mirror_dir)
+    running.lock(0)
+    try:  # a sync runs: the export says who holds the lock, and how to wait for it
+        busy = run_cli("export", "--config", str(config), "--to", str(disk), "--wait", "0.5")
+    finally:
+        running.unlock()
+    assert busy.returncode == 2 and re.fullmatch(
+        rf"localpypi-sync: export: another sync holds the lock on {re.escape(mirror_dir)} \(pid {os.getpid()} since "
+        r"\S+Z\); wait for it, or give --wait SECONDS\n", busy.stderr), busy.stderr

@@ -237,8 +237,11 @@ def _command_export(args: argparse.Namespace, config: SyncConfig) -> int:
     try:
         report = export_mirror(config.directory, args.to, check_mode=args.check,
                                lock_timeout=config.lock_timeout if args.wait is None else args.wait)
-    except (ExportAbort, LockBusy) as exc:
+    except ExportAbort as exc:
         sys.stderr.write(f"localpypi-sync: export: {exc}\n")
+        return EXIT_ABORTED
+    except LockBusy as exc:
+        sys.stderr.write(f"localpypi-sync: export: {exc}; wait for it, or give --wait SECONDS\n")
         return EXIT_ABORTED
     for problem in report.problems:
         sys.stderr.write(f"error: {problem}\n")

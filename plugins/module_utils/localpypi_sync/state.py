@@ -335,7 +335,7 @@ class MirrorState:
                 if time.monotonic() >= deadline:
                     line = os.pread(fd, _LOCK_LINE_MAX, 0).decode(errors="replace").strip()
                     os.close(fd)
-                    raise LockBusy(f"{_held_by(line, self.root)}; wait for it or set lock_timeout") from None
+                    raise LockBusy(_held_by(line, self.root)) from None  # the caller says how to wait longer
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         self._interrupted_holder = os.pread(fd, _LOCK_LINE_MAX, 0).strip()
         os.ftruncate(fd, 0)

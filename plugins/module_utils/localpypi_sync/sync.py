@@ -322,8 +322,10 @@ class SyncRun:
             try:
                 self.state.prepare()
                 self.state.lock(self.config.lock_timeout)
-            except (PermissionError, LockBusy) as exc:
+            except PermissionError as exc:
                 raise SyncAbort(str(exc)) from None
+            except LockBusy as exc:
+                raise SyncAbort(f"{exc}; wait for it or set lock_timeout") from None
         try:
             result = self._run_locked(stats, failures)
         except SyncAbort as exc:
