@@ -80,12 +80,12 @@ def test_a_disk_older_than_the_mirror_removes_nothing_with_prune(carried, make_c
     assert sync(make_config(projects=["*"], directory=str(carried.parent), prune=True,
                             prune_max_fraction=1.0)).ok
     mirror = pathlib.Path(mirror_dir) / "web"
+    stale = make_config(upstream=simple_url(older), projects=["*"], prune=True, prune_max_fraction=1.0)
+    assert sync(stale).ok  # last month's disk, then this month's
     newer = make_config(upstream=simple_url(carried), projects=["*"], prune=True, prune_max_fraction=1.0)
-    assert sync(newer).ok
+    assert gone.filename in sync(newer).removed
     alpha, zeta = served(mirror, "alpha"), served(mirror, "zeta")
     assert "alpha-3.0-py3-none-any.whl" in alpha and gone.filename not in served(mirror, "beta")
-
-    stale = make_config(upstream=simple_url(older), projects=["*"], prune=True, prune_max_fraction=1.0)
 
     counted = []
     for check_mode in (True, False, False):  # and again: the run before must not have lowered the record
@@ -106,29 +106,44 @@ def test_a_disk_older_than_the_mirror_removes_nothing_with_prune(carried, make_c
         assert re.match(rf"prune {verb} 2 projects that the upstream's project list, older than this mirror "
                         r"\(serial \d+\), does not name: eta, zeta; ", kept[1]), kept[1]
         assert served(mirror, "alpha") == alpha and served(mirror, "zeta") == zeta
+        # the sdist deleted at the connected site, which the newer disk pruned, does not come back from the older
+        left = [line for line in result.warnings if "out 1 file of 1 project that the upstream's pages" in line]
+        assert left == [f"{'would leave' if check_mode else 'left'} out 1 file of 1 project that the upstream's "
+                        f"pages, older than the ones this mirror last synced, still list but a later page no longer "
+                        f"did (prune removed them): beta ({gone.filename}); a stale copy of the index removes "
+                        f"nothing; if this upstream replaces the one the mirror followed, rerun with force_prune"]
+        assert gone.filename not in served(mirror, "beta")
     assert counted[0] == counted[1] == counted[2]  # a check counts what the run serves
     # a project the config now leaves out goes all the same
     excluded = sync(make_config(upstream=simple_url(older), projects=["*"], exclude=["eta"], prune=True,
                                 prune_max_fraction=1.0))
     assert excluded.ok and excluded.stats.projects_removed == 1 and not (mirror / "simple" / "eta").exists()
     assert [line for line in excluded.warnings if "does not name: zeta; " in line]
-    # The older disk still brings what it has that the mirror lacks: the deleted sdist comes back, as without prune.
-    assert gone.filename in served(mirror, "beta")
+    assert gone.filename not in served(mirror, "beta")
 
     forced = sync(make_config(upstream=simple_url(older), projects=["*"], prune=True, force_prune=True))
     assert forced.ok and "alpha-3.0-py3-none-any.whl" in forced.removed and forced.stats.projects_removed == 1
+    assert gone.filename in forced.added  # the upstream to follow now has it
     assert not (mirror / "simple" / "zeta").exists()
     assert not [line for line in forced.warnings if line.startswith("prune kept")]
     # force_prune took the older disk's serials as the ones to follow: what that upstream deletes next (its
     # serial still below the newer disk's) goes with no force
-    assert sync(stale).ok and not sync(stale).changed
+    again = sync(stale)  # the deletion on record is forgotten: this upstream has the sdist, and it stays
+    assert again.ok and not again.changed and gone.filename in served(mirror, "beta"), again.removed
     alpha_page = older / "simple" / "alpha" / "index.v1_json"
     document = json.loads(alpha_page.read_text())
     document["meta"]["_last-serial"] += 1
     document["files"] = [entry for entry in document["files"] if entry["filename"] != "alpha-2.0.tar.gz"]
     alpha_page.write_text(json.dumps(document))
+    beta_page = older / "simple" / "beta" / "index.v1_json"  # the sdist still listed (deleted elsewhere): it stays
+    document = json.loads(beta_page.read_text())
+    document["meta"]["_last-serial"] += 1
+    document["files"] = [entry for entry in document["files"] if "win_amd64" not in entry["filename"]]
+    beta_page.write_text(json.dumps(document))
     followed = sync(stale)
-    assert followed.ok and followed.removed == ["alpha-2.0.tar.gz"], followed.warnings
+    assert followed.ok and followed.removed == ["alpha-2.0.tar.gz", "beta-1.0-cp311-cp311-win_amd64.whl",
+                                                "beta-1.0-cp312-cp312-win_amd64.whl"], followed.warnings
+    assert gone.filename in served(mirror, "beta")
 
     back = sync(newer)  # the newer disk again: it adds what it has, and removes the sdist it deleted
     assert back.ok and gone.filename in back.removed and "alpha-3.0-py3-none-any.whl" in back.added

@@ -676,6 +676,7 @@ def test_prune_removes_what_no_longer_matches_and_respects_the_cap(make_config, 
         assert not run.changed and run.stats.projects_changed == 0, run.log
         assert "event=project " not in run.log and "result=failed changed=False " in run.log
     assert os.path.isfile(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/")))
+    assert "deleted" not in MirrorState(mirror_dir).load_project("alpha")  # still served: no deletion on record
     # within the cap (or forced) it goes, from the page first and then from the disk
     forced = make_config(projects=["alpha>=2", "gamma"], prune=True, force_prune=True)
     predicted = sync(forced, check_mode=True)
@@ -684,6 +685,9 @@ def test_prune_removes_what_no_longer_matches_and_respects_the_cap(make_config, 
     assert predicted.stats.files_published == pruned.stats.files_published < kept.stats.files_published
     assert listed(mirror_dir, "alpha") == ["alpha-2.0-py3-none-any.whl", "alpha-2.0.tar.gz"]
     assert "alpha-1.0-py3-none-any.whl" in pruned.removed
+    # on record, so that an older page (a lagging cache, an older disk) does not bring it back; not the files
+    # the narrowed config dropped, which the upstream still has
+    assert MirrorState(mirror_dir).load_project("alpha")["deleted"] == {gone.filename: pruned.stats.serial}
     assert "event=project project=alpha status=changed files=2 downloaded=0 bytes=0 removed=5\n" in pruned.log
     assert not os.path.exists(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/")))
     assert not os.path.exists(os.path.join(mirror_dir, "web", gone.url_path.lstrip("/") + ".metadata"))
@@ -718,6 +722,15 @@ def test_a_lagging_page_removes_nothing_until_the_upstream_catches_up(make_confi
     assert caught_up.ok and caught_up.removed == [removed.filename] and not caught_up.warnings
     assert removed.filename not in listed(mirror_dir, "alpha")
     assert_pages_point_at_complete_files(mirror_dir)
+    # the cache then answers with its copy from before the deletion, which lists the file: it stays deleted
+    with catalog.lock:
+        catalog.projects["alpha"].append(removed)
+        catalog.by_url_path[removed.url_path] = removed
+        catalog.serials["alpha"] = synced_serial
+    older = sync(config)
+    assert older.ok and not older.added and removed.filename not in listed(mirror_dir, "alpha")
+    assert [line for line in older.warnings
+            if line.startswith("left out 1 file of 1 project ") and f": alpha ({removed.filename}); " in line]
 
 
 def test_an_upstream_that_answers_with_a_sign_in_page_fails_every_run_and_changes_nothing(make_config, sync,

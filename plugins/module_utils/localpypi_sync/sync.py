@@ -175,6 +175,7 @@ class _ProjectOutcome:
     undated: list[str] = dataclasses.field(default_factory=list)  # see Selection.undated
     ripens: Optional[float] = None  # see Selection.ripens: as selected now, or as the record says
     stale: Optional[_StalePage] = None  # a page older than the mirror's copy, whose dropped files prune kept
+    left_out: list[str] = dataclasses.field(default_factory=list)  # files it lists that the upstream deleted since
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,14 +196,17 @@ class _StaleTally:
 
     projects: list[tuple[str, _StalePage]] = dataclasses.field(default_factory=list)
     gone: list[str] = dataclasses.field(default_factory=list)  # unlisted by an older root index, and kept
+    left_out: list[tuple[str, list[str]]] = dataclasses.field(default_factory=list)  # deleted since its page
     listing_serial: Optional[int] = None
     check_mode: bool = False
 
     SHOWN = 5
 
-    def add(self, project: str, stale: Optional[_StalePage]) -> None:
+    def add(self, project: str, stale: Optional[_StalePage], left_out: list[str]) -> None:
         if stale is not None:
             self.projects.append((project, stale))
+        if left_out:
+            self.left_out.append((project, left_out))
 
     def warnings(self) -> list[str]:
         told = []
@@ -220,6 +224,13 @@ class _StaleTally:
             told.append(f"prune {verb} {counted(len(self.gone), 'project')} that the upstream's project list, older "
                         f"than this mirror (serial {self.listing_serial}), does not name: "
                         f"{few(set(self.gone), self.SHOWN)}; {hint}")
+        if self.left_out:
+            files = [name for _, names in self.left_out for name in names]
+            projects = few([f"{project} ({few(names, 2)})" for project, names in sorted(self.left_out)], self.SHOWN)
+            told.append(f"{'would leave' if self.check_mode else 'left'} out {counted(len(files), 'file')} of "
+                        f"{counted(len(self.left_out), 'project')} that the upstream's pages, older than the ones "
+                        f"this mirror last synced, still list but a later page no longer did (prune removed them): "
+                        f"{projects}; {hint}")
         return told
 
 
@@ -270,6 +281,7 @@ class _Pending:
     ripens: Optional[float] = None  # see Selection.ripens
     newest_serial: Optional[int] = None  # see _newest_serial
     stale: bool = False  # its page is older than the newest on record: prune removes none of its files
+    deleted: dict[str, int] = dataclasses.field(default_factory=dict)  # see _recorded_deletions, as now known
 
     def waiting(self) -> list[int]:
         return [index for index, result in enumerate(self.results) if result is None]
@@ -408,7 +420,7 @@ class SyncRun:
             for warning in outcome.warnings:
                 self.reporter.warning(warning)
             undated.add(outcome.name, outcome.undated)
-            stale.add(outcome.name, outcome.stale)
+            stale.add(outcome.name, outcome.stale, outcome.left_out)
             if outcome.ripens is not None and outcome.ripens > self._started:  # not one a failed read left ripe
                 held_back_until = outcome.ripens if held_back_until is None else min(held_back_until, outcome.ripens)
                 stats.projects_held_back += 1
@@ -725,14 +737,19 @@ class SyncRun:
         outcome.undated = selection.undated
         outcome.ripens = selection.ripens
         previous = recorded_files(record)
-        new_names = [f.filename for f in selection.chosen if f.filename not in previous]
+        deleted = _recorded_deletions(record)
+        chosen = selection.chosen
+        if deleted and page.serial is not None and not self.config.force_prune:  # an older page: not back
+            chosen = [f for f in chosen if deleted.get(f.filename, page.serial) <= page.serial]
+            outcome.left_out = sorted({f.filename for f in selection.chosen} - {f.filename for f in chosen})
+        new_names = [f.filename for f in chosen if f.filename not in previous]
         newest_serial = self._newest_serial(record, page.serial)
         stale = self._stale(page, newest_serial)
         if self.check_mode:
             outcome.added = new_names
             outcome.downloaded = len(new_names)
-            outcome.bytes = sum(f.size or 0 for f in selection.chosen if f.filename not in previous)
-            chosen_names = {f.filename for f in selection.chosen}
+            outcome.bytes = sum(f.size or 0 for f in chosen if f.filename not in previous)
+            chosen_names = {f.filename for f in chosen}
             dropped = [p for n, p in previous.items() if n not in chosen_names]
             if page.quarantined:
                 outcome.withdrawn = dropped
@@ -747,8 +764,8 @@ class SyncRun:
             outcome.published = [p for n, p in previous.items()
                                  if n in chosen_names or not (outcome.removals or outcome.withdrawn)]
             return
-        state = _Pending(selection.chosen, previous, self._fetch_all(selection.chosen, previous), page, fingerprint,
-                         selection.ripens, newest_serial, stale)
+        state = _Pending(chosen, previous, self._fetch_all(chosen, previous), page, fingerprint,
+                         selection.ripens, newest_serial, stale, _deletions_kept(deleted, page, outcome.left_out))
         if state.waiting():
             outcome.pending = state  # published when its large files are in (see _finish_pending)
             return
@@ -790,10 +807,16 @@ class SyncRun:
                     kept += 1
         if kept:
             outcome.stale = _StalePage(page.serial, state.newest_serial, kept)
+        deleted = dict(state.deleted)
+        if page.serial is not None:  # what prune removes because the upstream deleted it must not come back
+            listed = {f.filename for f in page.files}
+            deleted.update((old.upstream.filename, page.serial) for old in outcome.removals
+                           if old.upstream.filename not in listed)
         outcome.published = list(published.values())
-        # a project that serves more than its page lists is selected again on the next run, which prunes it then
-        # if its page is no longer stale (or with force_prune), and says again why not if it is
-        complete = not outcome.failed and not kept
+        # a project that serves more than its page lists, or less (files deleted since), is selected again on the
+        # next run, which prunes it or takes them then if its page is no longer stale (or with force_prune), and
+        # says again why not if it is
+        complete = not outcome.failed and not kept and not outcome.left_out
         outcome.record = {
             "name": name, "fingerprint": state.fingerprint, "complete": complete, "serial": page.serial,
             "newest_serial": state.newest_serial,
@@ -801,6 +824,8 @@ class SyncRun:
             "page": page.to_json() if complete else {**page.to_json(), "etag": None, "last_modified": None},
             "published": [_published_to_json(p) for p in outcome.published],
         }
+        if deleted:
+            outcome.record["deleted"] = _newest_deletions(deleted)
         if state.ripens is not None:  # then the project is selected again, its page changed or not
             outcome.record["ripens"] = state.ripens
         if not outcome.removals:
@@ -981,6 +1006,11 @@ class SyncRun:
                 if not self.check_mode:
                     outcome.record["published"] = [_published_to_json(p) for p in outcome.published]
                     outcome.record["complete"] = False
+                    deleted = outcome.record.pop("deleted", {})
+                    for refused in outcome.removals:  # still served: not deleted here
+                        deleted.pop(refused.upstream.filename, None)
+                    if deleted:
+                        outcome.record["deleted"] = deleted
             if not self.check_mode:
                 self._commit_deferred(outcome, failures)
             if not allowed and outcome.status == "changed" and not (outcome.page_written or outcome.added):
@@ -1100,6 +1130,31 @@ def _recorded_newest(record: Optional[dict[str, Any]]) -> Optional[int]:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
+
+
+def _recorded_deletions(record: Optional[dict[str, Any]]) -> dict[str, int]:
+    """The files prune removed because the upstream deleted them: filename -> the serial of the first page that
+    no longer listed them. A page older than that which lists one again (an older carried disk, a lagging
+    cache) does not bring it back; force_prune, or a page as new, does."""
+    deleted = record.get("deleted") if record else None
+    if not isinstance(deleted, dict):
+        return {}
+    return {name: serial for name, serial in deleted.items()
+            if isinstance(name, str) and isinstance(serial, int) and not isinstance(serial, bool)}
+
+
+def _deletions_kept(deleted: dict[str, int], page: ProjectPage, left_out: list[str]) -> dict[str, int]:
+    """The deletions still on record once the page is read: those it does not list, and those it lists but is
+    older than; one it lists as of then or later is forgotten (the upstream has the file again)."""
+    listed = {f.filename for f in page.files}
+    return {name: serial for name, serial in deleted.items() if name not in listed or name in left_out}
+
+
+_DELETIONS_KEPT = 1000  # per project: an index that deletes every old dev build would grow the record for ever
+
+
+def _newest_deletions(deleted: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(deleted.items(), key=lambda item: (item[1], item[0]))[-_DELETIONS_KEPT:])
 
 
 def _recorded_ripens(record: Optional[dict[str, Any]]) -> Optional[float]:
