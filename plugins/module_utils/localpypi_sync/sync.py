@@ -765,7 +765,8 @@ class SyncRun:
                                  if n in chosen_names or not (outcome.removals or outcome.withdrawn)]
             return
         state = _Pending(chosen, previous, self._fetch_all(chosen, previous), page, fingerprint,
-                         selection.ripens, newest_serial, stale, _deletions_kept(deleted, page, outcome.left_out))
+                         selection.ripens, newest_serial, stale,
+                         _deletions_kept(deleted, page, self.config.force_prune))
         if state.waiting():
             outcome.pending = state  # published when its large files are in (see _finish_pending)
             return
@@ -1143,11 +1144,13 @@ def _recorded_deletions(record: Optional[dict[str, Any]]) -> dict[str, int]:
             if isinstance(name, str) and isinstance(serial, int) and not isinstance(serial, bool)}
 
 
-def _deletions_kept(deleted: dict[str, int], page: ProjectPage, left_out: list[str]) -> dict[str, int]:
+def _deletions_kept(deleted: dict[str, int], page: ProjectPage, forced: bool) -> dict[str, int]:
     """The deletions still on record once the page is read: those it does not list, and those it lists but is
-    older than; one it lists as of then or later is forgotten (the upstream has the file again)."""
+    older than. One that a page as new lists again is forgotten (the upstream has the file again), as is any
+    such page lists with force_prune, or without a serial to compare."""
     listed = {f.filename for f in page.files}
-    return {name: serial for name, serial in deleted.items() if name not in listed or name in left_out}
+    return {name: serial for name, serial in deleted.items()
+            if name not in listed or (not forced and page.serial is not None and page.serial < serial)}
 
 
 _DELETIONS_KEPT = 1000  # per project: an index that deletes every old dev build would grow the record for ever
