@@ -150,6 +150,45 @@ def test_a_disk_older_than_the_mirror_removes_nothing_with_prune(carried, make_c
     assert tree(mirror) == tree(carried)
 
 
+def test_a_project_the_upstream_deleted_does_not_come_back_from_an_older_disk(carried, make_config, sync,
+                                                                             mirror_dir, catalog, tmp_path):
+    """The index's admins delete a project whole (malware, a typosquat). The connected site's full mirror prunes
+    it, and the site's prunes it too once it reads the newer disk. An older disk still lists it: it must not
+    come back, until force_prune says that disk's upstream is the one to follow."""
+    older = tmp_path / "older" / "web"
+    shutil.copytree(carried, older)
+    with catalog.lock:
+        del catalog.projects["gamma"]
+    catalog.add_wheel("alpha", "3.0")  # and the index moved on
+    assert sync(make_config(projects=["*"], directory=str(carried.parent), prune=True, prune_max_fraction=1.0)).ok
+    assert not (carried / "simple" / "gamma").exists()
+    mirror = pathlib.Path(mirror_dir) / "web"
+    stale = make_config(upstream=simple_url(older), projects=["*"], prune=True, prune_max_fraction=1.0)
+    newer = make_config(upstream=simple_url(carried), projects=["*"], prune=True, prune_max_fraction=1.0)
+    assert sync(stale).ok and (mirror / "simple" / "gamma").is_dir()
+    pruned = sync(newer)
+    assert pruned.ok and pruned.stats.projects_removed == 1 and not (mirror / "simple" / "gamma").exists()
+
+    for check_mode in (True, False, False):
+        result = sync(stale, check_mode=check_mode)
+        assert result.ok and not result.added and not (mirror / "simple" / "gamma").exists(), result.added
+        verb = "would leave" if check_mode else "left"
+        assert [line for line in result.warnings if line.startswith(
+            f"{verb} out 1 project that the upstream's project list, older than this mirror (serial ")
+            and "still names but a later list no longer did (prune removed them): gamma; " in line], result.warnings
+    # a project the config leaves out goes, and is not taken for one the upstream deleted: back when let in
+    assert sync(make_config(upstream=simple_url(carried), projects=["*"], exclude=["beta"], prune=True,
+                            prune_max_fraction=1.0)).stats.projects_removed == 1
+    assert "beta" in sync(stale).added[0] and (mirror / "simple" / "beta").is_dir()
+
+    forced = sync(make_config(upstream=simple_url(older), projects=["*"], prune=True, force_prune=True))
+    assert forced.ok and (mirror / "simple" / "gamma").is_dir()  # the upstream to follow now has it
+    again = sync(stale)
+    assert again.ok and not again.changed and (mirror / "simple" / "gamma").is_dir()  # and it is forgotten
+    back = sync(newer)
+    assert back.ok and back.stats.projects_removed == 1 and tree(mirror) == tree(carried)
+
+
 def test_a_file_on_the_disk_that_does_not_match_its_hash_is_not_published(carried, make_config, sync, mirror_dir):
     wheel = next(carried.rglob("alpha-1.0-py3-none-any.whl"))
     wheel.write_bytes(wheel.read_bytes()[:-1] + b"!")  # a disk that went bad on the way

@@ -414,6 +414,22 @@ class MirrorState:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
+    def load_deleted_projects(self) -> dict[str, int]:
+        """The projects a full mirror's prune removed because the upstream's list no longer named them: name ->
+        the serial of that list. An older list that names one again does not bring it back."""
+        deleted = read_json(os.path.join(self.state, "deleted-projects.json"))
+        if not isinstance(deleted, dict):
+            return {}
+        return {name: serial for name, serial in deleted.items()
+                if isinstance(name, str) and isinstance(serial, int) and not isinstance(serial, bool)}
+
+    def save_deleted_projects(self, deleted: dict[str, int]) -> None:
+        path = os.path.join(self.state, "deleted-projects.json")
+        if deleted:
+            write_json(path, dict(sorted(deleted.items())))
+        else:
+            remove_if_present(path)
+
     def load_last_run(self, partial: bool = False) -> Optional[dict[str, Any]]:
         return read_json(self._last_run_path(partial))
 

@@ -197,6 +197,7 @@ class _StaleTally:
     projects: list[tuple[str, _StalePage]] = dataclasses.field(default_factory=list)
     gone: list[str] = dataclasses.field(default_factory=list)  # unlisted by an older root index, and kept
     left_out: list[tuple[str, list[str]]] = dataclasses.field(default_factory=list)  # deleted since its page
+    projects_left_out: list[str] = dataclasses.field(default_factory=list)  # deleted since the project list
     listing_serial: Optional[int] = None
     check_mode: bool = False
 
@@ -231,6 +232,11 @@ class _StaleTally:
                         f"{counted(len(self.left_out), 'project')} that the upstream's pages, older than the ones "
                         f"this mirror last synced, still list but a later page no longer did (prune removed them): "
                         f"{projects}; {hint}")
+        if self.projects_left_out:
+            told.append(f"{'would leave' if self.check_mode else 'left'} out "
+                        f"{counted(len(self.projects_left_out), 'project')} that the upstream's project list, older "
+                        f"than this mirror (serial {self.listing_serial}), still names but a later list no longer did "
+                        f"(prune removed them): {few(self.projects_left_out, self.SHOWN)}; {hint}")
         return told
 
 
@@ -317,6 +323,9 @@ class SyncRun:
         self._answers: dict[str, ProjectPage | NotModified] = {}  # pages read while resolving, used once
         self._quarantined: set[str] = set()  # projects a page read while resolving says are quarantined
         self._listing: Optional[ProjectListing] = None  # a full mirror's: the upstream's root index
+        self._deleted_projects: dict[str, int] = {}  # see MirrorState.load_deleted_projects, as this run knows
+        self._projects_left_out: list[str] = []  # named by an older list than the one that dropped them
+        self._removing_deleted: dict[str, int] = {}  # gone projects that the upstream's list no longer names
         self._plan: Optional[Plan] = None
         self._workers_lost = False
         self._started = 0.0  # when run() began: what web/last-modified says of a successful run
@@ -437,11 +446,17 @@ class SyncRun:
             warnings.append(undated_warning)
             self.reporter.warning(undated_warning)
         gone_projects = self._projects_to_drop(set(wanted), stale, stats)
+        stale.projects_left_out = self._projects_left_out
+        if self._listing is not None:
+            stale.listing_serial = self._listing.serial
         for warning in stale.warnings():
             warnings.append(warning)
             self.reporter.warning(warning)
         if self._settle_removals(deferred, gone_projects, stats, failures, removed):
             changed = True
+        if self.config.mirror_all and not self.check_mode and (
+                self._deleted_projects != self.state.load_deleted_projects()):
+            self.state.save_deleted_projects(self._deleted_projects)
         self.reporter.finish()
         if not self.check_mode:
             try:
@@ -487,6 +502,7 @@ class SyncRun:
                     wanted[normalize_project(raw_name)] = serial
                 except UnsafeName as exc:
                     warnings.append(f"upstream root index: {exc}")
+            self._leave_out_deleted_projects(wanted, listing)
         for name in self._rules:
             if self.config.is_claimed(name):
                 note = f"{name} is claimed by the private index; not mirrored from the upstream"
@@ -499,6 +515,19 @@ class SyncRun:
         return {name: serial for name, serial in sorted(wanted.items())
                 if not self.config.withheld(name)
                 and (self.only_projects is None or name in self.only_projects)}
+
+    def _leave_out_deleted_projects(self, wanted: dict[str, Optional[int]], listing: ProjectListing) -> None:
+        """Drop from a full mirror's list the projects prune removed because a newer list than this one no
+        longer named them; forget those that a list as new names again (or any, with force_prune)."""
+        self._deleted_projects = self.state.load_deleted_projects()
+        for name, serial in list(self._deleted_projects.items()):
+            if name not in wanted:
+                continue
+            if not self.config.force_prune and listing.serial is not None and listing.serial < serial:
+                del wanted[name]
+                self._projects_left_out.append(name)
+            else:
+                del self._deleted_projects[name]
 
     def _unselected_names(self, wanted: dict[str, Optional[int]]) -> list[str]:
         """A failure for each name a run over some projects was given that this config does not select: a typo
@@ -953,6 +982,9 @@ class SyncRun:
             return []
         gone = [name for name in self.state.recorded_projects() if name not in wanted]
         listing = self._listing
+        if listing is not None and listing.serial is not None:  # on record once removed (_settle_removals)
+            self._removing_deleted = {name: listing.serial for name in gone  # not withheld: not on the list
+                                      if not self.config.withheld(name)}
         if listing is None or listing.serial is None or self.config.force_prune:
             return gone
         dropped = []
@@ -1028,6 +1060,8 @@ class SyncRun:
             if not self.check_mode:
                 self.publisher.remove_project(name)
                 self.state.forget_project(name)
+                if name in self._removing_deleted:  # an older list that names it must not bring it back
+                    self._deleted_projects[name] = self._removing_deleted[name]
         _count_removed(removals, stats, removed_names)
         self._delete_files([p for p in removals if p.path not in still_referenced])
         self.reporter.event("prune", files=len(removals), projects=len(gone_records))
