@@ -216,8 +216,8 @@ options:
   force_prune:
     description:
     - 'Prune even past I(prune_max_fraction), and from an upstream whose serials are below the newest this mirror
-      synced, which otherwise keeps what it no longer lists (an older carried disk, a lagging cache): its serials
-      are then the ones to follow.'
+      synced, which otherwise keeps what it no longer lists (an older carried disk, a lagging cache) and leaves out
+      what it lists that prune removed as deleted upstream since: its serials are then the ones to follow.'
     type: bool
     default: false
   ca_bundle:

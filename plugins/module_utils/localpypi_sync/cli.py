@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--check", action="store_true", help="show what would change; write nothing")
     sync.add_argument("--force-prune", action="store_true",
                       help="prune even past prune_max_fraction, and from an upstream older than this mirror's last "
-                           "sync (its serials are then the ones to follow)")
+                           "sync, taking back what it lists that was deleted since (its serials are then the ones "
+                           "to follow)")
     sync.add_argument("--wait", type=float, metavar="SECONDS", help="wait this long for a running sync")
     sync.add_argument("--project", action="append", metavar="NAME", help="sync only these projects")
     amount = sync.add_mutually_exclusive_group()

@@ -156,8 +156,9 @@ OPTIONS: tuple[Option, ...] = (
            "Refuse to delete more than this share of the mirror's files in one run unless I(force_prune)."),
     Option("force_prune", "bool", False,
            "Prune even past I(prune_max_fraction), and from an upstream whose serials are below the newest this "
-           "mirror synced, which otherwise keeps what it no longer lists (an older carried disk, a lagging cache): "
-           "its serials are then the ones to follow."),
+           "mirror synced, which otherwise keeps what it no longer lists (an older carried disk, a lagging cache) "
+           "and leaves out what it lists that prune removed as deleted upstream since: its serials are then the "
+           "ones to follow."),
     Option("ca_bundle", "path", None, "CA bundle to verify the upstream's TLS certificate with."),
     Option("proxy", "str", None,
            "HTTP(S) proxy URL for upstream requests; a login goes in the URL (C(http://user:password@proxy:3128)) "
