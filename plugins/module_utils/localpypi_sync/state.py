@@ -104,19 +104,20 @@ class LockHolder(NamedTuple):
                 "its disk holds part of that export (pages that name only files it holds): export again")
 
 
-def _lock_holder(line: str) -> Optional[re.Match]:
-    return _LOCK_HOLDER.match(line.strip())
+def _holder_fields(line: str) -> Optional[tuple[str, str, str]]:
+    """(pid, since, task) of a lock file's line; a line without a task is a sync's."""
+    found = _LOCK_HOLDER.match(line.strip())
+    return (found.group(1), found.group(2), found.group(3) or SYNC_TASK) if found else None
 
 
 def _held_by(line: str, root: str) -> str:
     """Who holds the lock, as a sync or an export that finds it held says: "an export to /media/disk/pypi holds
     the lock on /srv/pypi (pid 4242 since 2026-11-28T02:00:00Z)"."""
-    found = _lock_holder(line)
-    if not found:
+    fields = _holder_fields(line)
+    if fields is None:
         return f"another sync holds the lock on {root} ({line or 'another process'})"
-    task = found.group(3) or SYNC_TASK
-    return (f"{'another sync' if task == SYNC_TASK else 'an ' + task} holds the lock on {root} (pid "
-            f"{found.group(1)} since {found.group(2)})")
+    pid, since, task = fields
+    return f"{'another sync' if task == SYNC_TASK else 'an ' + task} holds the lock on {root} (pid {pid} since {since})"
 
 
 def _holder_runs(pid: int, since: Optional[float]) -> bool:
@@ -352,14 +353,13 @@ class MirrorState:
         process has then). Read, never taken: whoever asks must not make the timer's run find the lock busy."""
         try:
             with open(os.path.join(self.state, "lock"), encoding="utf-8", errors="replace") as stream:
-                found = _lock_holder(stream.read(_LOCK_LINE_MAX))
+                fields = _holder_fields(stream.read(_LOCK_LINE_MAX))
         except FileNotFoundError:
             return None
-        if not found:
+        if fields is None:
             return None
-        return LockHolder(found.group(1), found.group(2),
-                          _holder_runs(int(found.group(1)), timestamp_seconds(found.group(2))),
-                          found.group(3) or SYNC_TASK)
+        pid, since, task = fields
+        return LockHolder(pid, since, _holder_runs(int(pid), timestamp_seconds(since)), task)
 
     def unlock(self, leave_for_next: bool = False) -> None:
         """Release the lock. leave_for_next: this holder did not take up a killed run's work (an export), so
