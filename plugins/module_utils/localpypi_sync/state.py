@@ -104,6 +104,14 @@ class LockHolder(NamedTuple):
                 "its disk holds part of that export (pages that name only files it holds): export again")
 
 
+def serials_by_name(value: Any) -> dict[str, int]:
+    """A {name: serial} mapping as a record holds it (deletions: a file's, a project's), without what is not one."""
+    if not isinstance(value, dict):
+        return {}
+    return {name: serial for name, serial in value.items()
+            if isinstance(name, str) and isinstance(serial, int) and not isinstance(serial, bool)}
+
+
 def _holder_fields(line: str) -> Optional[tuple[str, str, str]]:
     """(pid, since, task) of a lock file's line; a line without a task is a sync's."""
     found = _LOCK_HOLDER.match(line.strip())
@@ -417,11 +425,7 @@ class MirrorState:
     def load_deleted_projects(self) -> dict[str, int]:
         """The projects a full mirror's prune removed because the upstream's list no longer named them: name ->
         the serial of that list. An older list that names one again does not bring it back."""
-        deleted = read_json(os.path.join(self.state, "deleted-projects.json"))
-        if not isinstance(deleted, dict):
-            return {}
-        return {name: serial for name, serial in deleted.items()
-                if isinstance(name, str) and isinstance(serial, int) and not isinstance(serial, bool)}
+        return serials_by_name(read_json(os.path.join(self.state, "deleted-projects.json")))
 
     def save_deleted_projects(self, deleted: dict[str, int]) -> None:
         path = os.path.join(self.state, "deleted-projects.json")

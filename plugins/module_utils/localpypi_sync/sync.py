@@ -28,7 +28,15 @@ from .publish import Publisher
 from .report import Reporter, counted, few
 from .select import Selection, TargetMatrix, lock_scope_warnings, select_files
 from .shards import Lost, map_in_processes, usable_cpus
-from .state import LockBusy, MirrorState, discard_staged, remove_if_present, rename_staged, utc_timestamp
+from .state import (
+    LockBusy,
+    MirrorState,
+    discard_staged,
+    remove_if_present,
+    rename_staged,
+    serials_by_name,
+    utc_timestamp,
+)
 from .upstream import (
     NotModified,
     ProjectListing,
@@ -324,6 +332,7 @@ class SyncRun:
         self._quarantined: set[str] = set()  # projects a page read while resolving says are quarantined
         self._listing: Optional[ProjectListing] = None  # a full mirror's: the upstream's root index
         self._deleted_projects: dict[str, int] = {}  # see MirrorState.load_deleted_projects, as this run knows
+        self._deleted_projects_read: dict[str, int] = {}  # as the file said at the start: saved only if changed
         self._projects_left_out: list[str] = []  # named by an older list than the one that dropped them
         self._removing_deleted: dict[str, int] = {}  # gone projects that the upstream's list no longer names
         self._plan: Optional[Plan] = None
@@ -454,8 +463,7 @@ class SyncRun:
             self.reporter.warning(warning)
         if self._settle_removals(deferred, gone_projects, stats, failures, removed):
             changed = True
-        if self.config.mirror_all and not self.check_mode and (
-                self._deleted_projects != self.state.load_deleted_projects()):
+        if self.config.mirror_all and not self.check_mode and self._deleted_projects != self._deleted_projects_read:
             self.state.save_deleted_projects(self._deleted_projects)
         self.reporter.finish()
         if not self.check_mode:
@@ -519,7 +527,8 @@ class SyncRun:
     def _leave_out_deleted_projects(self, wanted: dict[str, Optional[int]], listing: ProjectListing) -> None:
         """Drop from a full mirror's list the projects prune removed because a newer list than this one no
         longer named them; forget those that a list as new names again (or any, with force_prune)."""
-        self._deleted_projects = self.state.load_deleted_projects()
+        self._deleted_projects_read = self.state.load_deleted_projects()
+        self._deleted_projects = dict(self._deleted_projects_read)
         for name, serial in list(self._deleted_projects.items()):
             if name not in wanted:
                 continue
@@ -767,10 +776,9 @@ class SyncRun:
         outcome.ripens = selection.ripens
         previous = recorded_files(record)
         deleted = _recorded_deletions(record)
-        chosen = selection.chosen
-        if deleted and page.serial is not None and not self.config.force_prune:  # an older page: not back
-            chosen = [f for f in chosen if deleted.get(f.filename, page.serial) <= page.serial]
-            outcome.left_out = sorted({f.filename for f in selection.chosen} - {f.filename for f in chosen})
+        holding = _deletions_holding(deleted, page, self.config.force_prune)
+        chosen = [f for f in selection.chosen if f.filename not in holding]  # an older page does not bring them back
+        outcome.left_out = sorted(f.filename for f in selection.chosen if f.filename in holding)
         new_names = [f.filename for f in chosen if f.filename not in previous]
         newest_serial = self._newest_serial(record, page.serial)
         stale = self._stale(page, newest_serial)
@@ -795,7 +803,7 @@ class SyncRun:
             return
         state = _Pending(chosen, previous, self._fetch_all(chosen, previous), page, fingerprint,
                          selection.ripens, newest_serial, stale,
-                         _deletions_kept(deleted, page, self.config.force_prune))
+                         _deletions_kept(deleted, page, holding))
         if state.waiting():
             outcome.pending = state  # published when its large files are in (see _finish_pending)
             return
@@ -998,7 +1006,6 @@ class SyncRun:
                 stats.files_published += len(recorded_files(record))
             else:
                 dropped.append(name)
-        stale.listing_serial = listing.serial
         return dropped
 
     def _stale(self, page: ProjectPage, newest_serial: Optional[int]) -> bool:
@@ -1171,20 +1178,22 @@ def _recorded_deletions(record: Optional[dict[str, Any]]) -> dict[str, int]:
     """The files prune removed because the upstream deleted them: filename -> the serial of the first page that
     no longer listed them. A page older than that which lists one again (an older carried disk, a lagging
     cache) does not bring it back; force_prune, or a page as new, does."""
-    deleted = record.get("deleted") if record else None
-    if not isinstance(deleted, dict):
+    return serials_by_name(record.get("deleted") if record else None)
+
+
+def _deletions_holding(deleted: dict[str, int], page: ProjectPage, forced: bool) -> dict[str, int]:
+    """The deletions the page is older than, which keep the files it lists out; none with force_prune, or for a
+    page without a serial to compare."""
+    if forced or page.serial is None:
         return {}
-    return {name: serial for name, serial in deleted.items()
-            if isinstance(name, str) and isinstance(serial, int) and not isinstance(serial, bool)}
+    return {name: serial for name, serial in deleted.items() if page.serial < serial}
 
 
-def _deletions_kept(deleted: dict[str, int], page: ProjectPage, forced: bool) -> dict[str, int]:
-    """The deletions still on record once the page is read: those it does not list, and those it lists but is
-    older than. One that a page as new lists again is forgotten (the upstream has the file again), as is any
-    such page lists with force_prune, or without a serial to compare."""
+def _deletions_kept(deleted: dict[str, int], page: ProjectPage, holding: dict[str, int]) -> dict[str, int]:
+    """The deletions still on record once the page is read: those it does not list, and those it is older than
+    (holding). One that any other page lists again is forgotten: the upstream has the file again."""
     listed = {f.filename for f in page.files}
-    return {name: serial for name, serial in deleted.items()
-            if name not in listed or (not forced and page.serial is not None and page.serial < serial)}
+    return {name: serial for name, serial in deleted.items() if name not in listed or name in holding}
 
 
 _DELETIONS_KEPT = 1000  # per project: an index that deletes every old dev build would grow the record for ever
