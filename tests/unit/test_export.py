@@ -7,7 +7,6 @@ import errno
 import os
 import pathlib
 import re
-import shutil
 import time
 
 import pytest
@@ -17,7 +16,7 @@ from test_cli import dead_pid, read_metrics, run_cli
 from test_localfiles import simple_url, tree
 from test_sync import assert_pages_point_at_complete_files
 
-from localpypi_sync.export import ExportAbort, export_mirror
+from localpypi_sync.export import ExportAbort, copy_hashed, export_mirror
 from localpypi_sync.health import mirror_health
 from localpypi_sync.metrics import metrics_registry
 from localpypi_sync.state import LockBusy, MirrorState
@@ -90,7 +89,7 @@ def test_a_disk_that_fills_up_holds_pages_that_name_only_files_it_holds(make_con
             pathlib.Path(target).write_bytes(data[:len(data) // 2])
             raise OSError(errno.ENOSPC, "No space left on device", target)
         copies.append(target)
-        shutil.copyfile(source, target)
+        return copy_hashed(source, target)
 
     report = export_mirror(mirror_dir, str(disk), copy=fills_up)
     assert not report.ok and report.problems[0].startswith("project alpha: ")
@@ -117,6 +116,35 @@ def test_a_file_missing_from_the_mirror_keeps_its_projects_pages_off_the_disk(ma
     assert not (disk / "web" / "simple" / "gamma").exists() and (disk / "web" / "simple" / "alpha").exists()
     assert not (disk / "web" / "simple" / "index.html").exists()  # no root page lists what is not there
     assert_pages_point_at_complete_files(str(disk))
+
+
+def test_a_file_damaged_in_the_mirror_stays_off_the_disk_and_verify_repair_mends_it(make_config, sync, mirror_dir,
+                                                                                   disk, tmp_path):
+    """Bit rot on the mirror's disk: a file of the right size whose bytes are not those its page names. Copied,
+    the site's import would refuse it where nothing can fetch it again; the export must find it here."""
+    assert sync(make_config(projects=["alpha", "beta", "gamma"])).ok
+    web = pathlib.Path(mirror_dir) / "web"
+    wheel = next((web / "packages").rglob("gamma-1.0-*.whl"))
+    metadata = next((web / "packages").rglob("alpha-*.whl.metadata"))
+    for damaged in (wheel, metadata):
+        data = bytearray(damaged.read_bytes())
+        data[len(data) // 2] ^= 0x01  # one bit flipped: the size stays
+        damaged.write_bytes(bytes(data))
+    report = export_mirror(mirror_dir, str(disk))
+    assert sorted(report.problems) == sorted(
+        f"project {project}: {name}: damaged in the mirror (its sha256 is not the one its page names), so not "
+        f"copied (run `verify --repair`)" for project, name in (("gamma", wheel.name), ("alpha", metadata.name)))
+    assert not list((disk / "web").rglob(wheel.name)) and not list((disk / "web").rglob(metadata.name))
+    assert not list((disk / "web").rglob(".tmp-*"))  # the staged copy went too
+    assert sorted(os.listdir(disk / "web" / "simple")) == ["beta"]  # its pages; no root page yet
+    assert_pages_point_at_complete_files(str(disk))
+
+    config = tmp_path / "sync.yml"
+    config.write_text(yaml.safe_dump({"upstream": make_config().upstream, "directory": mirror_dir,
+                                      "projects": ["alpha", "beta", "gamma"]}))
+    assert run_cli("verify", "--repair", "--config", str(config)).returncode == 0
+    assert export_mirror(mirror_dir, str(disk)).ok
+    assert tree(disk / "web") == tree(web)
 
 
 def test_an_export_clears_the_temp_files_a_killed_export_left_on_the_disk(make_config, sync, mirror_dir, disk):
@@ -192,7 +220,7 @@ def test_a_sync_status_and_health_tell_an_export_holds_the_lock(make_config, syn
             status = run_cli("status", "--config", str(config)).stdout
             seen.append((holder, str(refused.value), status, mirror_health(mirror_dir, 1, now=time.time() + 60),
                          read_metrics(generate_latest(metrics_registry(mirror_dir, now=time.time() + 60)).decode())))
-        shutil.copyfile(source, target)
+        return copy_hashed(source, target)
 
     assert export_mirror(mirror_dir, str(disk), copy=copy_while_looking).ok
     (holder, refused, status, health, metrics), = seen

@@ -7,7 +7,9 @@ longer has is deleted from the disk. Each file is written beside its place and r
 pulled out in the middle, or one that fills up, holds pages that name only files it holds: the importing
 site reads it as it was before this export, with the projects finished so far. A file already on the disk
 at its path with its size is not copied again: the path holds the file's sha256 (packages/aa/bb/<hash>/),
-and the importing run verifies every file it takes by that hash.
+and the importing run verifies every file it takes by that hash. A file that is copied is hashed as it is read,
+and one whose bytes are not those its page names (damaged on the mirror's disk) stays off the carried disk, with
+its project's new pages: found here, `verify --repair` fetches it again; found at the site, it could not be.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import shutil
 from typing import Callable, Optional
 
+from .fetch import READ_CHUNK, new_hash
 from .inventory import served_files, served_projects
 from .state import TEMP_PREFIX, MirrorState, remove_if_present
 
@@ -27,6 +30,22 @@ _DISK_STOPS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROF
 
 class ExportAbort(Exception):
     """The export cannot start: the target is not there, or overlaps the mirror, or the mirror has no tree."""
+
+
+class DamagedFile(Exception):
+    """A file of the mirror whose bytes are not those its page names: it is not copied."""
+
+
+def copy_hashed(source: str, target: str) -> str:
+    """Copy a file, and return the sha256 of the bytes copied: read once, for both."""
+    digest = new_hash("sha256")
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        while True:
+            chunk = reader.read(READ_CHUNK)
+            if not chunk:
+                return digest.hexdigest()
+            digest.update(chunk)
+            writer.write(chunk)
 
 
 @dataclasses.dataclass
@@ -55,7 +74,7 @@ class ExportReport:
 
 
 def export_mirror(directory: str, target_root: str, *, lock_timeout: float = 0.0, check_mode: bool = False,
-                  copy: Callable[[str, str], object] = shutil.copyfile) -> ExportReport:
+                  copy: Callable[[str, str], str] = copy_hashed) -> ExportReport:
     """Make <target_root>/web a copy of the mirror's web/ tree, under the mirror's lock."""
     web = os.path.join(directory, "web")
     target_web = os.path.join(target_root, "web")
@@ -90,7 +109,7 @@ def _check_target(directory: str, target_root: str) -> None:
 
 
 class _Export:
-    def __init__(self, web: str, target_web: str, check_mode: bool, copy: Callable[[str, str], object]) -> None:
+    def __init__(self, web: str, target_web: str, check_mode: bool, copy: Callable[[str, str], str]) -> None:
         self.web = web
         self.target_web = target_web
         self.copy = copy
@@ -133,13 +152,18 @@ class _Export:
         except (OSError, ValueError, KeyError) as exc:
             self.report.problems.append(f"project {project}: unreadable index.v1_json: {exc}")
             return
-        paths = [path for file in served
-                 for path in ([file.path, file.path + ".metadata"] if file.metadata_sha256 else [file.path])]
-        self.kept_paths.update(paths)
+        paths = [(file.path, file.sha256) for file in served]
+        paths += [(file.path + ".metadata", file.metadata_sha256) for file in served if file.metadata_sha256]
+        self.kept_paths.update(path for path, _ in paths)
         failed = False
-        for path in paths:
+        for path, sha256 in paths:
             try:
-                self._copy_file(path)
+                self._copy_file(path, sha256)
+            except DamagedFile:
+                failed = True
+                self.report.problems.append(f"project {project}: {os.path.basename(path)}: damaged in the mirror "
+                                            f"(its sha256 is not the one its page names), so not copied (run "
+                                            f"`verify --repair`)")
             except OSError as exc:
                 failed = True
                 self.report.problems.append(self._copy_problem(project, path, exc))
@@ -162,7 +186,7 @@ class _Export:
             return f"project {project}: {name}: missing in the mirror, so not copied (run `verify --repair`)"
         return f"project {project}: {name}: cannot copy it to the disk: {exc.strerror or exc}"
 
-    def _copy_file(self, path: str) -> None:
+    def _copy_file(self, path: str, sha256: str) -> None:
         source, target = os.path.join(self.web, path), os.path.join(self.target_web, path)
         size = os.stat(source).st_size
         counted = not path.endswith(".metadata")  # files as sync counts them: a wheel's metadata file is its part
@@ -179,7 +203,8 @@ class _Export:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         staged = os.path.join(os.path.dirname(target), TEMP_PREFIX + os.path.basename(target))
         try:
-            self.copy(source, staged)
+            if self.copy(source, staged) != sha256:
+                raise DamagedFile(path)
             os.replace(staged, target)
         except BaseException:
             remove_if_present(staged)
