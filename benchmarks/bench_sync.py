@@ -4,7 +4,7 @@
     python benchmarks/bench_sync.py [--projects 200 --files-per-project 35 --large-count 4 --large-mb 256]
 
 The engine runs as the sync role installs it: its package copied and compiled to bytecode. Phases: cold sync of many
-small files, no-op resync, export of that mirror to another directory (twice), cold sync of large files, and curl
+small files, no-op resync, export of that mirror to another directory (three times), cold sync of large files, and curl
 fetching the same large files with the same parallelism (the ceiling for that upstream). Each engine phase runs as
 its own process, so its peak memory is its own (its worker processes included). Where bandersnatch can be installed
 and supports this upstream, it is run on the same small-file set. --nginx puts nginx in front of the Python upstream
@@ -153,14 +153,15 @@ def engine(config: str, lib: str) -> tuple[float, int, dict, CpuTime]:
 
 
 def export_small(config: str, lib: str, disk: str, files: int) -> None:
-    """`export` of the small-file mirror to a directory on the same disk, and again: what a carried disk's
-    export costs the engine (a USB disk is slower)."""
+    """`export` of the small-file mirror to a directory on the same disk, again, and again with --verify (every
+    file on the disk hashed): what a carried disk's export costs the engine (a USB disk is slower)."""
     os.makedirs(disk)
     env = dict(os.environ, PYTHONPATH=lib)
-    for phase in ("cold", "repeated"):
+    for phase, options in (("cold", []), ("repeated", []), ("repeated --verify", ["--verify"])):
         os.sync()
         seconds, rss, out, _ = run_measured(
-            [sys.executable, "-m", "localpypi_sync", "export", "--config", config, "--to", disk, "--json"], env)
+            [sys.executable, "-m", "localpypi_sync", "export", "--config", config, "--to", disk, "--json", *options],
+            env)
         report = json.loads(out)
         assert report["ok"] and report["files_copied"] == (files if phase == "cold" else 0), report["problems"][:3]
         print(f"export {phase}: {files} files in {seconds:.2f}s = {files / seconds:.0f} files/s "

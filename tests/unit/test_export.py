@@ -147,6 +147,45 @@ def test_a_file_damaged_in_the_mirror_stays_off_the_disk_and_verify_repair_mends
     assert tree(disk / "web") == tree(web)
 
 
+def test_a_file_damaged_on_the_disk_is_named_at_the_site_and_export_verify_copies_it_again(make_config, sync,
+                                                                                         mirror_dir, disk, tmp_path):
+    """The carried disk rots: a file keeps its size, so the next export takes it as copied, month after month.
+    The site's sync must name it and say how it is mended; `export --verify` hashes what is on the disk."""
+    assert sync(make_config(projects=["alpha", "beta", "gamma"])).ok
+    assert export_mirror(mirror_dir, str(disk)).ok
+    web = pathlib.Path(mirror_dir) / "web"
+    wheel = next((disk / "web" / "packages").rglob("gamma-1.0-*.whl"))
+    metadata = next((disk / "web" / "packages").rglob("alpha-*.whl.metadata"))
+    for damaged in (wheel, metadata):
+        data = bytearray(damaged.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        damaged.write_bytes(bytes(data))
+    rotten = tree(disk / "web")
+
+    site = tmp_path / "site"
+    imported = sync(make_config(upstream=simple_url(disk / "web"), projects=["*"], directory=str(site)))
+    hint = ("; the upstream's copy on this machine's disk is damaged: if `export` wrote that disk, `export --verify` "
+            "to it at that mirror copies it again")
+    named = [line for line in imported.failures if wheel.name in line or metadata.name in line]
+    assert len(named) == 2 and all(line.endswith(hint) for line in named), imported.failures
+
+    unseen = export_mirror(mirror_dir, str(disk))  # by size alone, the damage does not show
+    assert unseen.ok and (unseen.files_copied, unseen.damaged_on_disk) == (0, []) and tree(disk / "web") == rotten
+    relative = sorted(str(path.relative_to(disk / "web")) for path in (wheel, metadata))
+    planned = export_mirror(mirror_dir, str(disk), check_mode=True, verify_disk=True)
+    assert sorted(planned.damaged_on_disk) == relative and planned.files_copied == 1  # a metadata file is its wheel's
+    assert tree(disk / "web") == rotten
+
+    config = tmp_path / "sync.yml"
+    config.write_text(yaml.safe_dump({"upstream": make_config().upstream, "directory": mirror_dir,
+                                      "projects": ["alpha", "beta", "gamma"]}))
+    done = run_cli("export", "--config", str(config), "--to", str(disk), "--verify")
+    assert done.returncode == 0, done.stderr
+    assert f"; the copies include 2 files that were damaged on the disk: {metadata.name}, {wheel.name};" in done.stdout
+    assert tree(disk / "web") == tree(web)
+    assert sync(make_config(upstream=simple_url(disk / "web"), projects=["*"], directory=str(site))).ok
+
+
 def test_an_export_clears_the_temp_files_a_killed_export_left_on_the_disk(make_config, sync, mirror_dir, disk):
     """An export killed (kill -9, the disk pulled out) between writing a temp page and renaming it leaves the
     temp file: the next export removes it, in the project's directory, the root's and web/ itself."""

@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="a directory on the disk; the tree goes into DIR/web/, read at the site as the upstream "
                              "file:///<where the disk is mounted there>/.../web/simple/")
     export.add_argument("--check", action="store_true", help="show what would be copied and removed; write nothing")
+    export.add_argument("--verify", action="store_true",
+                        help="also hash the files already on the disk (it reads them all), and copy again any whose "
+                             "bytes are not those their page names (the site's sync named them)")
     export.add_argument("--wait", type=float, metavar="SECONDS", help="wait this long for a running sync")
     commands.add_parser("check-config", parents=[common], help="validate the config file and exit")
     why = commands.add_parser("explain", parents=[common],
@@ -236,7 +239,7 @@ def _command_export(args: argparse.Namespace, config: SyncConfig) -> int:
     from .export import ExportAbort, export_mirror  # noqa: PLC0415 - only this command needs it
 
     try:
-        report = export_mirror(config.directory, args.to, check_mode=args.check,
+        report = export_mirror(config.directory, args.to, check_mode=args.check, verify_disk=args.verify,
                                lock_timeout=config.lock_timeout if args.wait is None else args.wait)
     except ExportAbort as exc:
         sys.stderr.write(f"localpypi-sync: export: {exc}\n")
@@ -251,6 +254,10 @@ def _command_export(args: argparse.Namespace, config: SyncConfig) -> int:
             f"{report.files_copied} files / {report.bytes_copied / 1e6:.1f} MB ({report.files_present} there "
             f"already), {report.pages_written} pages; {removed} {report.files_removed} files and "
             f"{report.projects_removed} projects the mirror no longer has")
+    if report.damaged_on_disk:
+        damaged = [os.path.basename(path) for path in report.damaged_on_disk]
+        text += (f"; the copies {'would include' if args.check else 'include'} {len(damaged)} files that were "
+                 f"damaged on the disk: {few(damaged, 5)}")
     if not args.check:
         simple = os.path.join(report.target, "simple")
         text += f"; flushed to the disk. At the site, the disk mounted as here: sync --upstream file://{simple}/"

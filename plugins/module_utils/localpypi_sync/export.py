@@ -7,9 +7,11 @@ longer has is deleted from the disk. Each file is written beside its place and r
 pulled out in the middle, or one that fills up, holds pages that name only files it holds: the importing
 site reads it as it was before this export, with the projects finished so far. A file already on the disk
 at its path with its size is not copied again: the path holds the file's sha256 (packages/aa/bb/<hash>/),
-and the importing run verifies every file it takes by that hash. A file that is copied is hashed as it is read,
-and one whose bytes are not those its page names (damaged on the mirror's disk) stays off the carried disk, with
-its project's new pages: found here, `verify --repair` fetches it again; found at the site, it could not be.
+and the importing run verifies every file it takes by that hash; with verify_disk, the files already there are
+hashed too, and one damaged on the disk is copied again (the importing run named it). A file that is copied is
+hashed as it is read, and one whose bytes are not those its page names (damaged on the mirror's disk) stays off
+the carried disk, with its project's new pages: found here, `verify --repair` fetches it again; found at the
+site, it could not be.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import shutil
 from typing import Callable, Optional
 
-from .fetch import READ_CHUNK, new_hash
+from .fetch import READ_CHUNK, hash_file, new_hash
 from .inventory import served_files, served_projects
 from .state import TEMP_PREFIX, MirrorState, remove_if_present
 
@@ -59,6 +61,7 @@ class ExportReport:
     pages_written: int = 0
     files_removed: int = 0
     projects_removed: int = 0
+    damaged_on_disk: list[str] = dataclasses.field(default_factory=list)  # under web/: hashed, and copied again
     problems: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -70,12 +73,13 @@ class ExportReport:
                 "files_copied": self.files_copied, "bytes_copied": self.bytes_copied,
                 "files_present": self.files_present, "pages_written": self.pages_written,
                 "files_removed": self.files_removed, "projects_removed": self.projects_removed,
-                "problems": self.problems}
+                "damaged_on_disk": self.damaged_on_disk, "problems": self.problems}
 
 
 def export_mirror(directory: str, target_root: str, *, lock_timeout: float = 0.0, check_mode: bool = False,
-                  copy: Callable[[str, str], str] = copy_hashed) -> ExportReport:
-    """Make <target_root>/web a copy of the mirror's web/ tree, under the mirror's lock."""
+                  verify_disk: bool = False, copy: Callable[[str, str], str] = copy_hashed) -> ExportReport:
+    """Make <target_root>/web a copy of the mirror's web/ tree, under the mirror's lock; with verify_disk, a file
+    already on the disk is hashed before it is taken as copied (it reads the whole disk)."""
     web = os.path.join(directory, "web")
     target_web = os.path.join(target_root, "web")
     _check_target(directory, target_root)
@@ -91,7 +95,7 @@ def export_mirror(directory: str, target_root: str, *, lock_timeout: float = 0.0
         raise ExportAbort(f"cannot take the mirror's lock ({exc.strerror}: {exc.filename}); run export as root, or "
                           f"as the mirror's user with write access to the disk") from None
     try:
-        return _Export(web, target_web, check_mode, copy).run()
+        return _Export(web, target_web, check_mode, verify_disk, copy).run()
     finally:
         state.unlock(leave_for_next=True)  # a sync killed before: the next sync still cleans up after it
 
@@ -109,9 +113,11 @@ def _check_target(directory: str, target_root: str) -> None:
 
 
 class _Export:
-    def __init__(self, web: str, target_web: str, check_mode: bool, copy: Callable[[str, str], str]) -> None:
+    def __init__(self, web: str, target_web: str, check_mode: bool, verify_disk: bool,
+                 copy: Callable[[str, str], str]) -> None:
         self.web = web
         self.target_web = target_web
+        self.verify_disk = verify_disk
         self.copy = copy
         self.report = ExportReport(target_web, check_mode)
         self.kept_paths: set[str] = set()  # relative to web/: what the copy's pages name
@@ -191,11 +197,14 @@ class _Export:
         size = os.stat(source).st_size
         counted = not path.endswith(".metadata")  # files as sync counts them: a wheel's metadata file is its part
         try:
-            if os.stat(target).st_size == size:
-                self.report.files_present += counted
-                return
+            present = os.stat(target).st_size == size
         except FileNotFoundError:
-            pass
+            present = False
+        if present and self.verify_disk and hash_file(target) != sha256:
+            self.report.damaged_on_disk.append(path)
+        elif present:
+            self.report.files_present += counted
+            return
         self.report.files_copied += counted
         self.report.bytes_copied += size
         if self.report.check_mode:

@@ -10,11 +10,16 @@ from typing import Any, Callable, Optional
 
 from .durable import SYNC_FILE_RANGE_WRITE, GroupSync, Unsynced, sync_file_range_function, syncfs_function
 from .http import Chunk, FetchError, HttpClient, TooLarge
-from .names import package_path
+from .names import is_file_url, package_path
 from .state import PUBLIC_DIRECTORY_MODE, make_public_directories, process_umask, remove_if_present
 from .upstream import HASH_NAMES, WEAK_HASH_NAMES, UpstreamFile
 
 READ_CHUNK = 1 << 18  # in the CPU's cache while it is hashed (see http.CHUNK_SIZE)
+
+
+# a file:// upstream's file that does not match its page: on a carried disk, only the mirror that wrote it mends it
+_DAMAGED_ON_DISK = ("; the upstream's copy on this machine's disk is damaged: if `export` wrote that disk, "
+                    "`export --verify` to it at that mirror copies it again")
 
 
 class VerifyError(FetchError):
@@ -229,7 +234,8 @@ class Fetcher:
             actual = digests[-1].hexdigest()
             if actual != expected:
                 raise VerifyError(f"{os.path.basename(target)}: {algorithm} mismatch "
-                                  f"(index says {expected[:16]}…, got {actual[:16]}…); not published")
+                                  f"(index says {expected[:16]}…, got {actual[:16]}…); not published"
+                                  + (_DAMAGED_ON_DISK if is_file_url(url) else ""))
             self._make_parent(target)
             os.replace(temp_path, target)
             if deferred:
