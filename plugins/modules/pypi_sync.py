@@ -14,7 +14,7 @@ description:
     engine and one schema.
   - Runs on the target with the interpreter that has the engine's requirements (the sync role's venv).
 author:
-  - localpypi.mirror contributors
+  - localpypi.mirror contributors (!UNKNOWN)
 requirements:
   - packaging
   - urllib3
@@ -312,22 +312,25 @@ from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+try:  # the standard library only: the options are checked even where the engine's libraries are missing
+    from ansible_collections.localpypi.mirror.plugins.module_utils.localpypi_sync.schema import argument_spec
+except (ImportError, SyntaxError):  # an interpreter older than Python 3.7
+    argument_spec = None
+
 try:
     from ansible_collections.localpypi.mirror.plugins.module_utils.localpypi_sync.config import (
         ConfigError,
-        argument_spec,
         build_config,
     )
     from ansible_collections.localpypi.mirror.plugins.module_utils.localpypi_sync.sync import SyncAbort, run_sync
 except (ImportError, SyntaxError):  # SyntaxError: an interpreter older than the engine's Python 3.9
     ENGINE_IMPORT_ERROR = traceback.format_exc()
-    argument_spec = None
 else:
     ENGINE_IMPORT_ERROR = None
 
 
 def _fallback_spec():
-    """Enough of a spec to report the missing libraries instead of failing on an unknown option."""
+    """Enough of a spec to report the interpreter's age instead of failing on an unknown option."""
     return {"directory": {"type": "path", "required": True}}
 
 

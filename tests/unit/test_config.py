@@ -9,7 +9,8 @@ import re
 import pytest
 from pip._internal.models.index import PyPI
 
-from localpypi_sync.config import OPTIONS, ConfigError, argument_spec, build_config, load_config_file, parse_size
+from localpypi_sync.config import ConfigError, build_config, load_config_file, parse_size
+from localpypi_sync.schema import OPTIONS, argument_spec
 from localpypi_sync.timespec import upload_seconds
 
 

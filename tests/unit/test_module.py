@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import ast
 import base64
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
+from ansible import release as ansible_release
+from packaging.version import Version
 
-from localpypi_sync.config import OPTIONS, argument_spec
+from localpypi_sync.schema import OPTIONS, argument_spec
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(REPO, "plugins", "modules", "pypi_sync.py")
@@ -67,6 +71,49 @@ def test_module_check_mode_diff_then_apply_then_idempotent(ansible_env, upstream
     assert os.path.isfile(os.path.join(mirror_dir, "web", "simple", "alpha", "index.html"))
     head, data, raw = run_module(ansible_env, args)
     assert "SUCCESS" in head and data["changed"] is False, raw.stdout
+
+
+def python_36():
+    """A Python 3.6, as EL8's platform-python is, which Ansible 2.16 finds first there: on PATH, or under pyenv's
+    root; None when this machine has none (a pyenv shim of a version not enabled fails to run)."""
+    candidates = [shutil.which("python3.6")]
+    if shutil.which("pyenv"):
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False).stdout.strip()
+        candidates += sorted(glob.glob(os.path.join(root, "versions", "3.6*", "bin", "python3.6")))
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 6))"],
+                               capture_output=True, text=True, check=False)
+        if probe.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+@pytest.mark.parametrize("python", ["this test's", "3.6"])
+def test_module_checks_its_options_on_a_host_without_the_engines_libraries(ansible_env, tmp_path, mirror_dir,
+                                                                           python):
+    """A host whose Python lacks packaging, urllib3 and resolvelib, or is older than the engine's 3.9: a misspelt
+    option is still named as one (the spec comes from the schema, standard library only, which 3.6 imports), and
+    a correct call names the libraries to install, not an option."""
+    base = sys.executable if python == "this test's" else python_36()
+    if base is None:
+        pytest.skip("no Python 3.6 on this machine")
+    if python == "3.6" and Version(ansible_release.__version__) >= Version("2.17"):
+        pytest.skip(f"ansible-core {ansible_release.__version__} runs no module on Python 3.6 (2.16, the last "
+                    f"that manages EL8, does)")
+    bare = tmp_path / "bare"
+    subprocess.run([base, "-m", "venv", "--without-pip", str(bare)], check=True)
+    interpreter = ("-e", f"ansible_python_interpreter={bare / 'bin' / 'python'}")  # over implicit localhost's own
+    args = {"upstream": "http://127.0.0.1:9/simple/", "directory": mirror_dir}  # nothing listens there
+    head, data, raw = run_module(ansible_env, {**args, "projetcs": ["alpha"]}, *interpreter)
+    assert "FAILED" in head, raw.stdout + raw.stderr
+    assert data["msg"].startswith("Unsupported parameters for (localpypi.mirror.pypi_sync) module: projetcs.")
+    head, data, raw = run_module(ansible_env, {**args, "projects": ["alpha"], "workers": "many"}, *interpreter)
+    assert "FAILED" in head and data["msg"].startswith("argument 'workers' is of type"), raw.stdout
+    head, data, raw = run_module(ansible_env, {**args, "projects": ["alpha"]}, *interpreter)
+    assert "FAILED" in head, raw.stdout + raw.stderr
+    assert data["msg"].startswith("Failed to import the required Python library (packaging, urllib3 and resolvelib "
+                                  "on Python >= 3.9 (the sync engine's))"), data["msg"]
+    assert not os.path.exists(mirror_dir)
 
 
 def test_module_reports_bad_options_in_one_line(ansible_env, upstream, mirror_dir):

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 import yaml
 
-from localpypi_sync.config import OPTIONS
 from localpypi_sync.names import package_path
+from localpypi_sync.schema import OPTIONS
 from localpypi_sync.state import TMP_DIR, WEB_DIR
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -1,9 +1,8 @@
-"""The one configuration schema shared by the module, the YAML config file and the role.
+"""The config, read and checked: the options the schema declares (schema.OPTIONS), from the module's arguments or
+the YAML config file, made into one SyncConfig with a one-line ConfigError for what is wrong.
 
-Every option is declared once in ``OPTIONS``.  The Ansible module builds its
-argument spec from it (``argument_spec()``), the CLI validates YAML files with
-it (``load_config_file()``), and tests hold the module documentation and the
-role's argument spec to it.
+The Ansible module builds its argument spec from the schema (schema.argument_spec()), the CLI validates YAML files
+here (load_config_file()), and tests hold the module documentation and the role's argument spec to the schema.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from . import missing_requirement
 from .credentials import Credentials, redact, split_credentials
 from .names import PLATFORM_PATTERN, is_file_url, upstream_root
 from .reqfile import RequirementLine, RequirementsFileError, RequirementsSet, marker_problem, read_requirements
+from .schema import ALL_PROJECTS, OPTIONS, OPTIONS_BY_NAME, PACKAGE_TYPES, Option
 from .timespec import Cutoff, parse_cutoff
 
 
@@ -34,142 +34,10 @@ class ConfigError(ValueError):
     """A configuration problem, worded as one line for the operator."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Option:
-    name: str
-    kind: str  # str, path, int, float, bool, list, size, moment (a date, a time or an age)
-    default: Any
-    description: str
-    choices: tuple[str, ...] | None = None
-    required: bool = False
-    # True when a change of this option changes which files a project gets;
-    # such a change re-evaluates every project on the next run.
-    selects: bool = False
-    # A selecting option added after mirrors were made enters the fingerprint only when set, so that upgrading
-    # the engine re-evaluates no project.
-    added_later: bool = False
-
-
-ALL_PROJECTS = "*"
-PACKAGE_TYPES = ("sdist", "wheel")
 # The engine's selection rules, in every project's fingerprint: raised when a release makes the same config select
 # other files, so that the next run re-evaluates every project, as a config change does. 2: latest per target.
 # 3: markers, and whether pre-releases count, told per target.
 SELECTION_RULES = 3
-
-OPTIONS: tuple[Option, ...] = (
-    Option("upstream", "str", None,
-           "PEP 691/503 simple index to mirror from. Default: the public index as pip knows it. An index that "
-           "wants a login takes it as pip does, in the URL (C(https://user:token@host/simple/), special characters "
-           "percent-encoded); it is sent to that host only, and never logged. Or another mirror's tree on this "
-           "machine's disk, carried from a connected site: its C(simple/) directory as a file URL "
-           "(C(file:///media/disk/pypi/web/simple/)), whose files are read from the directory above it only.",
-           selects=True),
-    Option("directory", "path", None,
-           "Mirror root. C(web/) under it is what a web server serves; C(state/) holds the engine's bookkeeping.",
-           required=True),
-    Option("projects", "list", [],
-           "PEP 508 requirement strings (C(requests>=2.31), C(numpy)); C(*) mirrors every project.",
-           selects=True),
-    Option("requirements_files", "list", [],
-           "pip requirements files whose requirements are mirrored like I(projects): C(-r) nesting, comments, "
-           "markers, extras and C(-c) constraints, as pip reads them: each line applies on the targets its "
-           "marker holds on. A file named C(pylock.toml) or "
-           "C(pylock.<name>.toml) is read as a PEP 751 lock file: each package it installs from an index, at its "
-           "locked version, with its marker. Hashes they pin (C(--hash), a lock's files) are held against the index's: "
-           "a file whose hash differs, so that a client installing with them would refuse it, is warned of. "
-           "Relative paths are read from the config file's directory.",
-           selects=True),
-    Option("dependencies", "bool", False,
-           "Also mirror what the requested projects need, following C(Requires-Dist) transitively for every "
-           "target in I(python_versions) x I(platforms) (both required then, unless I(targets) names every pair) "
-           "and I(targets), with markers and C(Requires-Python).",
-           selects=True),
-    Option("extras", "list", [],
-           "Extras to follow for every requested project, besides those its requirement names.", selects=True),
-    Option("resolution", "str", "candidates",
-           "With I(dependencies): C(candidates) keeps every release a resolution could pick within the "
-           "specifiers and I(latest); C(pinned) keeps only the releases the resolver picks for each target.",
-           choices=("candidates", "pinned"), selects=True),
-    Option("exclude", "list", [], "Project names or globs never mirrored.", selects=True),
-    Option("private_directory", "path", None,
-           "Package directory of a private index beside the mirror (pypiserver's). Every project with a file "
-           "there is claimed: never read from the upstream, never resolved there, and a page already mirrored "
-           "for it is withdrawn, so an upstream project of the same name never reaches clients. The run stops, "
-           "syncing nothing, when the directory cannot be listed."),
-    Option("private_projects", "list", [],
-           "Project names or globs claimed like those in I(private_directory), before anything is uploaded "
-           "(C(acme-*) reserves a prefix)."),
-    Option("python_versions", "list", [],
-           "Target Python versions (C(3.11)), quoted in YAML; a free-threaded CPython is a target of its own "
-           "(C(3.14t)), whose wheels carry the C(cp314t) ABI. Files that cannot install on any of them are skipped. "
-           "Empty: all.",
-           selects=True),
-    Option("platforms", "list", [],
-           "Target platform tags (C(manylinux_2_28_x86_64), C(win_amd64), C(macosx_11_0_arm64), "
-           "C(ios_13_0_arm64_iphoneos), C(android_24_arm64_v8a), C(pyemscripten_2026_0_wasm32)); compatible older "
-           "tags are kept too, pure wheels always. Empty: all.",
-           selects=True),
-    Option("targets", "list", [],
-           "Python/platform pairs served besides the product of I(python_versions) and I(platforms), or, with both "
-           "empty, instead of it: C(3.12/manylinux_2_28_x86_64), C(3.13/win_amd64), "
-           "C(3.14/pyemscripten_2026_0_wasm32). A fleet whose servers run one Python and whose desktops another "
-           "gets each the wheels it installs, and not every Python's for every platform; with I(dependencies), each "
-           "pair is resolved for, and only those.",
-           selects=True, added_later=True),
-    Option("package_types", "list", list(PACKAGE_TYPES), "Distribution types to mirror.",
-           choices=PACKAGE_TYPES, selects=True),
-    Option("prereleases", "bool", False, "Mirror pre-releases too.", selects=True),
-    Option("latest", "int", 0, "Keep the newest N matching releases of each project on each target Python and "
-           "platform, as pip there would choose (a yanked release takes no place); 0 keeps all. With dependencies, "
-           "the older releases pip backtracks to are kept too.", selects=True),
-    Option("include_yanked", "bool", True, "Mirror yanked files (keeping their yank marker).", selects=True),
-    Option("exclude_newer", "moment", None,
-           "Leave out files uploaded after this moment: a date (C(2026-06-01), midnight UTC), a time "
-           "(C(2026-06-01T12:00:00Z)), or an age (C(7d), C(36h), or as uv writes one, C(7 days) or C(P7D)). An "
-           "age is a cooldown: a release is mirrored only once it is that old, when the index has had time to "
-           "quarantine a malicious one. As with uv's C(--exclude-newer), files without an upload time (PEP 700; "
-           "an index with HTML pages only gives none) are left out too, and a resolution sees only the releases "
-           "left. Empty: no limit.",
-           selects=True, added_later=True),
-    Option("exclude_newer_except", "list", [],
-           "Project names or globs that I(exclude_newer) does not hold back: a security release wanted before the "
-           "cooldown ends. Their files of any age are mirrored, and a resolution sees them all.",
-           selects=True, added_later=True),
-    Option("weak_hashes", "bool", False,
-           "Also mirror files whose index gives only an md5, sha1 or sha224 hash, as pypiserver before 2.0 does "
-           "unless started with C(--hash-algo sha256), verifying each by that hash; pip and uv accept such hashes "
-           "too. The mirror's pages give the sha256 of the verified bytes. Off: such files are refused, named.",
-           selects=True, added_later=True),
-    Option("max_file_size", "size", None,
-           "Skip files larger than this (bytes, or with a K/M/G/T suffix). Empty: no limit.", selects=True),
-    Option("workers", "int", 8, "Concurrent downloads and index requests."),
-    Option("processes", "int", 0,
-           "Processes that share the I(workers) among them, each with its own interpreter lock, so that a sync "
-           "uses more than one CPU core. They take the projects in turn. Files of 64 MiB or more that a project "
-           "must download wait until the projects read have left 4 GiB of them, or all are read; then all "
-           "processes share them, and publish their projects, before they start new ones. 0: one per CPU "
-           "core. 1 keeps the whole run in one process."),
-    Option("prune", "bool", False,
-           "Remove files that no longer match the selection or were deleted upstream.", selects=True),
-    Option("prune_max_fraction", "float", 0.2,
-           "Refuse to delete more than this share of the mirror's files in one run unless I(force_prune)."),
-    Option("force_prune", "bool", False,
-           "Prune even past I(prune_max_fraction), and from an upstream whose serials are below the newest this "
-           "mirror synced, which otherwise keeps what it no longer lists (an older carried disk, a lagging cache) "
-           "and leaves out what it lists that prune removed as deleted upstream since: its serials are then the "
-           "ones to follow."),
-    Option("ca_bundle", "path", None, "CA bundle to verify the upstream's TLS certificate with."),
-    Option("proxy", "str", None,
-           "HTTP(S) proxy URL for upstream requests; a login goes in the URL (C(http://user:password@proxy:3128)) "
-           "and is never logged."),
-    Option("timeout", "float", 30.0, "Seconds to wait for the upstream on connect and on each read."),
-    Option("retries", "int", 3, "Retries, with exponential backoff, on 5xx, resets, truncation and timeouts."),
-    Option("lock_timeout", "float", 0.0,
-           "Seconds to wait for a running sync on the same directory to finish; 0 fails at once."),
-)
-
-OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
 
 _SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
@@ -680,24 +548,3 @@ def load_config_file(path: str, overrides: Mapping[str, Any] | None = None) -> S
     if overrides and isinstance(raw, dict):
         raw = {**raw, **overrides}
     return build_config(raw, base_dir=os.path.dirname(os.path.abspath(path)))
-
-
-_ANSIBLE_TYPES = {"str": "str", "path": "path", "int": "int", "float": "float", "bool": "bool",
-                  "list": "list", "size": "raw", "moment": "str"}
-
-
-def argument_spec() -> dict[str, dict[str, Any]]:
-    """The Ansible module's argument spec, derived from OPTIONS."""
-    spec: dict[str, dict[str, Any]] = {}
-    for option in OPTIONS:
-        entry: dict[str, Any] = {"type": _ANSIBLE_TYPES[option.kind]}
-        if option.required:
-            entry["required"] = True
-        elif option.default is not None:
-            entry["default"] = option.default
-        if option.kind == "list":
-            entry["elements"] = "str"
-        if option.choices:
-            entry["choices"] = list(option.choices)
-        spec[option.name] = entry
-    return spec
