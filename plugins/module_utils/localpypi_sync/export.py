@@ -158,11 +158,11 @@ class _Export:
         except (OSError, ValueError, KeyError) as exc:
             self.report.problems.append(f"project {project}: unreadable index.v1_json: {exc}")
             return
-        paths = [(file.path, file.sha256) for file in served]
-        paths += [(file.path + ".metadata", file.metadata_sha256) for file in served if file.metadata_sha256]
-        self.kept_paths.update(path for path, _ in paths)
+        wanted = [(file.path, file.sha256) for file in served]  # (path under web/, the sha256 its page names)
+        wanted += [(file.path + ".metadata", file.metadata_sha256) for file in served if file.metadata_sha256]
+        self.kept_paths.update(path for path, _ in wanted)
         failed = False
-        for path, sha256 in paths:
+        for path, sha256 in wanted:
             try:
                 self._copy_file(path, sha256)
             except DamagedFile:
