@@ -314,7 +314,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:  # the standard library only: the options are checked even where the engine's libraries are missing
     from ansible_collections.localpypi.mirror.plugins.module_utils.localpypi_sync.schema import argument_spec
-except (ImportError, SyntaxError):  # an interpreter older than Python 3.7
+except (ImportError, SyntaxError):  # an interpreter older than schema.py's Python 3.6.1 (NamedTuple defaults)
     argument_spec = None
 
 try:
