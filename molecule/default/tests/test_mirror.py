@@ -56,6 +56,29 @@ def test_sync_service_writes_its_metrics_after_every_run(host):
     assert "\nlocalpypi_sync_projects 4.0\n" in metrics.content_string
 
 
+def test_metrics_timer_writes_the_metrics_while_a_sync_holds_the_lock(host):
+    """Written after runs alone, the file would show running_seconds 0 for as long as a sync hangs."""
+    timer = host.service("localpypi-sync-metrics.timer")
+    assert timer.is_enabled and timer.is_running
+    # started after its OnBootSec had passed, it ran at once, and again every sync_metrics_interval (30s here)
+    assert host.check_output("systemctl show --property LastTriggerUSec localpypi-sync-metrics.timer") not in (
+        "LastTriggerUSec=", "LastTriggerUSec=n/a")
+    lock = "/data/pypi/state/lock"
+    unlocked = host.file(lock).content_string
+    # a sync that has held the lock for two minutes: pid 1 runs, and it started before then
+    held = host.check_output("date -u -d '-120 seconds' +'pid 1 since %Y-%m-%dT%H:%M:%SZ sync'")
+    try:
+        host.check_output(f"printf '%s' '{held}' > {lock}")
+        run = host.run("systemctl start localpypi-sync-metrics.service")
+        assert run.rc == 0, host.check_output("journalctl -u localpypi-sync-metrics.service --no-pager | tail -20")
+        metrics = host.file("/run/localpypi.prom").content_string
+    finally:
+        host.check_output(f"printf '%s' '{unlocked}' > {lock}")
+    running = next(line for line in metrics.splitlines() if line.startswith("localpypi_sync_running_seconds "))
+    assert float(running.split()[1]) >= 120, running
+    assert host.file(lock).user == "localpypi"
+
+
 def test_sync_service_stops_a_run_that_takes_longer_than_sync_run_timeout(host):
     shown = host.check_output("systemctl show --property TimeoutStartUSec localpypi-sync.service")
     assert shown == "TimeoutStartUSec=6h"
