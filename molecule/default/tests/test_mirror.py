@@ -45,17 +45,6 @@ def test_sync_service_runs_under_its_hardening(host):
     assert "ProtectSystem=strict" in host.file("/etc/systemd/system/localpypi-sync.service").content_string
 
 
-def test_sync_service_writes_its_metrics_after_every_run(host):
-    """For node_exporter's textfile collector, written as root where the sandboxed service may not write."""
-    host.run("rm -f /run/localpypi.prom")
-    run = host.run("systemctl start localpypi-sync.service")
-    assert run.rc == 0, host.check_output("journalctl -u localpypi-sync.service --no-pager | tail -20")
-    metrics = host.file("/run/localpypi.prom")
-    assert metrics.mode == 0o644
-    assert "\nlocalpypi_sync_last_run_success 1.0\n" in metrics.content_string
-    assert "\nlocalpypi_sync_projects 4.0\n" in metrics.content_string
-
-
 def test_metrics_timer_writes_the_metrics_while_a_sync_holds_the_lock(host):
     """Written after runs alone, the file would show running_seconds 0 for as long as a sync hangs."""
     timer = host.service("localpypi-sync-metrics.timer")
@@ -77,6 +66,30 @@ def test_metrics_timer_writes_the_metrics_while_a_sync_holds_the_lock(host):
     running = next(line for line in metrics.splitlines() if line.startswith("localpypi_sync_running_seconds "))
     assert float(running.split()[1]) >= 120, running
     assert host.file(lock).user == "localpypi"
+
+
+def test_sync_service_writes_its_metrics_after_every_run(host):
+    """For node_exporter's textfile collector, written as root where the sandboxed service may not write: by the
+    metrics service, in its own sandbox, not by a root command beside the sync's sandbox."""
+    assert "metrics --directory" not in host.file("/etc/systemd/system/localpypi-sync.service").content_string
+    host.run("rm -f /run/localpypi.prom")
+    # the timer stopped, so that only the run itself can start the metrics service (after the timer's own test:
+    # a timer started again has not triggered yet)
+    host.check_output("systemctl stop localpypi-sync-metrics.timer")
+    try:
+        run = host.run("systemctl start localpypi-sync.service")
+        assert run.rc == 0, host.check_output("journalctl -u localpypi-sync.service --no-pager | tail -20")
+        sync_ended = int(host.check_output(
+            "systemctl show --value --property ExecMainExitTimestampMonotonic localpypi-sync.service"))
+        metrics_started = int(host.check_output(
+            "systemctl show --value --property ExecMainStartTimestampMonotonic localpypi-sync-metrics.service"))
+    finally:
+        host.check_output("systemctl start localpypi-sync-metrics.timer")
+    assert metrics_started > sync_ended > 0
+    metrics = host.file("/run/localpypi.prom")
+    assert metrics.mode == 0o644
+    assert "\nlocalpypi_sync_last_run_success 1.0\n" in metrics.content_string
+    assert "\nlocalpypi_sync_projects 4.0\n" in metrics.content_string
 
 
 def test_sync_service_stops_a_run_that_takes_longer_than_sync_run_timeout(host):
