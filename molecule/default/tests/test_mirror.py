@@ -92,6 +92,13 @@ def test_sync_service_writes_its_metrics_after_every_run(host):
     assert "\nlocalpypi_sync_projects 4.0\n" in metrics.content_string
 
 
+def test_metrics_service_waits_for_the_mirror_filesystem(host):
+    """Its metrics read from the bare mount point would say no run was ever made (the sync service's own wait is
+    run in side_effect.yml, with a disk unmounted)."""
+    shown = host.check_output("systemctl show --value --property RequiresMountsFor localpypi-sync-metrics.service")
+    assert shown == "/data/pypi"
+
+
 def test_sync_service_stops_a_run_that_takes_longer_than_sync_run_timeout(host):
     shown = host.check_output("systemctl show --property TimeoutStartUSec localpypi-sync.service")
     assert shown == "TimeoutStartUSec=6h"
